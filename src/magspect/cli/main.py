@@ -31,5 +31,13 @@ for _name in _VERB_MODULES:
     _mod.register(app)
 
 
+@app.command()
+def version() -> None:
+    """Print magspect's version."""
+    from magspect import __version__
+
+    typer.echo(__version__)
+
+
 def main() -> None:
     app()
