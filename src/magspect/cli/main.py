@@ -14,6 +14,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+
+@app.callback()
+def _root() -> None:
+    """Quality inspection for sintered NdFeB magnets: defects, dimensions and a spec gate."""
+
+
 # Each module registers its verbs on ``app`` with ``register(app)``. A verb module must import
 # torch (or anything heavy) inside its functions only, so ``magspect --help`` stays fast.
 _VERB_MODULES = (
