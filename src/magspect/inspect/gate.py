@@ -18,6 +18,8 @@ from typing import Any
 from magspect.specs import DefectRule, Spec
 from magspect.types import Defect, GateResult, Measurement, MeasurementStatus, Reason, Verdict
 
+_EPS = 1e-9  # mm (or deg): far below any measurement resolution, far above float rounding
+
 _LIMITS: tuple[tuple[str, str, str], ...] = (
     # (rule field, defect attribute, words)
     ("max_length_mm", "length_mm", "length"),
@@ -61,10 +63,11 @@ def assess_dimension(
         status = MeasurementStatus.NOT_MEASURED
     else:
         lower, upper = dim.lower, dim.upper
-        too_low = (not one_sided) and value < lower - band
-        too_high = value > upper + band
-        proven_low = one_sided or value >= lower + band
-        proven_high = value <= upper - band
+        # limits are inclusive; _EPS keeps "exactly at the limit" exact despite binary floats
+        too_low = (not one_sided) and value < lower - band - _EPS
+        too_high = value > upper + band + _EPS
+        proven_low = one_sided or value >= lower + band - _EPS
+        proven_high = value <= upper - band + _EPS
         if too_low or too_high:
             status = MeasurementStatus.OUT_OF_TOLERANCE
         elif proven_low and proven_high:
@@ -181,7 +184,7 @@ def _defect_reasons(spec: Spec, defects: Sequence[Defect]) -> list[Reason]:
                             limit=limit,
                         )
                     )
-                elif value > limit:
+                elif value > limit + _EPS:
                     unit = "mm²" if attr == "area_mm2" else "mm"
                     reasons.append(
                         Reason(
@@ -223,7 +226,7 @@ def _defect_reasons(spec: Spec, defects: Sequence[Defect]) -> list[Reason]:
                 continue
             for group, verdict in ((sure, Verdict.REJECT), (sure + unsure, Verdict.REVIEW)):
                 total = sum(getattr(d, attr) for d in group)
-                if total > limit:
+                if total > limit + _EPS:
                     reasons.append(
                         Reason(
                             rule=f"{rule.rule_id}.{field}",
