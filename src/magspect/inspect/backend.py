@@ -1,0 +1,247 @@
+"""The ONNX segmentation backend: onnxruntime only, preprocessing read from the model's manifest.
+
+* Execution providers are chosen explicitly (TensorRT, CUDA, OpenVINO, CPU: the first installed,
+  or the caller's list) and the one in use is reported.
+* Images larger than the manifest's tile are cut into overlapping tiles; each output pixel is taken
+  from the tile in which it lies farthest from a border, so the stitched map has no seams and a
+  defect a few pixels wide survives on a large image.
+* ``predict`` batches same-sized inputs; the session is shared and thread-safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+from magspect.models.manifest import METADATA_KEY, Manifest
+
+PROVIDER_PREFERENCE: tuple[str, ...] = (
+    "TensorrtExecutionProvider",
+    "CUDAExecutionProvider",
+    "OpenVINOExecutionProvider",
+    "CPUExecutionProvider",
+)
+SHORT_NAMES = {
+    "tensorrt": "TensorrtExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "openvino": "OpenVINOExecutionProvider",
+    "cpu": "CPUExecutionProvider",
+}
+
+
+class ModelError(RuntimeError):
+    """The model cannot be used: missing, corrupt, wrong checksum, no manifest, bad provider."""
+
+
+def bundled_model_path(int8: bool = False) -> Path:
+    name = "default-int8.onnx" if int8 else "default.onnx"
+    return Path(str(resources.files("magspect.models") / "weights" / name))
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def expected_sha256(path: Path) -> str | None:
+    """The checksum recorded for ``path`` in ``SHA256SUMS`` beside it (sha256sum format), if any."""
+    sums = path.parent / "SHA256SUMS"
+    if not sums.is_file():
+        return None
+    for line in sums.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].lstrip("*") == path.name:
+            return parts[0].lower()
+    return None
+
+
+def choose_providers(requested: Sequence[str] | None = None) -> list[str]:
+    """Providers to use, best first. ``requested`` names (short or full) must all be installed."""
+    available = ort.get_available_providers()
+    if not requested:
+        return [p for p in PROVIDER_PREFERENCE if p in available] or ["CPUExecutionProvider"]
+    chosen = []
+    for name in requested:
+        full = SHORT_NAMES.get(name.lower(), name)
+        if full not in available:
+            raise ModelError(f"execution provider {name!r} is not installed here; available: {', '.join(available)}")
+        chosen.append(full)
+    return chosen
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """Per-pixel output for one image."""
+
+    class_mask: np.ndarray  # HxW uint8 class ids
+    confidence: np.ndarray  # HxW float32, softmax probability of the winning class
+
+
+def _softmax_argmax(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """logits C x H x W -> (argmax uint8, max softmax prob float32)."""
+    m = logits.max(axis=0)
+    e = np.exp(logits - m[None])
+    conf = 1.0 / e.sum(axis=0)  # exp(max - max) / sum
+    return logits.argmax(axis=0).astype(np.uint8), conf.astype(np.float32)
+
+
+def tile_origins(length: int, tile: int, overlap: int) -> list[int]:
+    """Start offsets of tiles of size ``tile`` covering ``length`` with at least ``overlap`` shared px."""
+    if length <= tile:
+        return [0]
+    step = max(1, tile - overlap)
+    n = int(np.ceil((length - tile) / step)) + 1
+    starts = np.linspace(0, length - tile, n).round().astype(int)
+    return sorted(set(starts.tolist()))
+
+
+class Segmenter:
+    """An exported magspect model, ready to run. Thread-safe."""
+
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        providers: Sequence[str] | None = None,
+        threads: int | None = None,
+        expected_sha: str | None = None,
+        warmup: bool = True,
+    ) -> None:
+        self.path = Path(path) if path is not None else bundled_model_path()
+        if not self.path.is_file():
+            raise ModelError(f"model file {self.path} does not exist")
+        self.sha256 = sha256_file(self.path)
+        want = (expected_sha or expected_sha256(self.path) or "").lower()
+        if want and want != self.sha256:
+            raise ModelError(
+                f"model {self.path.name}: sha256 {self.sha256[:12]}… does not match the recorded {want[:12]}…; "
+                "the file is corrupt or was replaced"
+            )
+        opts = ort.SessionOptions()
+        n = threads or int(os.environ.get("MAGSPECT_THREADS", "0")) or None
+        if n:
+            opts.intra_op_num_threads = n
+            opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        chosen = choose_providers(providers)
+        try:
+            self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=chosen)
+        except ModelError:
+            raise
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ModelError(f"model {self.path}: onnxruntime cannot load it: {exc}") from None
+        meta = self.session.get_modelmeta().custom_metadata_map
+        if METADATA_KEY not in meta:
+            raise ModelError(f"model {self.path} has no embedded magspect manifest ({METADATA_KEY!r})")
+        self.manifest = Manifest.from_json(meta[METADATA_KEY])
+        self.provider = self.session.get_providers()[0]
+        self._input = self.manifest.input.name
+        self._output = self.manifest.output.name
+        self._lock = threading.Lock()  # only for lazy state; session.run itself is thread-safe
+        if warmup:
+            side = self.manifest.input_multiple * max(1, 128 // self.manifest.input_multiple)
+            self.predict([np.zeros((side, side), np.uint8)])
+
+    @property
+    def name(self) -> str:
+        return f"{self.manifest.model_name}-{self.manifest.precision}"
+
+    # -- preprocessing ---------------------------------------------------------------------
+    def to_input(self, image: np.ndarray) -> np.ndarray:
+        """Raw image (HxW or HxWx3 BGR, uint8/uint16) -> C x H x W float32 as the manifest says."""
+        pre = self.manifest.preprocess
+        divisor = pre.divisor_for(image.dtype.name)
+        if self.manifest.in_channels == 1:
+            if image.ndim == 3:
+                image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+            x = image.astype(np.float32)[None] / divisor
+        else:
+            if image.ndim == 2:
+                image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+            x = image[:, :, ::-1].astype(np.float32).transpose(2, 0, 1) / divisor  # BGR -> RGB
+        return np.ascontiguousarray(x)
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run([self._output], {self._input: batch})[0]
+
+    def _pad(self, x: np.ndarray) -> tuple[np.ndarray, int, int]:
+        mult = self.manifest.input_multiple
+        _, h, w = x.shape
+        ph, pw = (-h) % mult, (-w) % mult
+        if ph or pw:
+            x = np.pad(x, ((0, 0), (0, ph), (0, pw)), mode="reflect" if min(h, w) > max(ph, pw) else "edge")
+        return x, h, w
+
+    # -- inference -------------------------------------------------------------------------
+    def logits(self, images: Sequence[np.ndarray], batch_size: int = 8) -> list[np.ndarray]:
+        """Class logits (C x H x W float32) for each image, tiling the large ones."""
+        tile = self.manifest.tile_size_px
+        inputs = [self.to_input(im) for im in images]
+        out: list[np.ndarray | None] = [None] * len(inputs)
+        whole = [i for i, x in enumerate(inputs) if max(x.shape[1:]) <= tile]
+        # images that fit: batch the ones of equal padded size together
+        groups: dict[tuple[int, int], list[int]] = {}
+        padded = {}
+        for i in whole:
+            xp, h, w = self._pad(inputs[i])
+            padded[i] = (xp, h, w)
+            groups.setdefault(xp.shape[1:], []).append(i)
+        for idx in groups.values():
+            for k in range(0, len(idx), batch_size):
+                chunk = idx[k : k + batch_size]
+                y = self._run(np.stack([padded[i][0] for i in chunk]))
+                for j, i in enumerate(chunk):
+                    _, h, w = padded[i]
+                    out[i] = y[j, :, :h, :w]
+        for i, x in enumerate(inputs):
+            if out[i] is None:
+                out[i] = self._tiled(x, batch_size)
+        return out  # type: ignore[return-value]
+
+    def _tiled(self, x: np.ndarray, batch_size: int) -> np.ndarray:
+        tile, overlap = self.manifest.tile_size_px, self.manifest.tile_overlap_px
+        _, h, w = x.shape
+        ys, xs = tile_origins(h, tile, overlap), tile_origins(w, tile, overlap)
+        result = np.empty((self.manifest.num_classes, h, w), np.float32)
+        # Each pixel belongs to the tile whose centre is nearest (along each axis): the cut between
+        # neighbours falls in the middle of their overlap, far from both tiles' borders.
+        def cuts(starts: list[int], length: int) -> list[tuple[int, int]]:
+            bounds = [0]
+            for a, b in zip(starts, starts[1:], strict=False):
+                bounds.append((b + min(a + tile, length)) // 2)
+            bounds.append(length)
+            return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+        ycuts, xcuts = cuts(ys, h), cuts(xs, w)
+        jobs = [(y0, x0, yc, xc) for y0, yc in zip(ys, ycuts, strict=True) for x0, xc in zip(xs, xcuts, strict=True)]
+        for k in range(0, len(jobs), batch_size):
+            chunk = jobs[k : k + batch_size]
+            tiles = []
+            for y0, x0, _, _ in chunk:
+                t, th, tw = self._pad(x[:, y0 : y0 + tile, x0 : x0 + tile])
+                tiles.append(t)
+            shapes = {t.shape for t in tiles}
+            ys_out = (
+                list(self._run(np.stack(tiles)))
+                if len(shapes) == 1
+                else [self._run(t[None])[0] for t in tiles]
+            )
+            for (y0, x0, (ya, yb), (xa, xb)), y in zip(chunk, ys_out, strict=True):
+                result[:, ya:yb, xa:xb] = y[:, ya - y0 : yb - y0, xa - x0 : xb - x0]
+        return result
+
+    def predict(self, images: Sequence[np.ndarray], batch_size: int = 8) -> list[Segmentation]:
+        """Class mask and confidence per image."""
+        return [Segmentation(*_softmax_argmax(lg)) for lg in self.logits(images, batch_size)]

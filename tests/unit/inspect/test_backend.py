@@ -1,0 +1,81 @@
+import sys
+
+import numpy as np
+import pytest
+
+from magspect.inspect.backend import ModelError, Segmenter, choose_providers, sha256_file, tile_origins
+
+
+def test_tile_origins_cover_with_overlap():
+    for length, tile, overlap in [(64, 64, 16), (100, 64, 16), (1000, 256, 32), (257, 256, 32)]:
+        starts = tile_origins(length, tile, overlap)
+        assert starts[0] == 0 and starts[-1] + tile == max(length, tile)
+        for a, b in zip(starts, starts[1:], strict=False):
+            assert a + tile - b >= overlap
+
+
+def test_tiled_matches_untiled(make_tiny_onnx):
+    """Tiles stitched at mid-overlap give the same logits as one pass: no seams, thin lines survive."""
+    small = make_tiny_onnx("tiled.onnx", tile=64, overlap=16)
+    big = make_tiny_onnx("whole.onnx", tile=512, overlap=16)
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 256, (200, 152), dtype=np.uint8)
+    img[100, :] = 255  # a one-pixel line crossing tile boundaries
+    tiled = Segmenter(small, threads=1).logits([img])[0]
+    whole = Segmenter(big, threads=1).logits([img])[0]
+    assert tiled.shape == whole.shape == (5, 200, 152)
+    np.testing.assert_allclose(tiled, whole, atol=1e-4)
+
+
+def test_scaling_by_dtype_and_colour_conversion(tiny_onnx):
+    seg = Segmenter(tiny_onnx, threads=1)
+    g8 = np.full((64, 64), 128, np.uint8)
+    g16 = (g8.astype(np.uint16) * 257)
+    np.testing.assert_allclose(seg.to_input(g8), seg.to_input(g16), atol=1e-6)
+    bgr = np.dstack([g8, g8, g8])
+    np.testing.assert_allclose(seg.to_input(bgr), seg.to_input(g8), atol=1e-6)
+    assert seg.to_input(g8).shape == (1, 64, 64)
+    with pytest.raises(ValueError, match="no input scaling for dtype 'float32'"):
+        seg.to_input(g8.astype(np.float32))
+
+
+def test_predict_batches_and_odd_sizes(tiny_onnx):
+    seg = Segmenter(tiny_onnx, threads=1)
+    imgs = [np.random.default_rng(i).integers(0, 255, (50 + i, 61), dtype=np.uint8) for i in range(3)]
+    out = seg.predict(imgs)
+    for im, s in zip(imgs, out, strict=True):
+        assert s.class_mask.shape == im.shape and s.class_mask.dtype == np.uint8
+        assert ((s.confidence > 0.2 - 1e-6) & (s.confidence <= 1 + 1e-6)).all()
+    single = seg.predict([imgs[1]])[0]
+    np.testing.assert_array_equal(single.class_mask, out[1].class_mask)
+
+
+def test_checksum_mismatch_and_missing_file(tiny_onnx, tmp_path):
+    assert Segmenter(tiny_onnx, expected_sha=sha256_file(tiny_onnx), warmup=False).sha256 == sha256_file(tiny_onnx)
+    with pytest.raises(ModelError, match="does not match"):
+        Segmenter(tiny_onnx, expected_sha="0" * 64)
+    (tmp_path / "SHA256SUMS").write_text(f"{'1' * 64}  {tiny_onnx.name}\n")
+    with pytest.raises(ModelError, match="corrupt or was replaced"):
+        Segmenter(tiny_onnx)
+    with pytest.raises(ModelError, match="does not exist"):
+        Segmenter(tmp_path / "nope.onnx")
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(ModelError, match="cannot load"):
+        Segmenter(bad)
+
+
+def test_providers_explicit():
+    assert choose_providers()[-1] == "CPUExecutionProvider"
+    assert choose_providers(["cpu"]) == ["CPUExecutionProvider"]
+    if "TensorrtExecutionProvider" not in __import__("onnxruntime").get_available_providers():
+        with pytest.raises(ModelError, match="'tensorrt' is not installed"):
+            choose_providers(["tensorrt"])
+
+
+def test_runtime_backend_does_not_import_torch():
+    import subprocess
+
+    code = "import sys, magspect.inspect, magspect.inspect.backend; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
