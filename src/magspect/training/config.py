@@ -1,0 +1,109 @@
+"""Training configuration: one YAML file, validated by pydantic (``magspect train --config FILE``)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Cfg(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelSection(_Cfg):
+    name: str = "unet_mnv3s"
+    in_chans: Literal[1, 3] = 1
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+class SynthSource(_Cfg):
+    """Parts drawn from the generator, one seed per part."""
+
+    specs: list[str] = Field(default_factory=lambda: ["def-blk-20x10x5-nicuni"])
+    views: list[Literal["top", "side"]] = Field(default_factory=lambda: ["top"])
+    seed: int = 0  # parts use seeds seed, seed+1, ... (streamed: seeds drawn from an rng seeded here)
+    n_parts: int | None = None  # None: endless stream; else a fixed pool (seeds seed..seed+n_parts-1)
+    synth: dict[str, Any] = Field(default_factory=dict)  # SynthConfig keyword arguments
+
+
+class DataSection(_Cfg):
+    source: Literal["synth", "folder", "coco"] = "synth"
+    synth: SynthSource = Field(default_factory=SynthSource)
+    folder: Path | None = None  # folder of images + masks (see training.data.FolderSource)
+    coco: Path | None = None  # COCO annotations.json (images relative to its folder)
+    cache_dir: Path | None = None  # synth with n_parts: render once to this folder, then read from disk
+    bit_depth: Literal[8, 16] = 8  # of the training images; recorded in the manifest
+    um_per_px: float | None = None  # resolution trained for; recorded in the manifest
+    crop_px: int = Field(256, ge=32)
+    defect_bias: float = Field(0.7, ge=0, le=1)  # share of crops centred on a defect pixel
+    crops_per_part: int = Field(8, ge=1)  # streamed synth: crops cut from each rendered part
+    augment: bool = True
+    workers: int = Field(0, ge=0)
+
+
+class ValSection(_Cfg):
+    source: Literal["magsynth_v1", "synth", "folder", "none"] = "magsynth_v1"
+    n_parts: int = Field(16, ge=1)  # first n validation parts of the split
+    synth: SynthSource | None = None  # for source: synth
+    folder: Path | None = None
+    every_steps: int = Field(200, ge=1)
+    min_instance_area_px: int = Field(4, ge=1)  # predicted blobs smaller than this are ignored
+
+
+class LossSection(_Cfg):
+    ce_weight: float = 1.0
+    dice_weight: float = 1.0
+    focal_gamma: float = 0.0  # > 0: focal loss instead of plain cross entropy
+    class_weights: list[float] | None = Field(default_factory=lambda: [0.5, 0.5, 3.0, 2.0, 2.0])
+    dice_classes: list[int] = Field(default_factory=lambda: [2, 3, 4])
+
+
+class OptimSection(_Cfg):
+    steps: int = Field(1000, ge=1)
+    batch_size: int = Field(8, ge=1)
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 50
+    grad_clip: float | None = 5.0
+
+
+class TrainConfig(_Cfg):
+    out_dir: Path = Path("runs/train")
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    num_threads: int | None = 2  # torch intra-op threads per process (CPU)
+    log_every: int = Field(10, ge=1)
+    ckpt_every: int = Field(200, ge=1)
+    progress: bool = True
+    model: ModelSection = Field(default_factory=ModelSection)
+    data: DataSection = Field(default_factory=DataSection)
+    val: ValSection = Field(default_factory=ValSection)
+    loss: LossSection = Field(default_factory=LossSection)
+    optim: OptimSection = Field(default_factory=OptimSection)
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
+        if self.data.crop_px % 32:
+            raise ValueError("data.crop_px must be a multiple of 32")
+        if self.data.source == "folder" and self.data.folder is None:
+            raise ValueError("data.source 'folder' needs data.folder")
+        if self.data.source == "coco" and self.data.coco is None:
+            raise ValueError("data.source 'coco' needs data.coco")
+        if self.loss.class_weights is not None and len(self.loss.class_weights) != 5:
+            raise ValueError("loss.class_weights needs one weight per class (5)")
+        return self
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> TrainConfig:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        return cls.model_validate(data)
+
+    def sha256(self) -> str:
+        """Hash of the recipe (everything but where it writes and how it shows progress)."""
+        d = json.loads(self.model_dump_json(exclude={"out_dir", "progress"}))
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()

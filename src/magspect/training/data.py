@@ -1,0 +1,296 @@
+"""Training data: part sources (generator, mask folders, COCO) and an endless stream of crops.
+
+A *source* returns whole views as ``(image, class_mask)``: ``image`` HxW or HxWx3 uint8/uint16,
+``class_mask`` HxW uint8 with the ids of :data:`magspect.types.CLASS_NAMES`. :class:`CropStream`
+turns a source into an endless, seeded stream of aligned, augmented crops, distinct per DDP rank
+and per DataLoader worker, with a share of crops centred on a defect so thin cracks are seen.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
+
+from magspect.types import CLASS_IDS, CLASS_NAMES
+
+FIRST_DEFECT_ID = CLASS_IDS["crack"]
+_DIVISOR = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
+_IMAGE_EXTS = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
+
+
+def to_unit_float(image: np.ndarray, in_chans: int) -> np.ndarray:
+    """Raw uint8/uint16 image -> HxWxC float32 in [0, 1] (divisor from the dtype, never the data)."""
+    try:
+        div = _DIVISOR[image.dtype]
+    except KeyError:
+        raise TypeError(f"expected a uint8 or uint16 image, got {image.dtype}") from None
+    x = image.astype(np.float32) / np.float32(div)
+    if x.ndim == 2:
+        x = x[..., None]
+    if x.shape[2] == 3 and in_chans == 1:
+        x = cv2.cvtColor(x, cv2.COLOR_RGB2GRAY)[..., None]
+    elif x.shape[2] == 1 and in_chans == 3:
+        x = np.repeat(x, 3, axis=2)
+    if x.shape[2] != in_chans:
+        raise ValueError(f"image has {x.shape[2]} channels, model wants {in_chans}")
+    return x
+
+
+class PartSource(Protocol):
+    """Anything that hands out whole views for training."""
+
+    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+class SynthStreamSource:
+    """Renders parts with the generator on demand: a fresh seed per part, or a fixed seed pool."""
+
+    def __init__(
+        self,
+        specs: list[str],
+        views: list[str],
+        seed: int = 0,
+        n_parts: int | None = None,
+        synth: dict | None = None,
+    ) -> None:
+        self.specs, self.views, self.seed, self.n_parts = list(specs), list(views), seed, n_parts
+        self.synth = dict(synth or {})
+
+    def render(self, part_seed: int, spec: str, view: str) -> tuple[np.ndarray, np.ndarray]:
+        from magspect.datasets import SynthConfig, generate_part
+
+        part = generate_part(spec=spec, seed=int(part_seed), config=SynthConfig(**self.synth))
+        v = part.views[view]
+        return v.image, v.class_mask
+
+    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        if self.n_parts is None:
+            part_seed = int(rng.integers(self.seed + 10_000_000, self.seed + 2**31 - 1))
+        else:
+            part_seed = self.seed + int(rng.integers(self.n_parts))
+        spec = self.specs[int(rng.integers(len(self.specs)))]
+        view = self.views[int(rng.integers(len(self.views)))]
+        return self.render(part_seed, spec, view)
+
+
+def _read_image(path: Path) -> np.ndarray:
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise OSError(f"cannot read {path}")
+    if img.ndim == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    return img
+
+
+class FolderSource:
+    """``root/images/<stem>.<ext>`` with ``root/masks/<stem>.png`` (class ids as pixel values)."""
+
+    def __init__(self, root: str | Path) -> None:
+        root = Path(root)
+        images = sorted(p for p in (root / "images").iterdir() if p.suffix.lower() in _IMAGE_EXTS)
+        self.pairs = [(p, root / "masks" / f"{p.stem}.png") for p in images]
+        self.pairs = [(i, m) for i, m in self.pairs if m.exists()]
+        if not self.pairs:
+            raise FileNotFoundError(f"no image/mask pairs under {root}/images and {root}/masks")
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def load(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        img_p, mask_p = self.pairs[i]
+        mask = cv2.imread(str(mask_p), cv2.IMREAD_UNCHANGED)
+        if mask is None or mask.ndim != 2:
+            raise OSError(f"bad mask {mask_p}")
+        return _read_image(img_p), mask.astype(np.uint8)
+
+    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        return self.load(int(rng.integers(len(self))))
+
+
+def write_pair(root: str | Path, stem: str, image: np.ndarray, mask: np.ndarray) -> None:
+    """Write one view in :class:`FolderSource` layout (lossless PNG, uint16 kept)."""
+    root = Path(root)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "masks").mkdir(parents=True, exist_ok=True)
+    img = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
+    cv2.imwrite(str(root / "images" / f"{stem}.png"), img)
+    cv2.imwrite(str(root / "masks" / f"{stem}.png"), mask.astype(np.uint8))
+
+
+def _rle_decode(rle: dict, h: int, w: int) -> np.ndarray:
+    counts = rle["counts"]
+    if isinstance(counts, str):  # COCO compressed RLE
+        cnts, p, s = [], 0, counts.encode()
+        while p < len(s):
+            x, k, more = 0, 0, True
+            while more:
+                c = s[p] - 48
+                x |= (c & 0x1F) << (5 * k)
+                more = bool(c & 0x20)
+                p += 1
+                k += 1
+                if not more and (c & 0x10):
+                    x |= -1 << (5 * k)
+            if len(cnts) > 2:
+                x += cnts[-2]
+            cnts.append(x)
+        counts = cnts
+    flat = np.zeros(h * w, np.uint8)
+    pos, val = 0, 0
+    for c in counts:
+        flat[pos : pos + c] = val
+        pos += c
+        val ^= 1
+    return flat.reshape(w, h).T  # COCO RLE is column-major
+
+
+class CocoSource:
+    """COCO ``annotations.json``: categories named as :data:`CLASS_NAMES`, painted in id order."""
+
+    def __init__(self, annotations: str | Path) -> None:
+        path = Path(annotations)
+        coco = json.loads(path.read_text(encoding="utf-8"))
+        self.root = path.parent
+        names = {c["id"]: c["name"] for c in coco["categories"]}
+        unknown = {n for n in names.values() if n not in CLASS_IDS}
+        if unknown:
+            raise ValueError(f"{path}: categories {sorted(unknown)} are not magspect classes {CLASS_NAMES}")
+        self.cat_to_class = {cid: CLASS_IDS[n] for cid, n in names.items()}
+        self.images = sorted(coco["images"], key=lambda im: im["id"])
+        self.anns: dict[int, list[dict]] = {im["id"]: [] for im in self.images}
+        for a in coco["annotations"]:
+            self.anns.setdefault(a["image_id"], []).append(a)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def load(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        info = self.images[i]
+        image = _read_image(self.root / info["file_name"])
+        h, w = image.shape[:2]
+        mask = np.zeros((h, w), np.uint8)
+        for a in sorted(self.anns.get(info["id"], []), key=lambda a: self.cat_to_class[a["category_id"]]):
+            cls = self.cat_to_class[a["category_id"]]
+            seg = a["segmentation"]
+            if isinstance(seg, dict):
+                mask[_rle_decode(seg, h, w).astype(bool)] = cls
+            else:
+                polys = [np.round(np.asarray(p, np.float64).reshape(-1, 2)).astype(np.int32) for p in seg]
+                cv2.fillPoly(mask, polys, int(cls))
+        return image, mask
+
+    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        return self.load(int(rng.integers(len(self))))
+
+
+def build_augment(enabled: bool):  # noqa: ANN201
+    """albumentations pipeline (geometric ops move the mask with the image)."""
+    import albumentations as A
+
+    if not enabled:
+        return None
+    return A.Compose(
+        [
+            A.HorizontalFlip(p=0.5),
+            A.VerticalFlip(p=0.5),
+            A.RandomRotate90(p=0.5),
+            A.RandomBrightnessContrast(brightness_limit=0.15, contrast_limit=0.15, p=0.7),
+            A.RandomGamma(gamma_limit=(85, 115), p=0.3),
+            A.GaussNoise(std_range=(0.0, 0.03), p=0.4),
+            A.GaussianBlur(blur_limit=(3, 3), sigma_limit=(0.1, 0.6), p=0.15),
+        ]
+    )
+
+
+def pick_crop_origin(mask: np.ndarray, crop: int, defect_bias: float, rng: np.random.Generator) -> tuple[int, int]:
+    """Top-left (y, x) of a crop: centred near a random defect *instance* with probability
+    ``defect_bias`` (every instance equally likely, so one-pixel-wide cracks count as much as big
+    blisters), otherwise near a random point of the part, sometimes anywhere."""
+    h, w = mask.shape
+    centre = None
+    if rng.random() < defect_bias:
+        n, labels = cv2.connectedComponents((mask >= FIRST_DEFECT_ID).astype(np.uint8), connectivity=8)
+        if n > 1:
+            ys, xs = np.nonzero(labels == int(rng.integers(1, n)))
+            j = int(rng.integers(len(ys)))
+            centre = (ys[j], xs[j])
+    if centre is None and rng.random() < 0.8:
+        ys, xs = np.nonzero(mask[::4, ::4] > 0)
+        if len(ys):
+            j = int(rng.integers(len(ys)))
+            centre = (ys[j] * 4, xs[j] * 4)
+    if centre is None:
+        centre = (int(rng.integers(h)), int(rng.integers(w)))
+    jitter = crop // 3
+    cy = centre[0] + int(rng.integers(-jitter, jitter + 1))
+    cx = centre[1] + int(rng.integers(-jitter, jitter + 1))
+    y0 = int(np.clip(cy - crop // 2, 0, max(h - crop, 0)))
+    x0 = int(np.clip(cx - crop // 2, 0, max(w - crop, 0)))
+    return y0, x0
+
+
+def crop_pair(x: np.ndarray, mask: np.ndarray, y0: int, x0: int, crop: int) -> tuple[np.ndarray, np.ndarray]:
+    """Crop, padding with zeros (background) where the view is smaller than the crop."""
+    xc = x[y0 : y0 + crop, x0 : x0 + crop]
+    mc = mask[y0 : y0 + crop, x0 : x0 + crop]
+    if xc.shape[0] < crop or xc.shape[1] < crop:
+        ph, pw = crop - xc.shape[0], crop - xc.shape[1]
+        xc = np.pad(xc, ((0, ph), (0, pw), (0, 0)))
+        mc = np.pad(mc, ((0, ph), (0, pw)))
+    return xc, mc
+
+
+class CropStream(IterableDataset):
+    """Endless stream of ``(image CxHxW float32 in [0,1], mask HxW int64)`` crops.
+
+    Seeded by ``(seed, rank, worker id)``, so every DDP process and DataLoader worker draws its
+    own parts and the whole stream is reproducible for a given world size and worker count.
+    """
+
+    def __init__(
+        self,
+        source: PartSource,
+        *,
+        crop_px: int,
+        in_chans: int,
+        defect_bias: float = 0.7,
+        crops_per_part: int = 8,
+        augment: bool = True,
+        seed: int = 0,
+        rank: int = 0,
+    ) -> None:
+        super().__init__()
+        self.source, self.crop_px, self.in_chans = source, crop_px, in_chans
+        self.defect_bias, self.crops_per_part, self.augment = defect_bias, crops_per_part, augment
+        self.seed, self.rank = seed, rank
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        info = get_worker_info()
+        wid = info.id if info is not None else 0
+        rng = np.random.default_rng([self.seed, self.rank, wid])
+        aug = build_augment(self.augment)
+        if aug is not None:
+            aug.set_random_seed(int(rng.integers(2**31)))
+        while True:
+            image, mask = self.source.sample(rng)
+            x = to_unit_float(image, self.in_chans)
+            for _ in range(self.crops_per_part):
+                y0, x0 = pick_crop_origin(mask, self.crop_px, self.defect_bias, rng)
+                xc, mc = crop_pair(x, mask, y0, x0, self.crop_px)
+                if aug is not None:
+                    out = aug(image=np.ascontiguousarray(xc), mask=np.ascontiguousarray(mc))
+                    xc, mc = out["image"], out["mask"]
+                    xc = np.clip(xc, 0.0, 1.0)
+                    if xc.ndim == 2:
+                        xc = xc[..., None]
+                yield (
+                    torch.from_numpy(np.ascontiguousarray(xc.transpose(2, 0, 1), dtype=np.float32)),
+                    torch.from_numpy(np.ascontiguousarray(mc, dtype=np.int64)),
+                )

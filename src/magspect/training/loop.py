@@ -1,0 +1,293 @@
+"""The training loop: streamed crops, CE + Dice, validation, checkpoints and resume, DDP.
+
+CPU by default, CUDA when present (``device: auto``). Under ``torchrun`` (``WORLD_SIZE`` > 1) it
+runs DistributedDataParallel on gloo (CPU) or NCCL (CUDA); rank 0 validates, logs and saves.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import subprocess
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader
+
+from magspect.models import create_model
+from magspect.training.checkpoint import load_checkpoint, save_checkpoint
+from magspect.training.config import TrainConfig
+from magspect.training.data import CocoSource, CropStream, FolderSource, PartSource, SynthStreamSource, write_pair
+from magspect.training.losses import SegLoss
+from magspect.training.plot import write_curves
+from magspect.training.validate import evaluate, load_val_views
+
+SELECT_KEY = "miou_defects"  # best.pt is the checkpoint with the highest value of this
+CURVE_KEYS = ["miou_defects", "recall/crack", "recall/chip", "recall/coating_flaw", "iou/crack"]
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=Path(__file__).parent
+        )
+        return out.stdout.strip() or None if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def build_source(cfg: TrainConfig, is_main: bool) -> PartSource:
+    d = cfg.data
+    if d.source == "folder":
+        return FolderSource(d.folder)
+    if d.source == "coco":
+        return CocoSource(d.coco)
+    s = d.synth
+    if d.cache_dir is not None and s.n_parts is not None:
+        done = Path(d.cache_dir) / "DONE"
+        if is_main and not done.exists():
+            render_cache(cfg)
+        if dist.is_initialized():
+            dist.barrier()
+        return FolderSource(d.cache_dir)
+    return SynthStreamSource(s.specs, s.views, s.seed, s.n_parts, s.synth)
+
+
+def render_cache(cfg: TrainConfig) -> Path:
+    """Render the ``n_parts`` training parts once to ``cache_dir`` (FolderSource layout)."""
+    s, root = cfg.data.synth, Path(cfg.data.cache_dir)
+    src = SynthStreamSource(s.specs, s.views, s.seed, s.n_parts, s.synth)
+    for i in range(s.n_parts):
+        seed = s.seed + i
+        spec = s.specs[i % len(s.specs)]
+        for view in s.views:
+            image, mask = src.render(seed, spec, view)
+            write_pair(root, f"{spec}-{seed:07d}-{view}", image, mask)
+    (root / "DONE").write_text(json.dumps({"n_parts": s.n_parts, "seed": s.seed, "specs": s.specs}))
+    return root
+
+
+def _lr_lambda(cfg: TrainConfig):  # noqa: ANN202
+    warm, total = cfg.optim.warmup_steps, cfg.optim.steps
+
+    def f(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        t = (step - warm) / max(1, total - warm)
+        return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
+
+    return f
+
+
+def _progress(enabled: bool, total: int, start: int):  # noqa: ANN202
+    if not enabled:
+        return nullcontext(None)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("[bold]train"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeRemainingColumn(),
+    )
+
+
+class _Logs:
+    """metrics.jsonl (everything), train.csv and val.csv, and curves.png."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        self.train: list[dict] = []
+        self.val: list[dict] = []
+        jl = out_dir / "metrics.jsonl"
+        if jl.exists():
+            for line in jl.read_text().splitlines():
+                rec = json.loads(line)
+                (self.train if rec.get("kind") == "train" else self.val).append(rec)
+
+    def truncate(self, step: int) -> None:
+        """On resume, forget records after the checkpoint's step."""
+        self.train = [r for r in self.train if r["step"] <= step]
+        self.val = [r for r in self.val if r["step"] <= step]
+        self._rewrite()
+
+    def _rewrite(self) -> None:
+        with open(self.out_dir / "metrics.jsonl", "w") as f:
+            for r in sorted(self.train + self.val, key=lambda r: (r["step"], r["kind"])):
+                f.write(json.dumps(r) + "\n")
+        for name, recs in (("train.csv", self.train), ("val.csv", self.val)):
+            if recs:
+                keys = list(dict.fromkeys(k for r in recs for k in r))
+                with open(self.out_dir / name, "w", newline="") as f:
+                    w = csv.DictWriter(f, fieldnames=keys)
+                    w.writeheader()
+                    w.writerows(recs)
+
+    def add(self, rec: dict) -> None:
+        (self.train if rec["kind"] == "train" else self.val).append(rec)
+        with open(self.out_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(rec) + "\n")
+
+    def flush(self) -> None:
+        self._rewrite()
+        write_curves(self.out_dir / "curves.png", self.train, self.val, CURVE_KEYS)
+
+
+def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
+    """Train as ``cfg`` says; returns the final summary (also written to ``summary.json``)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    distributed = world > 1
+    use_cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
+    if distributed and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    rank = dist.get_rank() if distributed else 0
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    is_main = rank == 0
+    device = torch.device(f"cuda:{local_rank}" if use_cuda else "cpu")
+    if use_cuda:
+        torch.cuda.set_device(device)
+    if cfg.num_threads and not use_cuda:
+        torch.set_num_threads(cfg.num_threads)
+    torch.manual_seed(cfg.seed)
+
+    out_dir = Path(cfg.out_dir)
+    if is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "config.json").write_text(cfg.model_dump_json(indent=2))
+
+    model = create_model(cfg.model.name, in_chans=cfg.model.in_chans, **cfg.model.kwargs).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
+    loss_fn = SegLoss(
+        cfg.loss.class_weights, cfg.loss.ce_weight, cfg.loss.dice_weight, cfg.loss.focal_gamma, cfg.loss.dice_classes
+    ).to(device)
+
+    step, best = 0, -math.inf
+    last = out_dir / "last.pt"
+    if resume and last.exists():
+        ck = load_checkpoint(last)
+        if ck["config_sha256"] != cfg.sha256() and is_main:
+            print(f"warning: resuming {last} with a changed config")
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        sched.load_state_dict(ck["scheduler"])
+        step, best = ck["step"], ck.get("best", -math.inf)
+    logs = _Logs(out_dir) if is_main else None
+    if logs is not None:
+        logs.truncate(step)
+
+    ddp_model = (
+        torch.nn.parallel.DistributedDataParallel(model, device_ids=[local_rank] if use_cuda else None)
+        if distributed
+        else model
+    )
+    source = build_source(cfg, is_main)
+    stream = CropStream(
+        source,
+        crop_px=cfg.data.crop_px,
+        in_chans=cfg.model.in_chans,
+        defect_bias=cfg.data.defect_bias,
+        crops_per_part=cfg.data.crops_per_part,
+        augment=cfg.data.augment,
+        seed=cfg.seed * 1_000_003 + step,  # a resumed run draws new crops, not the first ones again
+        rank=rank,
+    )
+    loader = DataLoader(
+        stream, batch_size=cfg.optim.batch_size, num_workers=cfg.data.workers, persistent_workers=cfg.data.workers > 0
+    )
+    val_views = load_val_views(cfg) if is_main and cfg.val.source != "none" else []
+
+    def ckpt_state(val_metrics: dict | None) -> dict:
+        return {
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(),
+            "step": step,
+            "best": best,
+            "model_name": cfg.model.name,
+            "model_kwargs": cfg.model.kwargs,
+            "in_chans": cfg.model.in_chans,
+            "model_cfg": model.cfg.to_dict(),
+            "bit_depth": cfg.data.bit_depth,
+            "um_per_px": cfg.data.um_per_px,
+            "config": json.loads(cfg.model_dump_json()),
+            "config_sha256": cfg.sha256(),
+            "git_commit": git_commit(),
+            "val_metrics": val_metrics or {},
+        }
+
+    summary: dict[str, Any] = {"start_step": step}
+    model.train()
+    t0, t_last, seen = time.perf_counter(), time.perf_counter(), 0
+    run_loss, run_n = 0.0, 0
+    last_val: dict[str, float] = {}
+    it = iter(loader)
+    with _progress(is_main and cfg.progress, cfg.optim.steps, step) as prog:
+        task = prog.add_task("train", total=cfg.optim.steps, completed=step, info="") if prog else None
+        while step < cfg.optim.steps:
+            x, y = next(it)
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            loss = loss_fn(ddp_model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.optim.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+            opt.step()
+            sched.step()
+            step += 1
+            seen += x.shape[0]
+            run_loss += float(loss.detach())
+            run_n += 1
+            if prog is not None:
+                prog.update(task, completed=step, info=f"loss {run_loss / run_n:.4f}")
+            if is_main and (step % cfg.log_every == 0 or step == cfg.optim.steps):
+                now = time.perf_counter()
+                logs.add(
+                    {
+                        "kind": "train",
+                        "step": step,
+                        "loss": run_loss / run_n,
+                        "lr": sched.get_last_lr()[0],
+                        "s_per_step": (now - t_last) / run_n,
+                        "elapsed_s": now - t0,
+                    }
+                )
+                t_last, run_loss, run_n = now, 0.0, 0
+            do_val = val_views and (step % cfg.val.every_steps == 0 or step == cfg.optim.steps)
+            if is_main and do_val:
+                last_val = evaluate(model, val_views, cfg.model.in_chans, device, cfg.val.min_instance_area_px)
+                logs.add({"kind": "val", "step": step, **last_val})
+                score = last_val.get(SELECT_KEY, float("nan"))
+                if math.isfinite(score) and score > best:
+                    best = score
+                    save_checkpoint(out_dir / "best.pt", **ckpt_state(last_val))
+            if is_main and (step % cfg.ckpt_every == 0 or step == cfg.optim.steps):
+                save_checkpoint(last, **ckpt_state(last_val))
+                logs.flush()
+    if is_main:
+        if not (out_dir / "best.pt").exists():
+            save_checkpoint(out_dir / "best.pt", **ckpt_state(last_val))
+        logs.flush()
+        summary.update(
+            {
+                "steps": step,
+                "train_s": time.perf_counter() - t0,
+                "crops_seen": seen,
+                "final_loss": logs.train[-1]["loss"] if logs.train else None,
+                "first_loss": logs.train[0]["loss"] if logs.train else None,
+                "val": last_val,
+                "best": best,
+            }
+        )
+        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    if distributed:
+        dist.barrier()
+        dist.destroy_process_group()
+    return summary

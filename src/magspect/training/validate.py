@@ -1,0 +1,66 @@
+"""Validation: whole views through the model, scored with :class:`SegMetrics`."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from magspect.training.config import TrainConfig
+from magspect.training.data import FolderSource, SynthStreamSource, to_unit_float
+from magspect.training.metrics import SegMetrics
+
+
+@torch.no_grad()
+def predict_logits(model: torch.nn.Module, x: torch.Tensor, multiple: int = 32) -> torch.Tensor:
+    """``N x C x H x W`` in [0, 1] -> logits at the same size (padded to ``multiple`` inside)."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph or pw:
+        x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+    return model(x)[..., :h, :w]
+
+
+def magsynth_v1_val_views(n_parts: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The first ``n_parts`` parts of the fixed magsynth-v1 validation split (top views)."""
+    from magspect.datasets import magsynth_v1
+
+    out = []
+    for part in magsynth_v1.iter_split("val", limit=n_parts):
+        v = part.views["top"]
+        out.append((v.image, v.class_mask))
+    return out
+
+
+def load_val_views(cfg: TrainConfig) -> list[tuple[np.ndarray, np.ndarray]]:
+    v = cfg.val
+    if v.source == "none":
+        return []
+    if v.source == "magsynth_v1":
+        return magsynth_v1_val_views(v.n_parts)
+    if v.source == "folder":
+        src = FolderSource(v.folder)
+        return [src.load(i) for i in range(min(v.n_parts, len(src)))]
+    s = v.synth or cfg.data.synth
+    src = SynthStreamSource(s.specs, s.views, s.seed, None, s.synth)
+    return [src.render(s.seed + i, s.specs[i % len(s.specs)], s.views[0]) for i in range(v.n_parts)]
+
+
+@torch.no_grad()
+def evaluate(
+    model: torch.nn.Module,
+    views: list[tuple[np.ndarray, np.ndarray]],
+    in_chans: int,
+    device: torch.device | str = "cpu",
+    min_area_px: int = 4,
+) -> dict[str, float]:
+    """Per-class IoU and instance recall/precision over ``views`` (one view at a time)."""
+    was_training = model.training
+    model.eval()
+    m = SegMetrics(min_area_px=min_area_px)
+    for image, mask in views:
+        x = torch.from_numpy(to_unit_float(image, in_chans).transpose(2, 0, 1)).unsqueeze(0).to(device)
+        pred = predict_logits(model, x).argmax(1)[0].cpu().numpy().astype(np.uint8)
+        m.update(pred, mask)
+    model.train(was_training)
+    return m.summary()
