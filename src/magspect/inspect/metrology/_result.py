@@ -1,0 +1,54 @@
+"""What metrology returns: values in mm/deg plus the fitted ideal outline, in pixels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class OutlineEdge:
+    """One numbered edge of the ideal outline (``index`` is 1-based, as in messages)."""
+
+    index: int
+    kind: Literal["line", "arc"]
+    points_xy_px: np.ndarray  # (K, 2) polyline along the edge
+
+
+@dataclass(frozen=True)
+class MetrologyResult:
+    """One view of one part, measured.
+
+    ``values`` holds each dimension measured in this view (names as in ``magspect.specs.parts``),
+    in millimetres, or degrees for names ending in ``_deg``. Geometry is in the image's pixels.
+    """
+
+    shape: str
+    view: Literal["top", "side"]
+    um_per_px: float
+    values: dict[str, float]
+    ideal_outline_xy_px: tuple[np.ndarray, ...]  # closed polygons: outer first, then holes
+    edges: tuple[OutlineEdge, ...]
+    corners_xy_px: np.ndarray  # (K, 2) corners of the ideal outline (empty for discs and rings)
+    contour_xy_px: np.ndarray  # (N, 2) the silhouette's outer boundary
+    part_mask: np.ndarray  # uint8 (H, W), 1 on the part
+    residual_rms_px: dict[str, float] = field(default_factory=dict)  # robust fit residual per primitive
+    extras: dict[str, float] = field(default_factory=dict)  # per-corner angles, chamfer legs, ...
+
+    @property
+    def mm_per_px(self) -> float:
+        return self.um_per_px / 1000.0
+
+    def ideal_mask(self) -> np.ndarray:
+        """uint8 (H, W) mask of the ideal (fitted) part, holes cleared; 8x sub-pixel vertex precision."""
+        h, w = self.part_mask.shape
+        mask = np.zeros((h, w), np.uint8)
+        shift = 3
+        polys = [np.round(p * (1 << shift)).astype(np.int32) for p in self.ideal_outline_xy_px]
+        cv2.fillPoly(mask, polys[:1], 1, lineType=cv2.LINE_8, shift=shift)
+        if len(polys) > 1:
+            cv2.fillPoly(mask, polys[1:], 0, lineType=cv2.LINE_8, shift=shift)
+        return mask

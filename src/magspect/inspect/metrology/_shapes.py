@@ -1,0 +1,325 @@
+"""Per-shape measurement from a silhouette: coarse model, sub-pixel edges, robust refits."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from magspect.inspect.metrology._edges import edge_points, stations_on_segment
+from magspect.inspect.metrology._fit import (
+    Circle,
+    FitError,
+    Line,
+    angle_between_deg,
+    fit_circle,
+    fit_concentric,
+    fit_line,
+    fit_offset,
+    intersect,
+    line_circle_intersections,
+    ransac_circle,
+)
+from magspect.inspect.metrology._result import OutlineEdge
+from magspect.inspect.metrology._silhouette import PartNotFoundError, Silhouette
+
+SEARCH_PX = 5.0  # half length of each edge profile
+SPACING_PX = 0.5  # station spacing along an edge
+PASSES = 2
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v)
+
+
+def _edges(sil: Silhouette, stations: np.ndarray, normals: np.ndarray, half: float = SEARCH_PX) -> np.ndarray:
+    pts, ok = edge_points(sil.gray, stations, normals, half_len_px=half, min_contrast=0.5 * sil.contrast)
+    return pts[ok]
+
+
+# ----------------------------------------------------------------------------------------------
+# quadrilaterals (block top view, any side view)
+
+
+def _order_quad(box: np.ndarray) -> np.ndarray:
+    """Corners clockwise on screen (y down), starting with the top-left-most one."""
+    c = box.mean(0)
+    ang = np.arctan2(box[:, 1] - c[1], box[:, 0] - c[0])
+    box = box[np.argsort(ang)]  # increasing angle = clockwise on screen
+    start = int(np.argmin(box[:, 0] + box[:, 1]))
+    return np.roll(box, -start, axis=0)
+
+
+def fit_quad(sil: Silhouette, end_margin_px: float) -> tuple[list[Line], np.ndarray, dict[str, float]]:
+    """Four robust side lines of a (chamfered) rectangle; side ``i`` joins corner ``i`` to ``i+1``.
+
+    Returns the lines (outward normals), the virtual corners ``(4, 2)`` and residual rms per side.
+    """
+    box = _order_quad(cv2.boxPoints(cv2.minAreaRect(sil.contour_xy_px.astype(np.float32))).astype(np.float64))
+    center = box.mean(0)
+    corners = box
+    lines: list[Line] = []
+    rms: dict[str, float] = {}
+    for _ in range(PASSES):
+        lines = []
+        for i in range(4):
+            p0, p1 = corners[i], corners[(i + 1) % 4]
+            u = _unit(p1 - p0)
+            length = np.linalg.norm(p1 - p0)
+            m = min(end_margin_px, 0.3 * length)
+            st = stations_on_segment(p0 + m * u, p1 - m * u, SPACING_PX)
+            n = np.array([u[1], -u[0]])
+            if n @ (0.5 * (p0 + p1) - center) < 0:
+                n = -n
+            pts = _edges(sil, st, np.repeat(n[None], len(st), 0))
+            if len(pts) < 10:
+                raise PartNotFoundError(f"part not found: side {i + 1} has no clean edge ({len(pts)} points)")
+            line = fit_line(pts, normal_hint=n)
+            lines.append(line)
+            rms[f"side_{i + 1}"] = line.rms_px
+        corners = np.array([intersect(lines[i - 1], lines[i]) for i in range(4)])
+        center = corners.mean(0)
+    return lines, corners, rms
+
+
+def _pair_separation(lines: list[Line], corners: np.ndarray, a: int, b: int) -> float:
+    """Distance between opposite sides ``a`` and ``b``, from each side's midpoint to the other line."""
+    mid_a = 0.5 * (corners[a] + corners[(a + 1) % 4])
+    mid_b = 0.5 * (corners[b] + corners[(b + 1) % 4])
+    return 0.5 * (abs(lines[b].distance_px(mid_a[None])[0]) + abs(lines[a].distance_px(mid_b[None])[0]))
+
+
+def _chamfers(sil: Silhouette, lines: list[Line], corners: np.ndarray):
+    """Chamfer leg (px) at each corner, and the chamfer end points on both sides."""
+    legs, ends = [], []
+    cnt = sil.contour_xy_px
+    for i in range(4):
+        la, lb = lines[i - 1], lines[i]  # corner i joins side i-1 and side i
+        v = corners[i]
+        b = _unit(la.normal + lb.normal)
+        near = np.linalg.norm(cnt - v, axis=1) < 40
+        d0 = float(v @ b - np.max(cnt[near] @ b)) if near.any() else 0.0
+        d0 = max(d0 - 0.5, 0.0)  # contour pixels lie half a pixel inside the edge
+        fitted = None
+        if d0 >= 1.5:
+            u = np.array([-b[1], b[0]])
+            q = v - d0 * b
+            s = np.arange(-0.5 * d0, 0.5 * d0 + 1e-9, 0.25)
+            st = q + s[:, None] * u
+            pts = _edges(sil, st, np.repeat(b[None], len(st), 0), half=min(SEARCH_PX, max(2.5, d0)))
+            if len(pts) >= 3:
+                fitted = fit_offset(pts, b)
+        if fitted is None:  # no measurable chamfer: a sharp corner
+            pa = pb = v
+        else:
+            pa, pb = intersect(la, fitted), intersect(lb, fitted)
+        legs.append(0.5 * (np.linalg.norm(pa - v) + np.linalg.norm(pb - v)))
+        ends.append((pa, pb))
+    return np.array(legs), ends
+
+
+def measure_quad(sil: Silhouette, chamfer_hint_px: float = 0.0):
+    """Block top view or any side view. Returns values in px/deg, outline, edges, corners, rms."""
+    margin = max(3 * SEARCH_PX, 1.6 * chamfer_hint_px + SEARCH_PX)
+    lines, corners, rms = fit_quad(sil, margin)
+    s02 = _pair_separation(lines, corners, 0, 2)
+    s13 = _pair_separation(lines, corners, 1, 3)
+    angles = [180.0 - angle_between_deg(lines[i - 1].normal, lines[i].normal) for i in range(4)]
+    legs, ends = _chamfers(sil, lines, corners)
+    good = np.abs(legs - np.median(legs)) <= 3.0
+    chamfer = float(np.mean(legs[good]))
+    outline = []
+    for i in range(4):
+        pa, pb = ends[i]
+        outline.extend([pa, pb] if np.linalg.norm(pa - pb) > 1e-6 else [pa])
+    outline = np.array(outline)
+    edges = tuple(
+        OutlineEdge(i + 1, "line", np.array([ends[i][1], ends[(i + 1) % 4][0]])) for i in range(4)
+    )
+    extras = {f"corner_{i + 1}_angle_deg": a for i, a in enumerate(angles)}
+    extras.update({f"corner_{i + 1}_chamfer_px": float(c) for i, c in enumerate(legs)})
+    values = {
+        "long_px": max(s02, s13),
+        "short_px": min(s02, s13),
+        "side_02_px": s02,
+        "side_13_px": s13,
+        "perpendicularity_deg": float(max(abs(a - 90.0) for a in angles)),
+        "chamfer_px": chamfer,
+    }
+    return values, (outline,), edges, corners, rms, extras
+
+
+# ----------------------------------------------------------------------------------------------
+# circles (disc, ring)
+
+
+def _circle_stations(circ: Circle, a0: float = 0.0, a1: float = 2 * np.pi, margin_px: float = 0.0):
+    r = circ.radius_px
+    da = margin_px / r
+    n = max(16, int(np.ceil((a1 - a0 - 2 * da) * r / SPACING_PX)))
+    endpoint = (a1 - a0) < 2 * np.pi - 1e-9
+    ang = np.linspace(a0 + da, a1 - da, n, endpoint=endpoint)
+    radial = np.column_stack([np.cos(ang), np.sin(ang)])
+    return circ.center_xy_px + r * radial, radial
+
+
+def refine_circle(sil: Silhouette, circ: Circle, outward: bool, a0=0.0, a1=2 * np.pi, margin_px=0.0) -> Circle:
+    """Sub-pixel refit of a circle; ``outward``: the background is outside the circle."""
+    for _ in range(PASSES):
+        st, radial = _circle_stations(circ, a0, a1, margin_px)
+        pts = _edges(sil, st, radial if outward else -radial)
+        if len(pts) < 20:
+            raise PartNotFoundError(f"part not found: circle has no clean edge ({len(pts)} points)")
+        circ = fit_circle(pts, init=circ)
+    return circ
+
+
+def _circle_polygon(circ: Circle, n: int | None = None, a0=0.0, a1=2 * np.pi) -> np.ndarray:
+    n = n or max(64, int((a1 - a0) * circ.radius_px / 2))
+    full = abs(a1 - a0 - 2 * np.pi) < 1e-9
+    ang = np.linspace(a0, a1, n, endpoint=not full)
+    return circ.center_xy_px + circ.radius_px * np.column_stack([np.cos(ang), np.sin(ang)])
+
+
+def measure_disc(sil: Silhouette):
+    coarse = fit_circle(sil.contour_xy_px)
+    circ = refine_circle(sil, Circle(coarse.center_xy_px, coarse.radius_px + 0.5), outward=True)
+    poly = _circle_polygon(circ)
+    return {"diameter_px": 2 * circ.radius_px}, (poly,), (OutlineEdge(1, "arc", poly),), np.empty((0, 2)), {
+        "outer": circ.rms_px}, {"center_x_px": float(circ.center_xy_px[0]), "center_y_px": float(circ.center_xy_px[1])}
+
+
+def measure_ring(sil: Silhouette):
+    if not sil.holes_xy_px:
+        raise PartNotFoundError("part not found as a ring: no bore visible")
+    hole = max(sil.holes_xy_px, key=len)
+    co = fit_circle(sil.contour_xy_px)
+    ci = fit_circle(hole)
+    outer = refine_circle(sil, Circle(co.center_xy_px, co.radius_px + 0.5), outward=True)
+    inner = refine_circle(sil, Circle(ci.center_xy_px, ci.radius_px - 0.5), outward=False)
+    po, pi = _circle_polygon(outer), _circle_polygon(inner)
+    values = {
+        "outer_diameter_px": 2 * outer.radius_px,
+        "inner_diameter_px": 2 * inner.radius_px,
+        "concentricity_px": float(np.linalg.norm(outer.center_xy_px - inner.center_xy_px)),
+    }
+    edges = (OutlineEdge(1, "arc", po), OutlineEdge(2, "arc", pi))
+    return values, (po, pi), edges, np.empty((0, 2)), {"outer": outer.rms_px, "inner": inner.rms_px}, {}
+
+
+# ----------------------------------------------------------------------------------------------
+# arc segment (motor tile)
+
+
+def _wrap(a: np.ndarray) -> np.ndarray:
+    return (a + np.pi) % (2 * np.pi) - np.pi
+
+
+def _coarse_arc(sil: Silhouette):
+    cnt = sil.contour_xy_px
+    ext = float(np.max(cnt.max(0) - cnt.min(0)))
+    circ1, in1 = ransac_circle(cnt, thresh_px=1.5, r_range_px=(0.3 * ext, 50 * ext), seed=0)
+    circ2, in2 = ransac_circle(cnt[~in1], thresh_px=1.5, r_range_px=(0.1 * ext, 50 * ext), seed=1)
+    if np.linalg.norm(circ1.center_xy_px - circ2.center_xy_px) > 0.2 * circ1.radius_px:
+        raise PartNotFoundError("part not found as an arc segment: its two arcs are not concentric")
+    c1 = fit_circle(cnt[np.abs(circ1.distance_px(cnt)) < 1.5], init=circ1)
+    c2 = fit_circle(cnt[np.abs(circ2.distance_px(cnt)) < 1.5], init=circ2)
+    outer, inner = (c1, c2) if c1.radius_px > c2.radius_px else (c2, c1)
+    center = 0.5 * (outer.center_xy_px + inner.center_xy_px)
+    rest = cnt[(np.abs(outer.distance_px(cnt)) > 2.5) & (np.abs(inner.distance_px(cnt)) > 2.5)]
+    mid = sil.mask.nonzero()
+    mid_angle = float(np.arctan2(mid[0].mean() - center[1], mid[1].mean() - center[0]))
+    rel = _wrap(np.arctan2(rest[:, 1] - center[1], rest[:, 0] - center[0]) - mid_angle)
+    ends = []
+    for sign in (-1, 1):
+        pts = rest[np.sign(rel) == sign]
+        if len(pts) < 10:
+            raise PartNotFoundError("part not found as an arc segment: an end face is missing")
+        ends.append(fit_line(pts))
+    return outer, inner, ends, center, mid_angle
+
+
+def measure_arc(sil: Silhouette):
+    outer, inner, ends, center, mid_angle = _coarse_arc(sil)
+    rms: dict[str, float] = {}
+    for _ in range(PASSES):
+        # corners: each end line meets both circles; keep the intersection nearest the part
+        corners = {}
+        for k, line in enumerate(ends):
+            for name, circ in (("o", outer), ("i", inner)):
+                cand = line_circle_intersections(line, circ)
+                if len(cand) == 0:
+                    raise PartNotFoundError("part not found as an arc segment: an end does not meet an arc")
+                rel = np.abs(_wrap(np.arctan2(cand[:, 1] - center[1], cand[:, 0] - center[0]) - mid_angle))
+                corners[(k, name)] = cand[int(np.argmin(rel))]
+        ang = {key: float(np.arctan2(p[1] - center[1], p[0] - center[0])) for key, p in corners.items()}
+        a0 = mid_angle + _wrap(ang[(0, "o")] - mid_angle)
+        a1 = mid_angle + _wrap(ang[(1, "o")] - mid_angle)
+        b0 = mid_angle + _wrap(ang[(0, "i")] - mid_angle)
+        b1 = mid_angle + _wrap(ang[(1, "i")] - mid_angle)
+        st_o, rad_o = _circle_stations(outer, a0, a1, 3 * SEARCH_PX)
+        st_i, rad_i = _circle_stations(inner, b0, b1, 3 * SEARCH_PX)
+        pts_o, pts_i = _edges(sil, st_o, rad_o), _edges(sil, st_i, -rad_i)
+        if len(pts_o) < 20 or len(pts_i) < 20:
+            raise PartNotFoundError("part not found as an arc segment: an arc has no clean edge")
+        outer, inner = fit_concentric(pts_o, pts_i, outer, inner)
+        new_ends = []
+        for k in range(len(ends)):
+            p_in, p_out = corners[(k, "i")], corners[(k, "o")]
+            u = _unit(p_out - p_in)
+            st = stations_on_segment(p_in + 3 * SEARCH_PX * u, p_out - 3 * SEARCH_PX * u, SPACING_PX)
+            n = np.array([u[1], -u[0]])
+            tip = 0.5 * (p_in + p_out)
+            side = _wrap(np.arctan2(tip[1] - center[1], tip[0] - center[0]) - mid_angle)
+            tangent = np.array([-np.sin(mid_angle), np.cos(mid_angle)])  # direction of increasing angle
+            if (n @ tangent) * np.sign(side) < 0:
+                n = -n
+            pts = _edges(sil, st, np.repeat(n[None], len(st), 0))
+            if len(pts) < 10:
+                raise PartNotFoundError(f"part not found as an arc segment: end {k + 1} has no clean edge")
+            new_ends.append(fit_line(pts, normal_hint=n))
+            rms[f"end_{k + 1}"] = new_ends[-1].rms_px
+        ends = new_ends
+        center = 0.5 * (outer.center_xy_px + inner.center_xy_px)
+    rms.update(outer=outer.rms_px, inner=inner.rms_px)
+    # final corners on the refined primitives
+    corners = {}
+    for k, line in enumerate(ends):
+        for name, circ in (("o", outer), ("i", inner)):
+            cand = line_circle_intersections(line, circ)
+            if len(cand) == 0:
+                raise PartNotFoundError("part not found as an arc segment: an end does not meet an arc")
+            rel = np.abs(_wrap(np.arctan2(cand[:, 1] - center[1], cand[:, 0] - center[0]) - mid_angle))
+            corners[(k, name)] = cand[int(np.argmin(rel))]
+    dirs = [_unit(corners[(k, "o")] - corners[(k, "i")]) for k in range(2)]
+    angle = angle_between_deg(dirs[0], dirs[1])
+    chord = float(np.linalg.norm(corners[(0, "o")] - corners[(1, "o")]))
+
+    def arc_pts(circ: Circle, p_from: np.ndarray, p_to: np.ndarray) -> np.ndarray:
+        c = circ.center_xy_px
+        t0 = np.arctan2(p_from[1] - c[1], p_from[0] - c[0])
+        t1 = t0 + _wrap(np.arctan2(p_to[1] - c[1], p_to[0] - c[0]) - t0)
+        n = max(16, int(abs(t1 - t0) * circ.radius_px / 2))
+        t = np.linspace(t0, t1, n)
+        return c + circ.radius_px * np.column_stack([np.cos(t), np.sin(t)])
+
+    e_outer = arc_pts(outer, corners[(0, "o")], corners[(1, "o")])
+    e_end2 = np.array([corners[(1, "o")], corners[(1, "i")]])
+    e_inner = arc_pts(inner, corners[(1, "i")], corners[(0, "i")])
+    e_end1 = np.array([corners[(0, "i")], corners[(0, "o")]])
+    outline = np.vstack([e_outer, e_inner])
+    edges = (
+        OutlineEdge(1, "arc", e_outer), OutlineEdge(2, "line", e_end2),
+        OutlineEdge(3, "arc", e_inner), OutlineEdge(4, "line", e_end1),
+    )
+    corner_arr = np.array([corners[(0, "o")], corners[(1, "o")], corners[(1, "i")], corners[(0, "i")]])
+    values = {
+        "outer_radius_px": outer.radius_px,
+        "inner_radius_px": inner.radius_px,
+        "chord_px": chord,
+        "angle_deg": angle,
+    }
+    extras = {"center_offset_px": float(np.linalg.norm(outer.center_xy_px - inner.center_xy_px))}
+    return values, (outline,), edges, corner_arr, rms, extras
+
+
+__all__ = ["FitError", "measure_arc", "measure_disc", "measure_quad", "measure_ring"]

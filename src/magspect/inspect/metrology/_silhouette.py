@@ -1,0 +1,108 @@
+"""Find the part in a (back-lit) image: Otsu silhouette, largest contour, its holes.
+
+Pixel convention (OpenCV's): pixel ``[row, col]`` is centred on ``(x, y) = (col, row)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+class PartNotFoundError(RuntimeError):
+    """No measurable part in the image (blank, too little contrast, too small, or cut off)."""
+
+
+@dataclass(frozen=True)
+class Silhouette:
+    gray: np.ndarray  # float32 (H, W), the image as measured (any scale)
+    mask: np.ndarray  # uint8 (H, W), 1 on the part (holes are 0)
+    contour_xy_px: np.ndarray  # (N, 2) float, outer boundary pixels
+    holes_xy_px: tuple[np.ndarray, ...]  # inner boundaries (a ring's bore)
+    level_part: float  # mean grey of the part class
+    level_background: float
+    part_is_dark: bool
+
+    @property
+    def contrast(self) -> float:
+        return abs(self.level_background - self.level_part)
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """A float32 single-channel view of an image (channels averaged, no rescaling)."""
+    img = np.asarray(image)
+    if img.ndim == 3:
+        img = img[..., :3].astype(np.float32).mean(axis=2)
+    elif img.ndim != 2:
+        raise ValueError(f"expected an (H, W) or (H, W, C) image, got shape {img.shape}")
+    return img.astype(np.float32, copy=False)
+
+
+def find_part(
+    image: np.ndarray, *, min_area_px: int = 400, min_separation: float = 6.0, hole_min_area_px: int = 100,
+) -> Silhouette:
+    """The largest connected part in the image, the side not touching the border being the part.
+
+    Raises :class:`PartNotFoundError` when the two Otsu classes are not separated by at least
+    ``min_separation`` pooled standard deviations (a blank or noise-only frame), when the largest
+    blob is smaller than ``min_area_px``, or when it touches the image border (cut off: any
+    dimension measured on it would be wrong).
+    """
+    gray = to_gray(image)
+    h, w = gray.shape
+    lo, hi = float(gray.min()), float(gray.max())
+    if hi - lo <= 0:
+        raise PartNotFoundError("part not found: the image is uniform")
+    g8 = cv2.GaussianBlur(((gray - lo) * (255.0 / (hi - lo))).astype(np.uint8), (0, 0), 1.0)
+    thr, bright = cv2.threshold(g8, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    bright = bright.astype(bool)
+    g_bright, g_dark = gray[bright], gray[~bright]
+    if g_bright.size < min_area_px or g_dark.size < min_area_px:
+        raise PartNotFoundError("part not found: the image has a single grey level class")
+    pooled = np.sqrt(0.5 * (g_bright.var() + g_dark.var())) + 1e-12
+    separation = (g_bright.mean() - g_dark.mean()) / pooled
+    if separation < min_separation:
+        raise PartNotFoundError(
+            f"part not found: foreground/background separation {separation:.1f} sigma < {min_separation}"
+        )
+    border = np.concatenate([bright[0], bright[-1], bright[:, 0], bright[:, -1]])
+    part_is_dark = border.mean() > 0.5
+    part = (~bright if part_is_dark else bright).astype(np.uint8)
+    part = cv2.morphologyEx(part, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+
+    contours, hierarchy = cv2.findContours(part, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
+    if not contours:
+        raise PartNotFoundError("part not found: no foreground blob")
+    hierarchy = hierarchy[0]
+    outer = [i for i in range(len(contours)) if hierarchy[i][3] < 0]
+    areas = [cv2.contourArea(contours[i]) for i in outer]
+    k = outer[int(np.argmax(areas))]
+    if max(areas) < min_area_px:
+        raise PartNotFoundError(f"part not found: largest blob {max(areas):.0f} px < {min_area_px} px")
+    cnt = contours[k][:, 0, :].astype(np.float64)
+    x0, y0 = cnt.min(0)
+    x1, y1 = cnt.max(0)
+    if x0 <= 1 or y0 <= 1 or x1 >= w - 2 or y1 >= h - 2:
+        raise PartNotFoundError("part not found whole: it touches the image border (cut off)")
+    holes = []
+    child = hierarchy[k][2]
+    while child >= 0:
+        if cv2.contourArea(contours[child]) >= hole_min_area_px:
+            holes.append(contours[child][:, 0, :].astype(np.float64))
+        child = hierarchy[child][0]
+    mask = np.zeros((h, w), np.uint8)
+    cv2.drawContours(mask, contours, k, 1, thickness=cv2.FILLED)
+    for hole in holes:
+        cv2.fillPoly(mask, [hole.astype(np.int32)], 0)
+    # re-add hole boundary pixels (findContours' hole contour lies on part pixels)
+    for hole in holes:
+        mask[hole[:, 1].astype(int), hole[:, 0].astype(int)] = 1
+    part_px = gray[mask.astype(bool)]
+    bg_px = gray[~cv2.dilate(mask, np.ones((9, 9), np.uint8)).astype(bool)]
+    return Silhouette(
+        gray=gray, mask=mask, contour_xy_px=cnt, holes_xy_px=tuple(holes),
+        level_part=float(np.median(part_px)), level_background=float(np.median(bg_px)),
+        part_is_dark=bool(part_is_dark),
+    )
