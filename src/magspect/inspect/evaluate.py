@@ -1,0 +1,157 @@
+"""Run the whole pipeline on parts with known truth and compare with the truth gate.
+
+``evaluate_parts`` is shared by ``magspect evaluate --suite`` and ``magspect demo``: it takes an
+iterable of synthetic parts (anything with ``views[v].image``, ``views[v].class_mask``,
+``views[v].instance_mask``, ``views[v].truth`` and a part-level ``truth``), inspects each with the
+Inspector and collects part-level rates, defect recall per class and size band, nuisance false
+detections, metrology bias and spread, and throughput.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from magspect.inspect.inspector import Inspection, Inspector
+from magspect.inspect.metrics import ConfusionAccumulator, false_detections, instance_recall, part_rates
+from magspect.specs import get_spec
+from magspect.types import CLASS_NAMES, DEFECT_CLASSES, Verdict
+
+#: Size bands relative to the spec's reject limit for the defect's class and zone.
+SIZE_BANDS = ("below_limit", "at_or_above_limit")
+
+
+@dataclass
+class PartOutcome:
+    part_id: str
+    spec_id: str
+    true_verdict: Verdict
+    inspection: Inspection
+    truth: dict[str, Any]
+
+    @property
+    def verdict(self) -> Verdict:
+        return self.inspection.result.verdict
+
+
+@dataclass
+class Evaluation:
+    outcomes: list[PartOutcome] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def true_verdict_of(part_truth: dict[str, Any]) -> Verdict:
+    v = part_truth.get("verdict")
+    if v in ("PASS", "REJECT", "REVIEW"):
+        return Verdict(v)
+    return Verdict.PASS if part_truth.get("conforming") else Verdict.REJECT
+
+
+def _rejectable(spec_id: str, d: dict[str, Any]) -> bool:
+    """Is this truth defect, alone, at or above a reject limit of its spec?"""
+    from magspect.inspect.gate import judge_truth
+
+    spec = get_spec(spec_id)
+    nominal = spec.nominal_mm()
+    return judge_truth(spec, nominal, [d]).verdict != Verdict.PASS
+
+
+def evaluate_parts(
+    inspector: Inspector,
+    parts: Iterable[Any],
+    *,
+    progress: Callable[[PartOutcome], None] | None = None,
+    keep_inspections: bool = False,
+) -> Evaluation:
+    ev = Evaluation()
+    pix = ConfusionAccumulator()
+    recall: dict[tuple[str, str], list[bool]] = defaultdict(list)  # (class, band) -> found?
+    false_det: dict[str, int] = defaultdict(int)
+    metro_err: dict[tuple[str, str], list[float]] = defaultdict(list)  # (spec, dim) -> measured - true
+    latencies: list[float] = []
+    t0 = time.perf_counter()
+    for part in parts:
+        truth = part.truth
+        spec_id = truth["spec_id"]
+        views = {v: rv.image for v, rv in part.views.items()}
+        scale = {v: float(rv.truth["um_per_px"]) for v, rv in part.views.items()}
+        t = time.perf_counter()
+        insp = inspector.inspect_detailed(views, spec=spec_id, part_id=str(truth.get("part_id")), um_per_px=scale)
+        latencies.append((time.perf_counter() - t) * 1e3)
+        outcome = PartOutcome(str(truth.get("part_id")), spec_id, true_verdict_of(truth), insp, truth)
+        # pixels, instances, nuisances
+        for v, rv in part.views.items():
+            art = insp.views.get(v)
+            if art is None or art.segmentation is None:
+                continue
+            pred = art.segmentation.class_mask
+            pix.add(rv.class_mask, pred)
+            classes = {
+                int(d["instance_id"]): d["class_name"]
+                for d in rv.truth.get("defects", [])
+                if d.get("instance_id") is not None
+            }
+            found = instance_recall(rv.instance_mask, classes, pred)
+            for d in rv.truth.get("defects", []):
+                iid = d.get("instance_id")
+                if iid is None or int(iid) not in found:
+                    continue
+                band = SIZE_BANDS[1] if _rejectable(spec_id, d) else SIZE_BANDS[0]
+                recall[(d["class_name"], band)].append(found[int(iid)])
+            for c, n in false_detections(rv.class_mask, pred).items():
+                false_det[c] += n
+        # metrology against the true dimensions
+        for name, m in insp.result.measurements.items():
+            true_value = truth.get("dimensions_mm", {}).get(name)
+            if m.value is not None and true_value is not None:
+                metro_err[(spec_id, name)].append(m.value - float(true_value))
+        if not keep_inspections:
+            insp.views = {}
+        ev.outcomes.append(outcome)
+        if progress:
+            progress(outcome)
+    wall = time.perf_counter() - t0
+    n = len(ev.outcomes)
+    rates = part_rates([o.true_verdict for o in ev.outcomes], [o.verdict for o in ev.outcomes])
+    iou = pix.iou()
+    summary: dict[str, Any] = {
+        **rates,
+        "parts_per_s": n / wall if wall > 0 else 0.0,
+        "latency_ms_p50": float(np.percentile(latencies, 50)) if latencies else None,
+        "latency_ms_p99": float(np.percentile(latencies, 99)) if latencies else None,
+        "iou_per_class": {c: (None if np.isnan(iou[i]) else float(iou[i])) for i, c in enumerate(CLASS_NAMES)},
+        "defect_recall": {
+            c: {
+                b: {"n": len(recall[(c, b)]), "recall": (sum(recall[(c, b)]) / len(recall[(c, b)]))
+                    if recall[(c, b)] else None}
+                for b in SIZE_BANDS
+            }
+            for c in DEFECT_CLASSES
+        },
+        "false_defects_on_clean_surface": dict(false_det),
+        "false_defects_per_100_parts": (100.0 * sum(false_det.values()) / n) if n else 0.0,
+        "metrology": {
+            f"{spec}/{name}": {
+                "n": len(errs),
+                "bias_mm": float(np.mean(errs)),
+                "sigma_mm": float(np.std(errs, ddof=1)) if len(errs) > 1 else None,
+            }
+            for (spec, name), errs in sorted(metro_err.items())
+        },
+        "errors": sum(o.inspection.result.error is not None for o in ev.outcomes),
+        "model": inspector.model_ref.model_dump(),
+        "median_stage_ms": {
+            k: statistics.median(o.inspection.result.timings_ms.get(k, 0.0) for o in ev.outcomes)
+            for k in ("decode", "metrology", "model", "defects", "gate", "total")
+        }
+        if ev.outcomes
+        else {},
+    }
+    ev.summary = summary
+    return ev
