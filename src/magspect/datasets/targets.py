@@ -69,7 +69,7 @@ def _board_coords(size_wh, ss, *, telecentric, um_per_px, center_xy_px, angle_de
     dist = np.zeros(5) if dist_coeffs is None else np.asarray(dist_coeffs, np.float64)
     pts = grid.reshape(-1, 1, 2)
     crit = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-10)
-    norm = cv2.undistortPointsIter(pts, k, dist, None, None, crit).reshape(-1, 2)
+    norm = cv2.undistortPoints(pts, k, dist, None, None, None, crit).reshape(-1, 2)
     rays = np.column_stack([norm, np.ones(len(norm))])
     r, _ = cv2.Rodrigues(np.asarray(rvec, np.float64))
     t = np.asarray(tvec, np.float64).reshape(3)
@@ -104,7 +104,7 @@ def render_chessboard(
     cols: int = 9, rows: int = 6, square_mm: float = 5.0, *, image_size_wh: tuple[int, int] = (640, 480),
     telecentric: bool = False, um_per_px: float = 100.0, center_xy_px: tuple[float, float] | None = None,
     angle_deg: float = 0.0, camera_matrix=None, dist_coeffs=None, rvec=(0.0, 0.0, 0.0), tvec=(0.0, 0.0, 300.0),
-    blur_px: float = 0.6, noise: float = 2.0, seed: int = 0, supersample: int = 3,
+    blur_px: float = 0.6, noise: float = 2.0, seed: int = 0, supersample: int = 2,
 ) -> BoardRender:
     """A chessboard with ``cols x rows`` inner corners; the first inner corner is the board origin."""
     ppsq = 40
@@ -136,7 +136,7 @@ def render_charuco(
     dictionary: str = "DICT_5X5_100", *, image_size_wh: tuple[int, int] = (640, 480), telecentric: bool = False,
     um_per_px: float = 100.0, center_xy_px: tuple[float, float] | None = None, angle_deg: float = 0.0,
     camera_matrix=None, dist_coeffs=None, rvec=(0.0, 0.0, 0.0), tvec=(0.0, 0.0, 300.0),
-    blur_px: float = 0.6, noise: float = 2.0, seed: int = 0, supersample: int = 3,
+    blur_px: float = 0.6, noise: float = 2.0, seed: int = 0, supersample: int = 2,
 ) -> BoardRender:
     """A ChArUco board; the board origin is its outer top-left corner (OpenCV's convention)."""
     board = charuco_board(squares_x, squares_y, square_mm, marker_mm, dictionary)
