@@ -1,0 +1,47 @@
+"""``magspect export CKPT --out model.onnx [--int8]``: ONNX + manifest, parity-checked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from magspect.cli._common import console, fail
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def export(
+        checkpoint: Annotated[Path, typer.Argument(help="training checkpoint (best.pt / last.pt)")],
+        out: Annotated[Path, typer.Option("--out", "-o", help="ONNX file to write")],
+        int8: Annotated[bool, typer.Option("--int8", help="also write <out>-int8.onnx (static QDQ)")] = False,
+        parity_views: Annotated[int, typer.Option(min=1, help="validation views for the parity check")] = 4,
+        calib_views: Annotated[int, typer.Option(min=1, help="synthetic training views to calibrate INT8")] = 16,
+        min_int8_agreement: Annotated[float, typer.Option(help="fail if INT8/FP32 argmax agreement is lower")] = 0.99,
+    ) -> None:
+        """Export a checkpoint to one self-contained ONNX (opset 18) with its manifest."""
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            fail("export needs PyTorch: pip install 'magspect[train]'")
+        from magspect.training.export import ExportError, export_from_checkpoint
+
+        if not checkpoint.is_file():
+            fail(f"checkpoint not found: {checkpoint}")
+        if out.suffix != ".onnx":
+            fail(f"--out must end in .onnx: {out}")
+        try:
+            report = export_from_checkpoint(
+                checkpoint,
+                out,
+                int8=int8,
+                parity_views=parity_views,
+                calib_views=calib_views,
+                min_int8_agreement=min_int8_agreement,
+                log=console.print,
+            )
+        except ExportError as exc:
+            fail(str(exc), code=3)
+        for line in report.lines():
+            console.print(line)

@@ -1,0 +1,306 @@
+"""Export a checkpoint to one self-contained ONNX file with its manifest, and check parity.
+
+Recipe (see the stack notes): ``torch.onnx.export(..., dynamo=True, opset_version=18,
+external_data=False)`` with dynamic batch, height and width (H, W multiples of 32); the manifest is
+embedded as metadata ``magspect.manifest`` and written beside the file. Every export runs
+:func:`check_parity` and raises :class:`ParityError` when onnxruntime and PyTorch disagree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import torch
+
+from magspect.models.manifest import METADATA_KEY, Manifest, Preprocess, manifest_path_for
+
+OPSET = 18
+MAX_ABS_LOGIT_DIFF = 1e-4
+MIN_ARGMAX_AGREEMENT = 0.9999
+
+
+class ExportError(RuntimeError):
+    """The export cannot be trusted (parity or INT8 agreement below its limit)."""
+
+
+class ParityError(ExportError):
+    """onnxruntime's output does not match PyTorch's closely enough."""
+
+
+@dataclass(frozen=True)
+class Parity:
+    max_abs_diff: float
+    argmax_agreement: float
+    n_pixels: int
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "ort_vs_torch_max_abs_logit_diff": self.max_abs_diff,
+            "ort_vs_torch_argmax_agreement": self.argmax_agreement,
+        }
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def ort_session(path: str | Path, threads: int = 2):  # noqa: ANN201
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def export_onnx(model: torch.nn.Module, path: str | Path, in_chans: int, max_side_px: int = 8192) -> Path:
+    """Plain ONNX export (no manifest): input ``image``, output ``logits``, dynamic N, H, W."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = model.eval().cpu()
+    mult = getattr(getattr(model, "cfg", None), "input_multiple", 32)
+    batch = torch.export.Dim("batch", min=1, max=256)
+    hb = torch.export.Dim("h_blocks", min=1, max=max_side_px // mult)
+    wb = torch.export.Dim("w_blocks", min=1, max=max_side_px // mult)
+    example = torch.rand(2, in_chans, 2 * mult, 3 * mult)
+
+    class _Named(torch.nn.Module):  # names the graph input ``image``
+        def __init__(self, net: torch.nn.Module) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, image: torch.Tensor) -> torch.Tensor:
+            return self.net(image)
+
+    torch.onnx.export(
+        _Named(model).eval(),
+        (example,),
+        str(path),
+        dynamo=True,
+        opset_version=OPSET,
+        external_data=False,
+        input_names=["image"],
+        output_names=["logits"],
+        dynamic_shapes={"image": {0: batch, 2: mult * hb, 3: mult * wb}},
+        verbose=False,
+    )
+    proto = onnx.load(str(path))
+    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+    if opset != OPSET:
+        raise RuntimeError(f"exported opset {opset}, expected {OPSET}")
+    if [i.name for i in proto.graph.input] != ["image"] or [o.name for o in proto.graph.output] != ["logits"]:
+        raise RuntimeError(f"unexpected graph I/O names {[i.name for i in proto.graph.input]}")
+    for extra in path.parent.glob(path.name + ".data"):
+        raise RuntimeError(f"export wrote external data {extra}; expected one self-contained file")
+    return path
+
+
+def embed_manifest(path: str | Path, manifest: Manifest) -> Path:
+    """Write ``manifest`` into the ONNX metadata and beside the file as ``<name>.manifest.json``."""
+    path = Path(path)
+    proto = onnx.load(str(path))
+    kept = [p for p in proto.metadata_props if p.key != METADATA_KEY]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(kept)
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, manifest.to_json(indent=None)
+    proto.producer_name = "magspect"
+    onnx.save(proto, str(path), save_as_external_data=False)
+    manifest.write(manifest_path_for(path))
+    return path
+
+
+def check_parity(
+    model: torch.nn.Module,
+    onnx_path: str | Path,
+    inputs: list[np.ndarray],
+    max_abs_diff: float = MAX_ABS_LOGIT_DIFF,
+    min_agreement: float = MIN_ARGMAX_AGREEMENT,
+) -> Parity:
+    """Run each ``1 x C x H x W`` input through PyTorch and onnxruntime; raise if they differ."""
+    sess = ort_session(onnx_path)
+    model = model.eval().cpu()
+    worst, agree, total = 0.0, 0, 0
+    with torch.no_grad():
+        for x in inputs:
+            ref = model(torch.from_numpy(x)).numpy()
+            got = sess.run(["logits"], {"image": x})[0]
+            if got.shape != ref.shape:
+                raise ParityError(f"ORT output shape {got.shape} != PyTorch {ref.shape} for input {x.shape}")
+            worst = max(worst, float(np.abs(got - ref).max()))
+            agree += int((got.argmax(1) == ref.argmax(1)).sum())
+            total += ref.shape[0] * ref.shape[2] * ref.shape[3]
+    parity = Parity(worst, agree / max(total, 1), total)
+    if parity.max_abs_diff > max_abs_diff or parity.argmax_agreement < min_agreement:
+        raise ParityError(
+            f"ONNX parity check FAILED for {onnx_path}: max |logit diff| {parity.max_abs_diff:.3g} "
+            f"(limit {max_abs_diff:g}), argmax agreement {parity.argmax_agreement:.6f} (limit {min_agreement})"
+        )
+    return parity
+
+
+def manifest_from_checkpoint(ckpt: dict[str, Any], **fields: Any) -> Manifest:
+    from magspect import __version__
+
+    mcfg = ckpt["model_cfg"]
+    in_chans = ckpt["in_chans"]
+    pre = Preprocess(
+        bit_depth=ckpt.get("bit_depth", 8),
+        color="gray" if in_chans == 1 else "rgb",
+        mean=tuple(mcfg["mean"]),
+        std=tuple(mcfg["std"]),
+    )
+    base: dict[str, Any] = {
+        "model_name": ckpt["model_name"],
+        "model_kwargs": ckpt.get("model_kwargs", {}),
+        "in_channels": in_chans,
+        "preprocess": pre,
+        "input_multiple": mcfg["input_multiple"],
+        "tile_size_px": mcfg["tile_size_px"],
+        "tile_overlap_px": mcfg["tile_overlap_px"],
+        "um_per_px": ckpt.get("um_per_px"),
+        "opset": OPSET,
+        "training_config_sha256": ckpt.get("config_sha256"),
+        "git_commit": ckpt.get("git_commit"),
+        "validation_metrics": {k: float(v) for k, v in (ckpt.get("val_metrics") or {}).items() if np.isfinite(v)},
+        "magspect_version": __version__,
+    }
+    base.update(fields)
+    return Manifest(**base)
+
+
+def export_checkpoint(
+    ckpt: dict[str, Any],
+    out: str | Path,
+    parity_inputs: list[np.ndarray],
+    check_sizes_hw: tuple[tuple[int, int], ...] = ((64, 96), (128, 128)),
+) -> tuple[Path, Manifest, Parity]:
+    """Checkpoint -> ``out`` (FP32 ONNX + manifest), parity-checked on ``parity_inputs`` and on
+    random inputs of ``check_sizes_hw`` with batch 2 (the dynamic axes)."""
+    from magspect.training.checkpoint import model_from_checkpoint
+
+    model = model_from_checkpoint(ckpt)
+    out = export_onnx(model, out, ckpt["in_chans"])
+    float_sha = sha256_file(out)
+    rng = np.random.default_rng(0)
+    shape_probes = [rng.random((2, ckpt["in_chans"], h, w), dtype=np.float32) for h, w in check_sizes_hw]
+    parity = check_parity(model, out, list(parity_inputs) + shape_probes)
+    manifest = manifest_from_checkpoint(ckpt, float_model_sha256=float_sha, parity=parity.as_dict())
+    embed_manifest(out, manifest)
+    return out, manifest, parity
+
+
+@dataclass
+class ExportReport:
+    fp32_path: Path
+    manifest: Manifest
+    parity: Parity
+    int8_path: Path | None = None
+    int8: dict[str, float] | None = None
+    sizes_checked_hw: tuple[tuple[int, int], ...] = ()
+
+    def lines(self) -> list[str]:
+        out = [
+            f"wrote {self.fp32_path} ({self.fp32_path.stat().st_size / 1e6:.1f} MB, opset {self.manifest.opset}) "
+            f"and {manifest_path_for(self.fp32_path).name}",
+            f"parity ORT vs PyTorch: max |logit diff| {self.parity.max_abs_diff:.2e} (limit {MAX_ABS_LOGIT_DIFF:g}), "
+            f"argmax agreement {100 * self.parity.argmax_agreement:.4f} % on {self.parity.n_pixels} px; "
+            f"sizes checked {', '.join(f'{h}x{w}' for h, w in self.sizes_checked_hw)}",
+        ]
+        if self.int8_path is not None and self.int8 is not None:
+            r = self.int8
+            out.append(
+                f"wrote {self.int8_path} ({self.int8_path.stat().st_size / 1e6:.1f} MB): INT8 vs FP32 argmax agreement "
+                f"{100 * r['int8_vs_fp32_argmax_agreement']:.3f} %, defect instance recall "
+                f"{r['defect_recall_fp32']:.3f} (FP32) -> {r['defect_recall_int8']:.3f} (INT8), "
+                f"lost {100 * r['defect_recall_lost']:.2f} points over {int(r['n_truth_instances'])} instances"
+            )
+        return out
+
+
+def _pad_to(x: np.ndarray, multiple: int) -> np.ndarray:
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph or pw:
+        x = np.pad(x, ((0, 0), (0, 0), (0, ph), (0, pw)), mode="edge")
+    return x
+
+
+def _pad_mask(m: np.ndarray, multiple: int) -> np.ndarray:
+    ph, pw = (-m.shape[0]) % multiple, (-m.shape[1]) % multiple
+    return np.pad(m, ((0, ph), (0, pw))) if ph or pw else m
+
+
+def export_from_checkpoint(
+    checkpoint: str | Path,
+    out: str | Path,
+    *,
+    int8: bool = False,
+    parity_views: int = 4,
+    calib_views: int = 16,
+    min_int8_agreement: float = 0.99,
+    log=print,  # noqa: ANN001
+) -> ExportReport:
+    """The ``magspect export`` pipeline: FP32 export + parity on validation views, optional INT8
+    calibrated on synthetic training views and compared with FP32 on the validation views."""
+    from magspect.training.checkpoint import load_checkpoint
+    from magspect.training.config import TrainConfig
+    from magspect.training.data import crop_pair, pick_crop_origin, to_unit_float
+    from magspect.training.loop import build_source
+    from magspect.training.validate import load_val_views
+
+    ckpt = load_checkpoint(checkpoint)
+    cfg = TrainConfig.model_validate(ckpt["config"])
+    in_chans, mult = ckpt["in_chans"], ckpt["model_cfg"]["input_multiple"]
+    cfg_val = cfg.model_copy(update={"val": cfg.val.model_copy(update={"n_parts": parity_views})})
+    log(f"loading {parity_views} validation views ({cfg.val.source}) for the parity check")
+    views = load_val_views(cfg_val) if cfg.val.source != "none" else []
+    inputs = [_pad_to(to_unit_float(im, in_chans).transpose(2, 0, 1)[None], mult) for im, _ in views]
+    inputs = [np.ascontiguousarray(x, dtype=np.float32) for x in inputs]
+    sizes = ((64, 96), (128, 128))
+    out, manifest, parity = export_checkpoint(ckpt, out, inputs, check_sizes_hw=sizes)
+    all_sizes = tuple(dict.fromkeys([*sizes, *(tuple(x.shape[-2:]) for x in inputs)]))
+    report = ExportReport(Path(out), manifest, parity, sizes_checked_hw=all_sizes)
+    if not int8:
+        return report
+
+    from magspect.training.quantize import compare_int8, quantize_int8
+
+    log(f"calibrating INT8 on {calib_views} synthetic training views")
+    if cfg.data.cache_dir is not None and not Path(cfg.data.cache_dir, "DONE").exists():
+        cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"cache_dir": None})})
+    source = build_source(cfg, is_main=True)
+    rng = np.random.default_rng(20240917)
+    calib = []
+    crop = min(256, cfg.data.crop_px * 2)
+    for _ in range(calib_views):
+        image, mask = source.sample(rng)
+        x = to_unit_float(image, in_chans)
+        for _ in range(2):
+            y0, x0 = pick_crop_origin(mask, crop, 0.5, rng)
+            xc, _m = crop_pair(x, mask, y0, x0, crop)
+            calib.append(np.ascontiguousarray(xc.transpose(2, 0, 1)[None], dtype=np.float32))
+    int8_path = Path(out).with_name(Path(out).stem + "-int8.onnx")
+    quantize_int8(out, int8_path, calib)
+    cmp_views = [(x, _pad_mask(m, mult)) for x, (_, m) in zip(inputs, views, strict=True)]
+    if not cmp_views:
+        raise ExportError("INT8 comparison needs validation views (val.source is 'none')")
+    rep = compare_int8(out, int8_path, cmp_views).as_dict()
+    report.int8_path, report.int8 = int8_path, rep
+    m8 = manifest.model_copy(update={"precision": "int8", "parity": {**manifest.parity, **rep}})
+    embed_manifest(int8_path, m8)
+    if rep["int8_vs_fp32_argmax_agreement"] < min_int8_agreement:
+        raise ExportError(
+            f"INT8 model {int8_path} agrees with FP32 on only {100 * rep['int8_vs_fp32_argmax_agreement']:.3f} % "
+            f"of pixels (limit {100 * min_int8_agreement:.1f} %)"
+        )
+    return report
