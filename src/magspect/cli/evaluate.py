@@ -1,0 +1,94 @@
+"""``magspect evaluate``: the whole pipeline against known truth (synthetic suite or real labelled data)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from magspect.cli._common import console, fail
+
+
+def register(app: typer.Typer) -> None:
+    app.command("evaluate")(evaluate_cmd)
+
+
+def evaluate_cmd(
+    suite: Annotated[str | None, typer.Option(help="Synthetic suite, e.g. magsynth-v1.")] = None,
+    split: Annotated[str, typer.Option(help="Split of the suite: test or val.")] = "test",
+    n: Annotated[int | None, typer.Option("--n", min=1, help="Only the first N parts of the split.")] = None,
+    data: Annotated[
+        str | None, typer.Option(help="Real labelled data, e.g. mask-folder:../shared/data/magnetic_tile")
+    ] = None,
+    class_map: Annotated[Path | None, typer.Option(help="YAML label -> class map for --data.")] = None,
+    model: Annotated[Path | None, typer.Option(help="ONNX model (default: the bundled model).")] = None,
+    int8: Annotated[bool, typer.Option("--int8", help="Use the bundled INT8 model.")] = False,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON here.")] = None,
+) -> None:
+    """Escape rate, false rejects, reviews, defect recall and metrology error (suite); AUROC and IoU (data)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
+
+    from magspect.inspect.backend import ModelError
+
+    if (suite is None) == (data is None):
+        fail("give exactly one of --suite magsynth-v1 or --data mask-folder:PATH")
+    columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    if data is not None:
+        from magspect.datasets.labelled import ClassMap, LabelledDataError, read_mask_folder
+        from magspect.inspect.backend import Segmenter, bundled_model_path
+        from magspect.inspect.evaluate import evaluate_labelled
+
+        kind, _, path = data.partition(":")
+        if kind != "mask-folder" or not path:
+            fail(f"--data {data!r}: expected mask-folder:PATH")
+        try:
+            folder = read_mask_folder(path, ClassMap.from_file(class_map) if class_map else None)
+            seg = Segmenter(model if model is not None else bundled_model_path(int8))
+        except (LabelledDataError, ModelError) as exc:
+            fail(str(exc))
+        if n is not None:
+            folder.items = folder.items[:n]
+        with Progress(*columns, console=console, transient=True) as bar:
+            task = bar.add_task(f"evaluating {path}", total=len(folder))
+            summary = evaluate_labelled(seg, folder, progress=lambda i: bar.advance(task))
+        summary = {"data": data, "model": {"name": seg.name, "sha256": seg.sha256}, **summary}
+        console.print(
+            f"{summary['n_images']} images ({summary['n_defective']} with defects): image AUROC "
+            f"{summary['image_auroc']:.3f}, mean IoU {summary['mean_iou']:.3f}"
+        )
+        for k, v in summary["iou_per_class"].items():
+            console.print(f"  IoU {k:14s} {'—' if v is None else f'{v:.3f}'}")
+    else:
+        from magspect.datasets import magsynth_v1
+        from magspect.inspect.evaluate import evaluate_parts
+        from magspect.inspect.inspector import Inspector
+
+        if suite != "magsynth-v1":
+            fail(f"unknown suite {suite!r}; known: magsynth-v1")
+        try:
+            inspector = Inspector(model, int8=int8 and model is None)
+            parts = magsynth_v1.parts(split, n=n)
+            total = n or magsynth_v1.split_size(split)
+        except (ModelError, ValueError, KeyError) as exc:
+            fail(str(exc))
+        with Progress(*columns, console=console, transient=True) as bar:
+            task = bar.add_task(f"magsynth-v1/{split}", total=total)
+            ev = evaluate_parts(inspector, parts, progress=lambda o: bar.advance(task))
+        summary = {"suite": suite, "split": split, **ev.summary}
+        console.print(
+            f"{summary['n_parts']} parts ({summary['n_nonconforming']} nonconforming): escape rate "
+            f"{summary['escape_rate']:.2%}, false rejects {summary['false_reject_rate']:.2%}, reviews "
+            f"{summary['review_rate']:.2%}, {summary['parts_per_s']:.2f} parts/s (incl. generation)"
+        )
+        for c, bands in summary["defect_recall"].items():
+            txt = ", ".join(
+                f"{b}: {'—' if v['recall'] is None else f'{v['recall']:.2f}'} (n={v['n']})" for b, v in bands.items()
+            )
+            console.print(f"  recall {c:13s} {txt}")
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+        console.print(f"figures: {json_out}")
