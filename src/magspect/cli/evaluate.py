@@ -85,7 +85,8 @@ def evaluate_cmd(
         )
         for c, bands in summary["defect_recall"].items():
             txt = ", ".join(
-                f"{b}: {'—' if v['recall'] is None else f'{v['recall']:.2f}'} (n={v['n']})" for b, v in bands.items()
+                f"{b}: {'—' if v['recall'] is None else format(v['recall'], '.2f')} (n={v['n']})"
+                for b, v in bands.items()
             )
             console.print(f"  recall {c:13s} {txt}")
     if json_out is not None:
