@@ -57,7 +57,7 @@ def _scale_for(view: str, um_per_px: float | Mapping[str, float] | None, calibra
                 raise ScaleError(f"{view} view: µm/px must be a positive number, got {value!r}")
             return float(value)
     if calibration is not None:
-        return float(calibration.um_per_px_for(view))
+        return float(calibration.scale_um_per_px(view))  # raises MissingCalibrationError
     raise ScaleError(f"{view} view: no calibration and no µm/px given, so nothing can be measured in mm")
 
 
@@ -189,8 +189,10 @@ class Inspector:
         # scale
         try:
             scales = {v: _scale_for(v, um_per_px, calibration) for v in images}
-        except (ScaleError, KeyError) as exc:
+        except (ScaleError, ValueError) as exc:  # MissingCalibrationError is a ValueError
             return closed(f"missing calibration: {exc}", Verdict.REVIEW, spec_obj)
+        if calibration is not None:  # pinhole cameras: measure on the undistorted image
+            images = {v: calibration.undistort(img) for v, img in images.items()}
 
         # metrology: find the part in every view
         from magspect.inspect.metrology import PartNotFoundError, measure_view
