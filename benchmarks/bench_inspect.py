@@ -1,0 +1,63 @@
+"""End-to-end inspection speed: parts/s and p50/p99 latency, FP32 vs INT8 side by side, one run.
+
+Each part has a top and a side view at 1024x1024 (the generator's default station). Parts are
+generated once up front, so only the Inspector is timed. The two models are timed interleaved,
+part by part, so machine noise hits both alike.
+
+    .venv/bin/python benchmarks/bench_inspect.py --parts 40 --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--parts", type=int, default=40)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--spec", default="def-blk-20x10x5-nicuni")
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    import cv2
+
+    cv2.setNumThreads(args.threads)
+    from magspect.datasets import SynthConfig, generate_part
+    from magspect.inspect.inspector import Inspector
+
+    parts = [generate_part(spec=args.spec, seed=args.seed + i, config=SynthConfig()) for i in range(args.parts)]
+    inspectors = {
+        "fp32": Inspector(int8=False, threads=args.threads),
+        "int8": Inspector(int8=True, threads=args.threads),
+    }
+    lat: dict[str, list[float]] = {k: [] for k in inspectors}
+    verdicts: dict[str, list[str]] = {k: [] for k in inspectors}
+    for p in parts:
+        views = {v: rv.image for v, rv in p.views.items()}
+        scale = {v: rv.truth["um_per_px"] for v, rv in p.views.items()}
+        for name, insp in inspectors.items():
+            t = time.perf_counter()
+            r = insp.inspect(views, spec=args.spec, um_per_px=scale)
+            lat[name].append((time.perf_counter() - t) * 1e3)
+            verdicts[name].append(r.verdict.value)
+    print(f"# magspect end-to-end, {args.parts} parts x 2 views at 1024x1024, {args.threads} threads")
+    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs, {time.strftime('%Y-%m-%d')}")
+    print("| model | parts/s (1/median) | p50 ms | p99 ms | stage medians |")
+    print("|---|---|---|---|---|")
+    for name, xs in lat.items():
+        xs_sorted = sorted(xs)
+        p50 = statistics.median(xs)
+        p99 = xs_sorted[min(len(xs) - 1, int(round(0.99 * (len(xs) - 1))))]
+        print(f"| {name} | {1000 / p50:.2f} | {p50:.0f} | {p99:.0f} | |")
+    agree = sum(a == b for a, b in zip(verdicts["fp32"], verdicts["int8"], strict=True)) / len(parts)
+    print(f"\nINT8 vs FP32 verdict agreement: {agree:.1%}; ratio of medians fp32/int8: "
+          f"{statistics.median(lat['fp32']) / statistics.median(lat['int8']):.2f}")
+
+
+if __name__ == "__main__":
+    main()
