@@ -34,8 +34,9 @@ def measure_view(image: np.ndarray, spec: Spec | str, view: View, um_per_px: flo
     if view == "side":
         values_px, outline, edges, corners, rms, extras = measure_quad(sil)
         if shape == "arc":
-            values = {"length": values_px["long_px"] * mm if spec.dimensions["length"].nominal
-                      >= _other_side_nominal(spec) else values_px["short_px"] * mm}
+            # the station images the segment's axis along the image's y axis (chord along x)
+            along_y = values_px["sides_24_px"] if values_px["sides_24_along_y"] else values_px["sides_13_px"]
+            values = {"length": along_y * mm}
         else:
             values = {"thickness": values_px["short_px"] * mm}
         extras = {**extras, "long_mm": values_px["long_px"] * mm, "short_mm": values_px["short_px"] * mm}
@@ -70,11 +71,6 @@ def measure_view(image: np.ndarray, spec: Spec | str, view: View, um_per_px: flo
         ideal_outline_xy_px=outline, edges=edges, corners_xy_px=np.asarray(corners, float),
         contour_xy_px=sil.contour_xy_px, part_mask=sil.mask, residual_rms_px=rms, extras=extras,
     )
-
-
-def _other_side_nominal(spec: Spec) -> float:
-    """The arc's side view shows the axial length and the chord; the longer nominal is the longer side."""
-    return spec.dimensions["chord"].nominal
 
 
 def to_measurements(result: MetrologyResult, spec: Spec | str) -> dict[str, Measurement]:

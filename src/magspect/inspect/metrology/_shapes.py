@@ -81,13 +81,6 @@ def fit_quad(sil: Silhouette, end_margin_px: float) -> tuple[list[Line], np.ndar
     return lines, corners, rms
 
 
-def _pair_separation(lines: list[Line], corners: np.ndarray, a: int, b: int) -> float:
-    """Distance between opposite sides ``a`` and ``b``, from each side's midpoint to the other line."""
-    mid_a = 0.5 * (corners[a] + corners[(a + 1) % 4])
-    mid_b = 0.5 * (corners[b] + corners[(b + 1) % 4])
-    return 0.5 * (abs(lines[b].distance_px(mid_a[None])[0]) + abs(lines[a].distance_px(mid_b[None])[0]))
-
-
 def _chamfers(sil: Silhouette, lines: list[Line], corners: np.ndarray):
     """Chamfer leg (px) at each corner, and the chamfer end points on both sides."""
     legs, ends = [], []
@@ -121,12 +114,19 @@ def measure_quad(sil: Silhouette, chamfer_hint_px: float = 0.0):
     """Block top view or any side view. Returns values in px/deg, outline, edges, corners, rms."""
     margin = max(3 * SEARCH_PX, 1.6 * chamfer_hint_px + SEARCH_PX)
     lines, corners, rms = fit_quad(sil, margin)
-    s02 = _pair_separation(lines, corners, 0, 2)
-    s13 = _pair_separation(lines, corners, 1, 3)
+    side = [float(np.linalg.norm(corners[(i + 1) % 4] - corners[i])) for i in range(4)]
+    s02 = 0.5 * (side[0] + side[2])  # mean length of sides 1 and 3 (corner to corner)
+    s13 = 0.5 * (side[1] + side[3])
     angles = [180.0 - angle_between_deg(lines[i - 1].normal, lines[i].normal) for i in range(4)]
     legs, ends = _chamfers(sil, lines, corners)
     good = np.abs(legs - np.median(legs)) <= 3.0
     chamfer = float(np.mean(legs[good]))
+    # the ideal outline carries the part's chamfer at every corner (a chipped corner is a defect)
+    ends = []
+    for i in range(4):
+        v = corners[i]
+        to_prev, to_next = _unit(corners[i - 1] - v), _unit(corners[(i + 1) % 4] - v)
+        ends.append((v + chamfer * to_prev, v + chamfer * to_next))
     outline = []
     for i in range(4):
         pa, pb = ends[i]
@@ -140,8 +140,9 @@ def measure_quad(sil: Silhouette, chamfer_hint_px: float = 0.0):
     values = {
         "long_px": max(s02, s13),
         "short_px": min(s02, s13),
-        "side_02_px": s02,
-        "side_13_px": s13,
+        "sides_13_px": s02,  # sides numbered 1..4 as in messages
+        "sides_24_px": s13,
+        "sides_24_along_y": float(abs(corners[2][1] - corners[1][1]) > abs(corners[2][0] - corners[1][0])),
         "perpendicularity_deg": float(max(abs(a - 90.0) for a in angles)),
         "chamfer_px": chamfer,
     }
