@@ -96,6 +96,24 @@ def _polyline_distance(p: np.ndarray, poly: np.ndarray) -> float:
     return float(np.min(np.hypot(*(p - proj).T)))
 
 
+def _extent_along_edges(pts: np.ndarray, metrology: MetrologyResult, probe: np.ndarray, reach_px: float) -> float:
+    """Extent (px, pixel squares) of ``pts`` along the local direction of the nearest outline edge;
+    with ``reach_px`` > 0 (corners) the longest such extent over every edge that near."""
+    best, near = 0.0, []
+    for e in metrology.edges:
+        poly = e.points_xy_px
+        near.append((_polyline_distance(probe, poly), poly))
+    near.sort(key=lambda t: t[0])
+    cands = [near[0]] + [t for t in near[1:] if t[0] <= near[0][0] + reach_px]
+    for _, poly in cands:
+        seg = np.argmin(np.hypot(*(0.5 * (poly[:-1] + poly[1:]) - probe).T))
+        t = poly[seg + 1] - poly[seg]
+        t = t / max(np.linalg.norm(t), 1e-12)
+        proj = pts @ t
+        best = max(best, float(proj.max() - proj.min()) + abs(t[0]) + abs(t[1]))
+    return best
+
+
 def _chip_depth_px(crop: np.ndarray, xy0: tuple[int, int], metrology: MetrologyResult, dist_in: np.ndarray,
                    missing: np.ndarray) -> float:
     """Deepest inward deviation of the silhouette from the ideal outline within a chip (px).
@@ -174,28 +192,34 @@ def measure_defects(
                 width_px = area_px / length_px
             else:
                 length_px, width_px = _feret_px(ys, xs)
-            # how close it comes to the outline and to a corner (px)
-            d_outline = dist_in[ys, xs]
-            i_near = int(np.argmin(d_outline))
-            d_edge = max(float(d_outline[i_near]) - 0.5, 0.0)
             pts = np.column_stack([xs, ys]).astype(float)
-            d_corner = np.inf
-            if len(corners):
-                d_corner = float(np.min(np.hypot(pts[:, None, 0] - corners[None, :, 0],
-                                                 pts[:, None, 1] - corners[None, :, 1])))
+            # where it lies: chips and cracks by their nearest pixel, coating flaws by their centre
+            if cname == "coating_flaw":
+                probe = pts.mean(0, keepdims=True)
+                d_edge = max(float(dist_in[int(round(probe[0, 1])), int(round(probe[0, 0]))]) - 0.5, 0.0)
+            else:
+                d_outline = dist_in[ys, xs]
+                i_near = int(np.argmin(d_outline))
+                probe = pts[i_near][None]
+                d_edge = max(float(d_outline[i_near]) - 0.5, 0.0)
+            d_corners = np.hypot(*(corners[None, :, :] - (pts if cname != "coating_flaw" else probe)[:, None, :]).T)
+            d_corner = float(d_corners.min()) if d_corners.size else np.inf
+            edge_index = None
             if d_corner <= corner_px:
                 zone = "corner"
+                edge_index = int(np.argmin(d_corners.min(axis=1))) + 1  # corner number
             elif d_edge <= edge_band_px:
                 zone = "edge"
+                if metrology.edges:
+                    edge_index = min(metrology.edges, key=lambda e: _polyline_distance(probe, e.points_xy_px)).index
             else:
                 zone = face
-            edge_index = None
-            if zone in ("edge", "corner") and metrology.edges:
-                p = pts[i_near][None]
-                edge_index = min(metrology.edges, key=lambda e: _polyline_distance(p, e.points_xy_px)).index
+            if cname == "chip":  # along the edge (corner chips: the longer leg), width = depth
+                length_px = _extent_along_edges(pts, metrology, probe, corner_px if zone == "corner" else 0.0)
             depth_mm = None
             if cname == "chip":
                 depth_mm = _chip_depth_px(crop, (x0, y0), metrology, dist_in, missing) * mm
+                width_px = depth_mm / mm
             subtype = None
             if cname == "chip":
                 subtype = "corner_chip" if zone == "corner" else "edge_chip"

@@ -135,8 +135,10 @@ def measure_quad(sil: Silhouette, chamfer_hint_px: float = 0.0):
     edges = tuple(
         OutlineEdge(i + 1, "line", np.array([ends[i][1], ends[(i + 1) % 4][0]])) for i in range(4)
     )
-    extras = {f"corner_{i + 1}_angle_deg": a for i, a in enumerate(angles)}
-    extras.update({f"corner_{i + 1}_chamfer_px": float(c) for i, c in enumerate(legs)})
+    # corners numbered as in messages: corner k ends side k; a chamfered corner is its chamfer's middle
+    corner_pts = np.roll(np.array([0.5 * (a + b) for a, b in ends]), -1, axis=0)
+    extras = {f"corner_{i + 1}_angle_deg": a for i, a in enumerate(np.roll(angles, -1))}
+    extras.update({f"corner_{i + 1}_chamfer_px": float(c) for i, c in enumerate(np.roll(legs, -1))})
     values = {
         "long_px": max(s02, s13),
         "short_px": min(s02, s13),
@@ -146,7 +148,7 @@ def measure_quad(sil: Silhouette, chamfer_hint_px: float = 0.0):
         "perpendicularity_deg": float(max(abs(a - 90.0) for a in angles)),
         "chamfer_px": chamfer,
     }
-    return values, (outline,), edges, corners, rms, extras
+    return values, (outline,), edges, corner_pts, rms, extras
 
 
 # ----------------------------------------------------------------------------------------------
@@ -312,7 +314,8 @@ def measure_arc(sil: Silhouette):
         OutlineEdge(1, "arc", e_outer), OutlineEdge(2, "line", e_end2),
         OutlineEdge(3, "arc", e_inner), OutlineEdge(4, "line", e_end1),
     )
-    corner_arr = np.array([corners[(0, "o")], corners[(1, "o")], corners[(1, "i")], corners[(0, "i")]])
+    # corner k ends edge k: 1 outer/end 2, 2 inner/end 2, 3 inner/end 1, 4 outer/end 1
+    corner_arr = np.array([corners[(1, "o")], corners[(1, "i")], corners[(0, "i")], corners[(0, "o")]])
     values = {
         "outer_radius_px": outer.radius_px,
         "inner_radius_px": inner.radius_px,
