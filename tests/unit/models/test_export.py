@@ -1,0 +1,113 @@
+"""ONNX export of a tiny model: one file, opset 18, dynamic batch and spatial size, parity, manifest,
+INT8. The export (about 15 s) runs once per module."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from magspect.models import create_model
+from magspect.models.manifest import Manifest, manifest_path_for
+from magspect.training.export import ParityError, check_parity, export_checkpoint, ort_session
+from magspect.training.quantize import compare_int8, quantize_int8
+from magspect.training.toy import toy_views
+
+torch.set_num_threads(1)
+
+
+def _checkpoint() -> dict:
+    torch.manual_seed(0)
+    model = create_model("unet_mnv3s", in_chans=1)
+    # non-trivial BatchNorm statistics, as after training
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.rand(4, 1, 64, 64))
+    return {
+        "model": model.state_dict(),
+        "model_name": "unet_mnv3s",
+        "model_kwargs": {},
+        "in_chans": 1,
+        "model_cfg": model.cfg.to_dict(),
+        "bit_depth": 8,
+        "um_per_px": 25.0,
+        "config_sha256": "cd" * 32,
+        "git_commit": "0" * 40,
+        "val_metrics": {"miou_defects": 0.25, "recall/crack": float("nan")},
+    }
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    ckpt = _checkpoint()
+    out = tmp_path_factory.mktemp("export") / "tiny.onnx"
+    x = np.random.default_rng(1).random((1, 1, 64, 64), dtype=np.float32)
+    path, manifest, parity = export_checkpoint(ckpt, out, [x])
+    return ckpt, path, manifest, parity
+
+
+def test_single_file_opset_18_with_named_io(exported):
+    _, path, _, _ = exported
+    assert not list(path.parent.glob("*.data"))
+    proto = onnx.load(str(path))
+    assert {o.domain: o.version for o in proto.opset_import}.get("", 0) == 18
+    assert [i.name for i in proto.graph.input] == ["image"]
+    assert [o.name for o in proto.graph.output] == ["logits"]
+    dims = proto.graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_param != "" for d in dims] == [True, False, True, True]  # N, H, W symbolic; C fixed
+
+
+def test_parity_recorded_and_within_limits(exported):
+    _, _, manifest, parity = exported
+    assert parity.max_abs_diff <= 1e-4 and parity.argmax_agreement >= 0.9999
+    assert manifest.parity["ort_vs_torch_max_abs_logit_diff"] == parity.max_abs_diff
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 32, 32), (3, 1, 64, 160), (2, 1, 224, 96), (1, 1, 256, 256)])
+def test_dynamic_batch_and_spatial_sizes_match_pytorch(exported, shape):
+    ckpt, path, _, _ = exported
+    from magspect.training.checkpoint import model_from_checkpoint
+
+    model = model_from_checkpoint(ckpt)
+    x = np.random.default_rng(2).random(shape, dtype=np.float32)
+    parity = check_parity(model, path, [x])
+    assert parity.max_abs_diff <= 1e-4
+
+
+def test_manifest_embedded_and_beside(exported):
+    _, path, manifest, _ = exported
+    assert Manifest.from_onnx(path) == manifest
+    assert Manifest.from_file(manifest_path_for(path)) == manifest
+    assert manifest.model_name == "unet_mnv3s" and manifest.in_channels == 1
+    assert manifest.preprocess.bit_depth == 8 and manifest.um_per_px == 25.0
+    assert manifest.validation_metrics == {"miou_defects": 0.25}  # NaN dropped
+    assert manifest.float_model_sha256 and len(manifest.float_model_sha256) == 64
+    assert manifest.git_commit == "0" * 40
+
+
+def test_parity_check_fails_loudly_on_a_different_model(exported):
+    ckpt, path, _, _ = exported
+    from magspect.training.checkpoint import model_from_checkpoint
+
+    model = model_from_checkpoint(ckpt)
+    with torch.no_grad():
+        model.head.bias.add_(0.01)
+    x = np.random.default_rng(3).random((1, 1, 64, 64), dtype=np.float32)
+    with pytest.raises(ParityError, match="parity check FAILED"):
+        check_parity(model, path, [x])
+
+
+def test_int8_quantisation_of_tiny_model(exported, tmp_path):
+    _, path, _, _ = exported
+    views = toy_views(6, size_px=64, seed=5)
+    inputs = [(im.astype(np.float32) / 255.0)[None, None] for im, _ in views]
+    out = quantize_int8(path, tmp_path / "tiny-int8.onnx", inputs[:4])
+    assert out.stat().st_size < path.stat().st_size / 2
+    proto = onnx.load(str(out))
+    assert any(n.op_type == "QuantizeLinear" for n in proto.graph.node)
+    rep = compare_int8(path, out, [(x, m) for x, (_, m) in zip(inputs[4:], views[4:], strict=True)])
+    assert rep.argmax_agreement > 0.9
+    y = ort_session(out).run(["logits"], {"image": np.zeros((2, 1, 96, 64), np.float32)})[0]
+    assert y.shape == (2, 5, 96, 64)

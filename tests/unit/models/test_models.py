@@ -1,0 +1,67 @@
+"""Every registered model: tiny forward/backward, shapes, channels; the registry; torch-free imports."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from magspect.models import ModelConfig, create_model, default_cfg, list_models, register_model
+
+torch.set_num_threads(1)
+
+
+def test_registry_lists_small_and_large_variants():
+    names = list_models()
+    assert {"unet_mnv3s", "unet_r34"} <= set(names)
+    small = sum(p.numel() for p in create_model("unet_mnv3s").parameters())
+    assert 0.8e6 < small < 1.5e6  # the edge-CPU model stays around a million parameters
+    assert default_cfg("unet_mnv3s").input_multiple == 32
+
+
+def test_unknown_model_and_duplicate_registration_fail():
+    with pytest.raises(KeyError, match="unknown model"):
+        create_model("no_such_net")
+    register_model("dup_test_model", default_cfg=ModelConfig())(lambda cfg: None)
+    with pytest.raises(ValueError, match="already registered"):
+        register_model("dup_test_model")(lambda cfg: None)
+
+
+@pytest.mark.parametrize("name", ["unet_mnv3s", "unet_mnv3l", "unet_r34"])
+@pytest.mark.parametrize("in_chans", [1, 3])
+def test_forward_backward_tiny(name, in_chans):
+    torch.manual_seed(0)
+    model = create_model(name, in_chans=in_chans)
+    assert model.cfg.in_chans == in_chans and len(model.cfg.mean) == in_chans
+    x = torch.rand(2, in_chans, 64, 96)
+    y = model(x)
+    assert y.shape == (2, 5, 64, 96)
+    y.logsumexp(1).mean().backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert any(float(g.abs().sum()) > 0 for g in grads)
+
+
+def test_normalisation_is_inside_the_model():
+    model = create_model("unet_mnv3s").eval()
+    assert torch.allclose(model.mean, torch.tensor([0.5]).view(1, 1, 1, 1))
+    # the network must see (x - mean) / std: shifting mean changes the output
+    x = torch.rand(1, 1, 64, 64)
+    with torch.no_grad():
+        a = model(x)
+        model.mean.fill_(0.0)
+        b = model(x)
+    assert not torch.allclose(a, b)
+
+
+def test_models_package_and_manifest_do_not_import_torch():
+    code = (
+        "import sys; import magspect.models; from magspect.models.manifest import Manifest; "
+        "from magspect.models import DEFAULT_MODEL_PATH; "
+        "assert 'torch' not in sys.modules, 'torch was imported'; print('ok')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
