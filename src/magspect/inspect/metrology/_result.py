@@ -43,12 +43,17 @@ class MetrologyResult:
         return self.um_per_px / 1000.0
 
     def ideal_mask(self) -> np.ndarray:
-        """uint8 (H, W) mask of the ideal (fitted) part, holes cleared; 8x sub-pixel vertex precision."""
+        """uint8 (H, W) mask of the ideal (fitted) part, holes cleared: pixels more than half covered.
+
+        Rasterised on a 4x finer grid and box-averaged (``fillPoly`` alone includes every boundary
+        pixel, which would inflate the outline by about half a pixel).
+        """
         h, w = self.part_mask.shape
-        mask = np.zeros((h, w), np.uint8)
-        shift = 3
-        polys = [np.round(p * (1 << shift)).astype(np.int32) for p in self.ideal_outline_xy_px]
-        cv2.fillPoly(mask, polys[:1], 1, lineType=cv2.LINE_8, shift=shift)
+        ss, shift = 4, 4
+        canvas = np.zeros((h * ss, w * ss), np.uint8)
+        polys = [np.round(((p + 0.5) * ss - 0.5) * (1 << shift)).astype(np.int32) for p in self.ideal_outline_xy_px]
+        cv2.fillPoly(canvas, polys[:1], 1, lineType=cv2.LINE_8, shift=shift)
         if len(polys) > 1:
-            cv2.fillPoly(mask, polys[1:], 0, lineType=cv2.LINE_8, shift=shift)
-        return mask
+            cv2.fillPoly(canvas, polys[1:], 0, lineType=cv2.LINE_8, shift=shift)
+        cover = cv2.resize(canvas.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
+        return (cover >= 0.5).astype(np.uint8)
