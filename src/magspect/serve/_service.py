@@ -1,0 +1,82 @@
+"""What one running app holds: settings, the record store, the Inspector (once loaded), the queue."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from magspect.serve._metrics import Metrics
+from magspect.serve._queue import InferenceQueue
+from magspect.serve.settings import ServeSettings
+from magspect.store import RecordStore
+from magspect.types import ModelRef
+
+log = logging.getLogger("magspect.serve")
+
+
+class InspectorLike(Protocol):
+    """What the service needs of :class:`magspect.inspect.inspector.Inspector`."""
+
+    @property
+    def model_ref(self) -> ModelRef: ...
+
+    def inspect_detailed(self, views: Any, *, spec: Any = None, part_id: str | None = None,
+                         um_per_px: Any = None) -> Any: ...
+
+
+@dataclass
+class OverlaySource:
+    """What an overlay is drawn from, per view: the image, the class mask, the fitted outline."""
+
+    image: np.ndarray
+    class_mask: np.ndarray | None
+    outline_px: np.ndarray | None
+
+
+@dataclass
+class Service:
+    settings: ServeSettings
+    store: RecordStore
+    queue: InferenceQueue
+    metrics: Metrics
+    inspector: InspectorLike | None = None
+    load_error: str | None = None
+    _overlays: OrderedDict[str, dict[str, OverlaySource]] = field(default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def ready(self) -> bool:
+        return self.inspector is not None
+
+    def load_inspector(self) -> None:
+        """Load and warm the model (in a background thread at startup)."""
+        from magspect.inspect.inspector import Inspector
+
+        s = self.settings
+        try:
+            self.inspector = Inspector(
+                s.model, int8=s.int8, providers=s.providers or None, threads=s.threads, default_spec=s.default_spec
+            )
+            self.metrics.model_ready.set(1)
+            log.info("model %s loaded and warmed", self.inspector.model_ref.name)
+        except Exception as exc:  # noqa: BLE001 - reported by /readyz and /v1/models
+            self.load_error = f"{type(exc).__name__}: {exc}"
+            log.error("model could not be loaded: %s", self.load_error)
+
+    def remember_overlay(self, record_id: str, views: dict[str, OverlaySource]) -> None:
+        n = self.settings.overlay_cache
+        if n <= 0 or not views:
+            return
+        with self._lock:
+            self._overlays[record_id] = views
+            while len(self._overlays) > n:
+                self._overlays.popitem(last=False)
+
+    def recent_overlay(self, record_id: str) -> dict[str, OverlaySource] | None:
+        with self._lock:
+            return self._overlays.get(record_id)
