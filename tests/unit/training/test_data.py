@@ -1,0 +1,131 @@
+"""Crop stream, sources and augmentation: seeded, aligned, biased towards defects."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from magspect.training.data import CocoSource, CropStream, FolderSource, build_augment, pick_crop_origin, to_unit_float
+from magspect.training.toy import toy_views, write_toy_folder
+
+
+class _ListSource:
+    def __init__(self, views):
+        self.views = views
+
+    def sample(self, rng):
+        return self.views[int(rng.integers(len(self.views)))]
+
+
+def test_to_unit_float_uses_dtype_not_data():
+    assert to_unit_float(np.full((2, 2), 255, np.uint8), 1).max() == 1.0
+    assert to_unit_float(np.full((2, 2), 255, np.uint16), 1).max() == pytest.approx(255 / 65535)
+    rgb = np.zeros((4, 4, 3), np.uint8)
+    assert to_unit_float(rgb, 1).shape == (4, 4, 1)
+    assert to_unit_float(np.zeros((4, 4), np.uint8), 3).shape == (4, 4, 3)
+    with pytest.raises(TypeError):
+        to_unit_float(np.zeros((2, 2), np.float32), 1)
+
+
+def _take(stream, n):
+    return list(itertools.islice(iter(stream), n))
+
+
+def test_stream_is_seeded_and_differs_per_rank():
+    src = _ListSource(toy_views(4, 96, seed=1))
+    a = _take(CropStream(src, crop_px=64, in_chans=1, seed=3), 6)
+    b = _take(CropStream(src, crop_px=64, in_chans=1, seed=3), 6)
+    c = _take(CropStream(src, crop_px=64, in_chans=1, seed=3, rank=1), 6)
+    assert all(torch.equal(x[0], y[0]) and torch.equal(x[1], y[1]) for x, y in zip(a, b, strict=True))
+    assert not all(torch.equal(x[0], y[0]) for x, y in zip(a, c, strict=True))
+    x, m = a[0]
+    assert x.shape == (1, 64, 64) and x.dtype == torch.float32 and m.dtype == torch.int64
+    assert 0.0 <= float(x.min()) and float(x.max()) <= 1.0
+
+
+def test_defect_bias_puts_defects_in_crops():
+    view = toy_views(1, 256, seed=2)[0]
+    rng = np.random.default_rng(0)
+    hits = []
+    for _ in range(50):
+        y0, x0 = pick_crop_origin(view[1], 64, 1.0, rng)
+        hits.append((view[1][y0 : y0 + 64, x0 : x0 + 64] >= 2).any())
+    assert np.mean(hits) > 0.9
+    rng = np.random.default_rng(0)
+    # without bias, far fewer crops see a defect (the defects cover a small part of the view)
+    origins = [pick_crop_origin(view[1], 32, 0.0, rng) for _ in range(50)]
+    none = [(view[1][y : y + 32, x : x + 32] >= 2).any() for y, x in origins]
+    assert np.mean(none) < np.mean(hits)
+
+
+def test_augmentation_keeps_mask_aligned():
+    # image intensity encodes the class, so after geometric augmentation each class must keep its level
+    mask = np.zeros((64, 64), np.uint8)
+    mask[8:56, 8:56] = 1
+    mask[20:24, 10:50] = 2
+    mask[30:45, 30:45] = 4
+    mask[:5, 40:60] = 3
+    image = (mask.astype(np.float32) * 0.2 + 0.05)[..., None]
+    aug = build_augment(True)
+    aug.set_random_seed(1)
+    for _ in range(20):
+        out = aug(image=image.copy(), mask=mask.copy())
+        im, mk = out["image"][..., 0], out["mask"]
+        assert sorted(np.unique(mk).tolist()) == [0, 1, 2, 3, 4]
+        medians = [np.median(im[cv2.erode((mk == c).astype(np.uint8), np.ones((3, 3))) > 0]) for c in (0, 1, 3, 4)]
+        assert medians == sorted(medians), medians
+
+
+def test_folder_source_round_trip(tmp_path):
+    write_toy_folder(tmp_path, 3, 64, seed=4)
+    src = FolderSource(tmp_path)
+    assert len(src) == 3
+    image, mask = src.load(0)
+    ref_img, ref_mask = toy_views(3, 64, seed=4)[0]
+    assert np.array_equal(image, ref_img) and np.array_equal(mask, ref_mask)
+    (tmp_path / "e" / "images").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match="no image/mask pairs"):
+        FolderSource(tmp_path / "e")
+
+
+def _rle_encode(binary: np.ndarray) -> dict:
+    flat = binary.T.ravel()  # column-major
+    counts, val, run = [], 0, 0
+    for v in flat:
+        if v == val:
+            run += 1
+        else:
+            counts.append(run)
+            val, run = v, 1
+    counts.append(run)
+    return {"size": list(binary.shape), "counts": [int(c) for c in counts]}
+
+
+def test_coco_source_paints_polygons_and_rle(tmp_path):
+    img = np.zeros((40, 50), np.uint8)
+    cv2.imwrite(str(tmp_path / "a.png"), img)
+    crack = np.zeros((40, 50), np.uint8)
+    crack[10:12, 5:30] = 1
+    coco = {
+        "images": [{"id": 1, "file_name": "a.png", "height": 40, "width": 50}],
+        "categories": [{"id": 1, "name": "good_surface"}, {"id": 2, "name": "crack"}, {"id": 7, "name": "chip"}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 2, "segmentation": _rle_encode(crack)},
+            {"id": 2, "image_id": 1, "category_id": 1, "segmentation": [[2, 2, 45, 2, 45, 35, 2, 35]]},
+            {"id": 3, "image_id": 1, "category_id": 7, "segmentation": [[30, 20, 40, 20, 40, 30, 30, 30]]},
+        ],
+    }
+    (tmp_path / "annotations.json").write_text(json.dumps(coco))
+    image, mask = CocoSource(tmp_path / "annotations.json").load(0)
+    assert image.shape == (40, 50)
+    assert (mask[10:12, 5:30] == 2).all()  # crack painted over good surface
+    assert mask[25, 35] == 3 and mask[5, 40] == 1 and mask[38, 48] == 0
+    coco["categories"][0]["name"] = "scratchy"
+    (tmp_path / "annotations.json").write_text(json.dumps(coco))
+    with pytest.raises(ValueError, match="not magspect classes"):
+        CocoSource(tmp_path / "annotations.json")
