@@ -1,0 +1,74 @@
+"""Defect measurement from class masks against rendered truth."""
+
+import cv2
+import numpy as np
+import pytest
+
+from magspect.datasets.targets import Chip, render_silhouette
+from magspect.inspect.defect_measure import measure_defects, skeleton_length_px, skeletonize
+from magspect.inspect.metrology import measure_view
+
+UM = 25.0
+SPEC = "def-blk-20x10x5-nicuni"
+DIMS = {"length": 20.0, "width": 10.0, "chamfer": 0.2}
+
+
+@pytest.fixture(scope="module")
+def chipped():
+    chips = (Chip((3.0, 5.0), 0.4), Chip((-10.0, -5.0), 0.3))
+    r = render_silhouette("block", DIMS, um_per_px=UM, size_wh=(1000, 1000), angle_deg=17.0, chips=chips)
+    return r, measure_view(r.image, SPEC, "top", UM)
+
+
+def test_chips_measured_against_the_ideal_outline(chipped):
+    r, res = chipped
+    defects = sorted(measure_defects(r.class_mask, res, SPEC), key=lambda d: d.zone)
+    assert [d.class_name for d in defects] == ["chip", "chip"]
+    corner, edge = defects
+    assert corner.zone == "corner" and corner.subtype == "corner_chip" and corner.edge_index == 4
+    assert edge.zone == "edge" and edge.subtype == "edge_chip" and edge.edge_index == 3
+    for d, depth in ((edge, r.chip_depth_mm[0]), (corner, r.chip_depth_mm[1])):
+        assert d.depth_mm == pytest.approx(depth, abs=0.025)  # one pixel
+    # edge chip: a circle of r 0.4 mm cut 0.394 mm deep spans 2 * sqrt(0.4^2 - 0.006^2) along the edge
+    assert edge.length_mm == pytest.approx(0.8, abs=0.05)
+    assert edge.area_mm2 == pytest.approx(np.pi * 0.4**2 / 2, rel=0.1)
+
+
+def test_crack_length_along_skeleton_and_face_zone(chipped):
+    r, res = chipped
+    cm = r.class_mask.copy()
+    cm[(cm == 3)] = 1
+    pts = np.array([[420, 480], [480, 500], [560, 490], [620, 530]], np.int32)
+    cv2.polylines(cm, [pts], False, 2, thickness=3)
+    true_len = sum(np.hypot(*(pts[i + 1] - pts[i])) for i in range(3)) * UM / 1000
+    (d,) = measure_defects(cm, res, SPEC)
+    assert d.class_name == "crack" and d.zone == "pole_face" and d.subtype == "face_crack" and d.edge_index is None
+    assert d.length_mm == pytest.approx(true_len, rel=0.05)
+    assert 3 * UM / 1000 <= d.width_mm <= 6 * UM / 1000  # OpenCV's thickness-3 stroke is 3-5 px wide
+
+
+def test_coating_flaw_zone_and_confidence(chipped):
+    r, res = chipped
+    cm = r.class_mask.copy()
+    cm[cm == 3] = 1
+    cv2.circle(cm, (500, 500), 6, 4, -1)  # a pit in the middle of the pole face
+    probs = np.zeros(cm.shape + (5,), np.float32)
+    probs[..., 4] = 0.7
+    (d,) = measure_defects(cm, res, SPEC, probs=probs)
+    assert d.class_name == "coating_flaw" and d.zone == "pole_face"
+    assert d.confidence == pytest.approx(0.7)
+    assert d.length_mm == pytest.approx(13 * UM / 1000, abs=0.03)
+
+
+def test_shape_mismatch_rejected(chipped):
+    _, res = chipped
+    with pytest.raises(ValueError, match="shape"):
+        measure_defects(np.zeros((10, 10), np.uint8), res, SPEC)
+
+
+def test_skeleton_of_a_straight_bar():
+    m = np.zeros((20, 120), bool)
+    m[8:13, 10:110] = True
+    sk = skeletonize(m)
+    assert sk.sum() < m.sum() / 3
+    assert skeleton_length_px(sk) == pytest.approx(95, abs=6)
