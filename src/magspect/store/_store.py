@@ -7,6 +7,7 @@ default commit). A failed commit removes the files it wrote. Thread-safe: one en
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
@@ -28,10 +29,25 @@ from magspect.store._migrate import upgrade_head
 from magspect.store._records import LOT_FIELDS, InspectionRecord, Page, PartMeta
 from magspect.store._retention import RetentionPolicy
 from magspect.store._tables import DefectRow, ImageRow, InspectionRow, MeasurementRow
-from magspect.types import InspectionResult, Verdict
+from magspect.types import InspectionResult, Measurement, Verdict
 
 MAX_PAGE = 500
 _EXT = {"png": "png", "jpeg": "jpg", "tiff": "tif", "bmp": "bmp"}
+
+
+def load_result(text: str) -> InspectionResult:
+    """An InspectionResult from its JSON (as dumped, computed fields included).
+
+    ``Measurement`` dumps its computed ``value_mm``/``value_deg`` but forbids them as input, so they
+    are dropped before validation.
+    """
+    data = json.loads(text)
+    computed = set(Measurement.model_computed_fields)
+    for m in (data.get("measurements") or {}).values():
+        if isinstance(m, dict):
+            for k in computed:
+                m.pop(k, None)
+    return InspectionResult.model_validate(data)
 
 
 class RecordNotFoundError(KeyError):
@@ -193,7 +209,8 @@ class RecordStore:
             for p in written:
                 p.unlink(missing_ok=True)
             if written:
-                shutil.rmtree(written[0].parent, ignore_errors=True)
+                with contextlib.suppress(OSError):
+                    written[0].parent.rmdir()
             raise
         if keep:
             self.prune()
@@ -266,6 +283,7 @@ class RecordStore:
     ) -> list[ImageRow]:
         rel_dir = Path(now.strftime("%Y/%m/%d")) / rid
         folder = self.images_dir / rel_dir
+        folder.mkdir(parents=True, exist_ok=False)  # a second record with the same id must not overwrite
         rows: list[ImageRow] = []
 
         def put(view: str, kind: str, name: str, data: bytes) -> None:
@@ -342,7 +360,7 @@ class RecordStore:
             recorded_at=_utc(row.recorded_at),
             request_id=row.request_id,
             meta=PartMeta(**{k: getattr(row, k) for k in PartMeta.model_fields}),
-            result=InspectionResult.model_validate_json(row.result_json),
+            result=load_result(row.result_json),
             kept_images=tuple(sorted({im.view for im in row.images if im.kind == "image"})),
         )
 
