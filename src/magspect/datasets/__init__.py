@@ -8,12 +8,23 @@
 
 from magspect.datasets._config import LIGHTINGS, SURFACES, SynthConfig
 from magspect.datasets._generate import RenderedView, SynthPart, generate_part
+from magspect.datasets._splits import SUITES, SynthSuite, get_suite, magsynth_v1
+from magspect.datasets._writer import read_truth, write_dataset
+from magspect.datasets.coco import masks_from_coco, read_coco
 
 __all__ = [
     "LIGHTINGS",
+    "SUITES",
     "SURFACES",
     "RenderedView",
     "SynthConfig",
     "SynthPart",
+    "SynthSuite",
     "generate_part",
+    "get_suite",
+    "magsynth_v1",
+    "masks_from_coco",
+    "read_coco",
+    "read_truth",
+    "write_dataset",
 ]

@@ -1,0 +1,75 @@
+"""Named, versioned synthetic splits. ``magsynth-v1`` never changes; a new recipe gets a new name.
+
+magsynth-v1
+    specs: every bundled spec, one drawn per part from its seed.
+    train: seeds 0 .. 999_999 (stream as many as you need, in order).
+    val: seeds 1_000_000 .. 1_001_999.
+    test: seeds 2_000_000 .. 2_000_999 (1,000 parts, about half nonconforming), both views.
+    Regenerate the test set: ``magspect synth --suite magsynth-v1 --split test --out DIR``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from magspect.datasets._config import SynthConfig
+from magspect.datasets._generate import SynthPart, generate_part
+from magspect.datasets._writer import spec_for_seed
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class SynthSuite:
+    name: str
+    version: int
+    spec_ids: tuple[str, ...]
+    seed_ranges: dict[str, tuple[int, int]]  # split -> [start, stop)
+    configs: dict[str, SynthConfig]
+
+    def seeds(self, split: str) -> range:
+        if split not in self.seed_ranges:
+            raise KeyError(f"{self.name} has splits {', '.join(self.seed_ranges)}; not {split!r}")
+        return range(*self.seed_ranges[split])
+
+    def parts(self, split: str, limit: int | None = None) -> list[tuple[str, int]]:
+        """(spec_id, seed) of every part of ``split`` (the first ``limit`` ones if given)."""
+        seeds = self.seeds(split)
+        if limit is not None:
+            seeds = seeds[:limit]
+        return [(spec_for_seed(s, self.spec_ids), s) for s in seeds]
+
+    def config(self, split: str, **changes: object) -> SynthConfig:
+        self.seeds(split)
+        return self.configs[split].with_(**changes) if changes else self.configs[split]
+
+    def iter_parts(self, split: str, limit: int | None = None, **changes: object) -> Iterator[SynthPart]:
+        cfg = self.config(split, **changes)
+        for spec_id, seed in self.parts(split, limit):
+            yield generate_part(spec_id, seed, cfg)
+
+
+_BUNDLED = (
+    "com-blk-20x10x5-zn", "com-ring-od20-id10-t5", "def-blk-20x10x5-nicuni", "def-disc-d10-t3-nicuni",
+    "ev-arc-r30-r25-40deg",
+)
+
+_V1_TRAIN = SynthConfig(defect_rate=0.6, out_of_tolerance_rate=0.1)
+
+magsynth_v1 = SynthSuite(
+    name="magsynth-v1",
+    version=1,
+    spec_ids=_BUNDLED,
+    seed_ranges={"train": (0, 1_000_000), "val": (1_000_000, 1_002_000), "test": (2_000_000, 2_001_000)},
+    configs={"train": _V1_TRAIN, "val": _V1_TRAIN, "test": SynthConfig(defect_rate=0.42, out_of_tolerance_rate=0.12)},
+)
+
+SUITES: dict[str, SynthSuite] = {magsynth_v1.name: magsynth_v1}
+
+
+def get_suite(name: str) -> SynthSuite:
+    try:
+        return SUITES[name]
+    except KeyError:
+        raise KeyError(f"unknown suite {name!r}; known: {', '.join(SUITES)}") from None
