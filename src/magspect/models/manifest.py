@@ -77,7 +77,8 @@ class Manifest(_Frozen):
     input_multiple: int = Field(32, ge=1)  # H and W must be multiples of this
     tile_size_px: int = Field(512, ge=1)  # recommended inference tile (square)
     tile_overlap_px: int = Field(32, ge=0)
-    um_per_px: float | None = Field(None, gt=0)  # resolution the model was trained for
+    um_per_px: float | None = Field(None, gt=0)  # resolution the model was trained for (one scale)
+    um_per_px_range: tuple[float, float] | None = None  # or the range of scales in its training data
     opset: int = 18
     training_config_sha256: str | None = None
     git_commit: str | None = None

@@ -92,7 +92,7 @@ _LARGE = ModelConfig(in_chans=1, input_size_hw=(384, 384), tile_size_px=1024, ti
 
 
 @register_model("unet_mnv3s", default_cfg=_SMALL, description="MobileNetV3-small U-Net, ~1.1 M params, edge CPUs")
-def unet_mnv3s(cfg: ModelConfig, decoder_channels: tuple[int, ...] = (64, 48, 32, 24, 16), full_res_ch: int = 16):
+def unet_mnv3s(cfg: ModelConfig, decoder_channels: tuple[int, ...] = (64, 48, 32, 24, 16), full_res_ch: int = 8):
     return SegmentationNet(mobilenet_v3_encoder("small", cfg.in_chans), cfg, tuple(decoder_channels), full_res_ch)
 
 

@@ -1,6 +1,7 @@
 """Training data: part sources (generator, mask folders, COCO) and an endless stream of crops.
 
-A *source* returns whole views as ``(image, class_mask)``: ``image`` HxW or HxWx3 uint8/uint16,
+A *source* returns whole views as ``(image, class_mask)``: ``image`` HxW or HxWx3 (BGR, the OpenCV
+and generator convention) uint8/uint16,
 ``class_mask`` HxW uint8 with the ids of :data:`magspect.types.CLASS_NAMES`. :class:`CropStream`
 turns a source into an endless, seeded stream of aligned, augmented crops, distinct per DDP rank
 and per DataLoader worker, with a share of crops centred on a defect so thin cracks are seen.
@@ -26,7 +27,9 @@ _IMAGE_EXTS = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
 
 
 def to_unit_float(image: np.ndarray, in_chans: int) -> np.ndarray:
-    """Raw uint8/uint16 image -> HxWxC float32 in [0, 1] (divisor from the dtype, never the data)."""
+    """Raw uint8/uint16 image (HxW, or HxWx3 BGR) -> HxWxC float32 in [0, 1], RGB order for C = 3.
+
+    The divisor comes from the dtype (255 or 65535), never from the data: the manifest's rule."""
     try:
         div = _DIVISOR[image.dtype]
     except KeyError:
@@ -35,7 +38,9 @@ def to_unit_float(image: np.ndarray, in_chans: int) -> np.ndarray:
     if x.ndim == 2:
         x = x[..., None]
     if x.shape[2] == 3 and in_chans == 1:
-        x = cv2.cvtColor(x, cv2.COLOR_RGB2GRAY)[..., None]
+        x = cv2.cvtColor(x, cv2.COLOR_BGR2GRAY)[..., None]
+    elif x.shape[2] == 3:
+        x = np.ascontiguousarray(x[:, :, ::-1])  # BGR -> RGB
     elif x.shape[2] == 1 and in_chans == 3:
         x = np.repeat(x, 3, axis=2)
     if x.shape[2] != in_chans:
@@ -66,8 +71,11 @@ class SynthStreamSource:
     def render(self, part_seed: int, spec: str, view: str) -> tuple[np.ndarray, np.ndarray]:
         from magspect.datasets import SynthConfig, generate_part
 
-        part = generate_part(spec=spec, seed=int(part_seed), config=SynthConfig(**self.synth))
+        synth = dict(self.synth)
+        synth.setdefault("views", (view,))
+        part = generate_part(spec=spec, seed=int(part_seed), config=SynthConfig(**synth))
         v = part.views[view]
+        self.last_truth = v.truth
         return v.image, v.class_mask
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -84,9 +92,9 @@ def _read_image(path: Path) -> np.ndarray:
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None:
         raise OSError(f"cannot read {path}")
-    if img.ndim == 3:
-        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    return img
+    if img.ndim == 3 and img.shape[2] == 4:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
+    return img  # BGR when colour, as OpenCV reads it
 
 
 class FolderSource:
@@ -119,8 +127,7 @@ def write_pair(root: str | Path, stem: str, image: np.ndarray, mask: np.ndarray)
     root = Path(root)
     (root / "images").mkdir(parents=True, exist_ok=True)
     (root / "masks").mkdir(parents=True, exist_ok=True)
-    img = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
-    cv2.imwrite(str(root / "images" / f"{stem}.png"), img)
+    cv2.imwrite(str(root / "images" / f"{stem}.png"), image)  # BGR when colour
     cv2.imwrite(str(root / "masks" / f"{stem}.png"), mask.astype(np.uint8))
 
 

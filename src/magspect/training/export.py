@@ -168,6 +168,7 @@ def manifest_from_checkpoint(ckpt: dict[str, Any], **fields: Any) -> Manifest:
         "tile_size_px": mcfg["tile_size_px"],
         "tile_overlap_px": mcfg["tile_overlap_px"],
         "um_per_px": ckpt.get("um_per_px"),
+        "um_per_px_range": ckpt.get("um_per_px_range"),
         "opset": OPSET,
         "training_config_sha256": ckpt.get("config_sha256"),
         "git_commit": ckpt.get("git_commit"),

@@ -63,14 +63,45 @@ def render_cache(cfg: TrainConfig) -> Path:
     """Render the ``n_parts`` training parts once to ``cache_dir`` (FolderSource layout)."""
     s, root = cfg.data.synth, Path(cfg.data.cache_dir)
     src = SynthStreamSource(s.specs, s.views, s.seed, s.n_parts, s.synth)
-    for i in range(s.n_parts):
-        seed = s.seed + i
-        spec = s.specs[i % len(s.specs)]
-        for view in s.views:
-            image, mask = src.render(seed, spec, view)
-            write_pair(root, f"{spec}-{seed:07d}-{view}", image, mask)
-    (root / "DONE").write_text(json.dumps({"n_parts": s.n_parts, "seed": s.seed, "specs": s.specs}))
+    root.mkdir(parents=True, exist_ok=True)
+    scales = []
+    with open(root / "views.jsonl", "w") as f:
+        for i in range(s.n_parts):
+            seed = s.seed + i
+            spec = s.specs[i % len(s.specs)]
+            for view in s.views:
+                image, mask = src.render(seed, spec, view)
+                stem = f"{spec}-{seed:07d}-{view}"
+                write_pair(root, stem, image, mask)
+                um = float(src.last_truth.get("um_per_px", float("nan")))
+                scales.append(um)
+                n_def = len(src.last_truth.get("defects", []))
+                f.write(
+                    json.dumps(
+                        {"stem": stem, "spec": spec, "seed": seed, "view": view, "um_per_px": um, "n_defects": n_def}
+                    )
+                    + "\n"
+                )
+    info = {
+        "n_parts": s.n_parts,
+        "seed": s.seed,
+        "specs": s.specs,
+        "views": s.views,
+        "um_per_px_range": [min(scales), max(scales)] if scales else None,
+    }
+    (root / "DONE").write_text(json.dumps(info))
     return root
+
+
+def data_um_per_px_range(cfg: TrainConfig) -> tuple[float, float] | None:
+    """The range of scales in a rendered cache (None when unknown)."""
+    if cfg.data.cache_dir is None:
+        return None
+    done = Path(cfg.data.cache_dir) / "DONE"
+    if not done.exists():
+        return None
+    rng = json.loads(done.read_text()).get("um_per_px_range")
+    return tuple(rng) if rng else None
 
 
 def _lr_lambda(cfg: TrainConfig):  # noqa: ANN202
@@ -202,6 +233,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     loader = DataLoader(
         stream, batch_size=cfg.optim.batch_size, num_workers=cfg.data.workers, persistent_workers=cfg.data.workers > 0
     )
+    um_range = data_um_per_px_range(cfg)
     val_views = load_val_views(cfg) if is_main and cfg.val.source != "none" else []
 
     def ckpt_state(val_metrics: dict | None) -> dict:
@@ -217,6 +249,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
             "model_cfg": model.cfg.to_dict(),
             "bit_depth": cfg.data.bit_depth,
             "um_per_px": cfg.data.um_per_px,
+            "um_per_px_range": um_range,
             "config": json.loads(cfg.model_dump_json()),
             "config_sha256": cfg.sha256(),
             "git_commit": git_commit(),
