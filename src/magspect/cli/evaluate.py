@@ -70,8 +70,8 @@ def evaluate_cmd(
             fail(f"unknown suite {suite!r}; known: magsynth-v1")
         try:
             inspector = Inspector(model, int8=int8 and model is None)
-            parts = magsynth_v1.parts(split, n=n)
-            total = n or magsynth_v1.split_size(split)
+            total = len(magsynth_v1.seeds(split)) if n is None else min(n, len(magsynth_v1.seeds(split)))
+            parts = magsynth_v1.iter_parts(split, limit=n)
         except (ModelError, ValueError, KeyError) as exc:
             fail(str(exc))
         with Progress(*columns, console=console, transient=True) as bar:

@@ -105,9 +105,10 @@ class Inspector:
         part_id: str | None = None,
         um_per_px: float | Mapping[str, float] | None = None,
         calibration: Any = None,
+        backlights: Mapping[str, ImageSource] | None = None,
     ) -> InspectionResult:
         return self.inspect_detailed(
-            views, spec=spec, part_id=part_id, um_per_px=um_per_px, calibration=calibration
+            views, spec=spec, part_id=part_id, um_per_px=um_per_px, calibration=calibration, backlights=backlights
         ).result
 
     def inspect_detailed(
@@ -118,11 +119,17 @@ class Inspector:
         part_id: str | None = None,
         um_per_px: float | Mapping[str, float] | None = None,
         calibration: Any = None,
+        backlights: Mapping[str, ImageSource] | None = None,
     ) -> Inspection:
-        """Inspect one part given its views (``{"top": ..., "side": ...}``). Never raises."""
+        """Inspect one part given its views (``{"top": ..., "side": ...}``). Never raises.
+
+        ``backlights``: optional back-lit images of the same views (same camera, same pose), used
+        for the dimensions, as metrology practice demands; without one a view is measured on its
+        front-lit image, whose dark chamfers and shadows can bias edges.
+        """
         t_start = time.perf_counter()
         try:
-            return self._inspect(views, spec, part_id, um_per_px, calibration, t_start)
+            return self._inspect(views, spec, part_id, um_per_px, calibration, t_start, backlights or {})
         except Exception as exc:  # noqa: BLE001 - fail closed on anything unforeseen, with the reason
             message = f"internal error, part not judged: {type(exc).__name__}: {exc}"
             gate = fail_closed(message)
@@ -137,7 +144,7 @@ class Inspector:
                 )
             )
 
-    def _inspect(self, views, spec, part_id, um_per_px, calibration, t_start) -> Inspection:  # noqa: ANN001
+    def _inspect(self, views, spec, part_id, um_per_px, calibration, t_start, backlights) -> Inspection:  # noqa: ANN001
         """The pipeline; expected failures return a fail-closed Inspection."""
         timings: dict[str, float] = {}
         arts: dict[str, ViewArtifacts] = {v: ViewArtifacts() for v in views}
@@ -184,6 +191,20 @@ class Inspector:
                 timings["decode"] = (time.perf_counter() - t) * 1e3
                 return closed(f"image unreadable: {exc}", spec_obj=spec_obj)
             arts[v].image = images[v]
+        metro_images: dict[str, np.ndarray] = dict(images)
+        for v, src in backlights.items():
+            if v not in images:
+                return closed(f"backlight image for view {v!r} but no {v} view", spec_obj=spec_obj)
+            try:
+                metro_images[v] = decode_image(src, name=f"{v} backlight")
+            except ImageError as exc:
+                return closed(f"image unreadable: {exc}", spec_obj=spec_obj)
+            if metro_images[v].shape[:2] != images[v].shape[:2]:
+                return closed(
+                    f"{v} backlight is {metro_images[v].shape[1]}x{metro_images[v].shape[0]} px but the {v} view "
+                    f"is {images[v].shape[1]}x{images[v].shape[0]} px: they must come from the same camera",
+                    spec_obj=spec_obj,
+                )
         timings["decode"] = (time.perf_counter() - t) * 1e3
 
         # scale
@@ -193,13 +214,14 @@ class Inspector:
             return closed(f"missing calibration: {exc}", Verdict.REVIEW, spec_obj)
         if calibration is not None:  # pinhole cameras: measure on the undistorted image
             images = {v: calibration.undistort(img) for v, img in images.items()}
+            metro_images = {v: calibration.undistort(img) for v, img in metro_images.items()}
 
         # metrology: find the part in every view
         from magspect.inspect.metrology import PartNotFoundError, measure_view
 
         t = time.perf_counter()
         metro: dict[str, Any] = {}
-        for v, img in images.items():
+        for v, img in metro_images.items():
             try:
                 metro[v] = measure_view(img, spec_obj, v, scales[v])
             except PartNotFoundError as exc:
@@ -225,7 +247,11 @@ class Inspector:
         t = time.perf_counter()
         defects: list[Defect] = []
         for v, s in zip(images, segs, strict=True):
-            defects.extend(measure_defects(s.class_mask, metro[v], spec_obj, view=v, confidence=s.confidence))
+            # on a defect's own pixels its class won the argmax, so the winning-class confidence map
+            # is that class's probability there: broadcast it as the (H, W, C) probabilities
+            n_classes = len(self.segmenter.manifest.classes)
+            probs = np.broadcast_to(s.confidence[..., None], (*s.confidence.shape, n_classes))
+            defects.extend(measure_defects(s.class_mask, metro[v], spec_obj, probs=probs))
         timings["defects"] = (time.perf_counter() - t) * 1e3
 
         # dimensions -> measurements; a dimension whose view was not given stays not measured
