@@ -2,8 +2,9 @@
 
 Randomness: one ``numpy.random.Generator`` per part (dimensions, defects) seeded with
 ``[seed, 1]`` and one per view seeded with ``[seed, 2, view index]`` (pose, look, nuisances,
-noise), so the same seed and config give byte-identical images and a view's look does not depend
-on which other views were rendered. OpenCV runs single-threaded while rendering.
+noise), so the same seed and config give byte-identical images. Defects are placed only on the
+views the config renders, so a part's truth describes what its images show. OpenCV runs
+single-threaded while rendering.
 """
 
 from __future__ import annotations
@@ -118,10 +119,10 @@ def _plan_defects(spec: Spec, rng: np.random.Generator, config: SynthConfig, geo
     out: list[DefectGeom] = []
     coating_um = float(np.mean(spec.part.coating_thickness_um or (10.0, 20.0)))
     subs = BARE_SUBTYPES if surface == "uncoated" else COATING_SUBTYPES
-    for k in range(n * 4):
-        if len(out) >= n:
-            break
-        if forced is not None and k < 4 and not out:
+    tries = 0
+    while len(out) < n and tries < n * 4 + 30:
+        tries += 1
+        if forced is not None and not any(_is_forced(o, forced) for o in out):
             klass, sub = forced[0], forced[2] or None
         else:
             klass = str(rng.choice(list(CLASS_WEIGHTS), p=list(CLASS_WEIGHTS.values())))
@@ -135,13 +136,17 @@ def _plan_defects(spec: Spec, rng: np.random.Generator, config: SynthConfig, geo
         else:
             sub = sub or str(rng.choice(subs))
             d = make_coating_flaw(rng, spec, g.outline, view, g.face_zone, m, sub, coating_um)
-        if d is None or (sub is not None and klass == "crack" and d.subtype != sub):
+        if d is None or (sub is not None and d.subtype != sub):
             continue
         if any(o.view == d.view and math.dist(o.center_mm, d.center_mm) < 0.5 * (o.length_mm + d.length_mm) + 0.2
                for o in out):
             continue
         out.append(d)
     return out
+
+
+def _is_forced(d: DefectGeom, forced: tuple[str, str, str]) -> bool:
+    return d.class_name == forced[0] and (not forced[2] or d.subtype == forced[2])
 
 
 def _count_weights(k: int) -> np.ndarray:

@@ -1,0 +1,63 @@
+"""``magspect synth``: writes a dataset; refuses a non-empty folder; bad options give one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from magspect.cli.main import app
+
+runner = CliRunner()
+
+
+def test_synth_writes_images_masks_annotations_and_truth(tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    res = runner.invoke(app, ["synth", "--n", "2", "--seed", "5", "--out", str(out), "--size", "128",
+                              "--spec", "com-blk-20x10x5-zn", "--view", "top"])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in (out / "images").iterdir()) == [
+        "com-blk-20x10x5-zn-s5_top.png", "com-blk-20x10x5-zn-s6_top.png"]
+    assert len(list((out / "masks").iterdir())) == 4
+    lines = (out / "truth.jsonl").read_text().splitlines()
+    assert [json.loads(x)["seed"] for x in lines] == [5, 6]
+    assert json.loads((out / "annotations.json").read_text())["images"][0]["width"] == 128
+
+
+def test_synth_is_reproducible(tmp_path: Path) -> None:
+    args = ["synth", "--n", "1", "--seed", "9", "--size", "96", "--spec", "def-disc-d10-t3-nicuni"]
+    assert runner.invoke(app, [*args, "--out", str(tmp_path / "a")]).exit_code == 0
+    assert runner.invoke(app, [*args, "--out", str(tmp_path / "b")]).exit_code == 0
+    for name in ("images/def-disc-d10-t3-nicuni-s9_top.png", "images/def-disc-d10-t3-nicuni-s9_side.png",
+                 "truth.jsonl", "annotations.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_synth_refuses_non_empty_dir_unless_overwrite(tmp_path: Path) -> None:
+    (tmp_path / "old.txt").write_text("x")
+    res = runner.invoke(app, ["synth", "--n", "1", "--out", str(tmp_path), "--size", "96"])
+    assert res.exit_code == 2
+    assert "not empty" in res.output and "Traceback" not in res.output
+    res = runner.invoke(app, ["synth", "--n", "1", "--out", str(tmp_path), "--size", "96", "--overwrite"])
+    assert res.exit_code == 0, res.output
+
+
+@pytest.mark.parametrize("bad,words", [
+    (["--lighting", "sunlight"], "lighting"),
+    (["--bit-depth", "12"], "bit_depth"),
+    (["--view", "front"], "views"),
+    (["--spec", "no-such-spec"], "unknown spec"),
+    (["--coco", "xml"], "--coco"),
+    (["--size", "10"], "size_px"),
+    (["--force-defect", "dent"], "force_defect"),
+    (["--suite", "magsynth-v1"], "--split"),
+    (["--suite", "magsynth-v9", "--split", "test"], "unknown suite"),
+])
+def test_bad_options_give_one_line_errors(tmp_path: Path, bad: list[str], words: str) -> None:
+    res = runner.invoke(app, ["synth", "--n", "1", "--out", str(tmp_path / "o"), *bad])
+    assert res.exit_code == 2, res.output
+    assert words in res.output
+    assert "Traceback" not in res.output
+    assert len(res.output.strip().splitlines()) == 1
