@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from magspect.inspect.metrology._fit import FitError
 from magspect.inspect.metrology._result import MetrologyResult
 from magspect.inspect.metrology._shapes import measure_arc, measure_disc, measure_quad, measure_ring
 from magspect.inspect.metrology._silhouette import PartNotFoundError, find_part
@@ -27,6 +28,13 @@ def measure_view(image: np.ndarray, spec: Spec | str, view: View, um_per_px: flo
     if view not in ("top", "side"):
         raise ValueError(f"view must be 'top' or 'side', got {view!r}")
     spec = _spec(spec)
+    try:
+        return _measure(image, spec, view, float(um_per_px))
+    except (FitError, np.linalg.LinAlgError) as exc:  # degenerate geometry: fail closed, never a number
+        raise PartNotFoundError(f"part not measurable as a {spec.part.shape} ({view} view): {exc}") from exc
+
+
+def _measure(image: np.ndarray, spec: Spec, view: View, um_per_px: float) -> MetrologyResult:
     shape = spec.part.shape
     mm = um_per_px / 1000.0
     sil = find_part(image)
@@ -69,7 +77,8 @@ def measure_view(image: np.ndarray, spec: Spec | str, view: View, um_per_px: flo
     return MetrologyResult(
         shape=shape, view=view, um_per_px=float(um_per_px), values=values,
         ideal_outline_xy_px=outline, edges=edges, corners_xy_px=np.asarray(corners, float),
-        contour_xy_px=sil.contour_xy_px, part_mask=sil.mask, residual_rms_px=rms, extras=extras,
+        contour_xy_px=sil.contour_xy_px, part_mask=sil.mask, residual_rms_px=rms,
+        extras={**extras, "saturated_fraction": sil.saturated_fraction},
     )
 
 

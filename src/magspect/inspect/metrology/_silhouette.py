@@ -24,6 +24,7 @@ class Silhouette:
     level_part: float  # mean grey of the part class
     level_background: float
     part_is_dark: bool
+    saturated_fraction: float = 0.0  # share of pixels at the image's maximum: a clipped back-light biases edges
 
     @property
     def contrast(self) -> float:
@@ -104,5 +105,5 @@ def find_part(
     return Silhouette(
         gray=gray, mask=mask, contour_xy_px=cnt, holes_xy_px=tuple(holes),
         level_part=float(np.median(part_px)), level_background=float(np.median(bg_px)),
-        part_is_dark=bool(part_is_dark),
+        part_is_dark=bool(part_is_dark), saturated_fraction=float((gray >= hi - 0.5).mean()),
     )
