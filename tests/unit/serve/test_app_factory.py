@@ -1,0 +1,37 @@
+import json
+import subprocess
+import sys
+
+
+def _run(code: str, env_extra: dict | None = None, cwd=None) -> dict:
+    import os
+
+    env = {**os.environ, **(env_extra or {})}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=cwd, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_import_creates_nothing_and_never_loads_torch(tmp_path):
+    code = """
+import json, sys
+import magspect.serve, magspect.serve.app, magspect.store, magspect.cli.serve
+app = magspect.serve.create_app(inspector=__import__("magspect.serve.testing", fromlist=["x"]).FakeInspector())
+print(json.dumps({"torch": "torch" in sys.modules, "engine": hasattr(app.state, "service")}))
+"""
+    # a bogus database URL: import and create_app must not touch it (the store opens at startup)
+    res = _run(code, {"MAGSPECT_DB_URL": "postgresql+psycopg://x:y@127.0.0.1:1/none",
+                      "XDG_DATA_HOME": str(tmp_path)}, cwd=tmp_path)
+    assert res == {"torch": False, "engine": False}
+    assert not any(tmp_path.rglob("*.db"))
+
+
+def test_settings_from_env(monkeypatch, tmp_path):
+    from magspect.serve import ServeSettings
+
+    monkeypatch.setenv("MAGSPECT_WORKERS", "3")
+    monkeypatch.setenv("MAGSPECT_PROVIDERS", "cuda, cpu")
+    monkeypatch.setenv("MAGSPECT_DATA_DIR", str(tmp_path))
+    s = ServeSettings()
+    assert s.workers == 3 and s.providers == ["cuda", "cpu"] and s.data_dir == tmp_path
+    assert ServeSettings(workers=5).workers == 5
