@@ -7,8 +7,8 @@ generator's truth or a model), the view's :class:`~magspect.inspect.metrology.Me
 * length: cracks along their skeleton (plus one pixel for the end pixels); other classes the
   longest extent (max Feret diameter of the pixel squares). width: cracks area / length, others
   the extent across the longest direction.
-* depth (chips): how far the silhouette falls inside the fitted ideal outline within the chip;
-  where the silhouette shows no loss (a chip seen face-on) the chip pixels' deepest reach.
+* depth (chips): the deeper of how far the silhouette falls inside the fitted ideal outline
+  within the chip and how far the chip's pixels (its visible fracture face) reach inside it.
 * zone: ``corner`` if the defect comes within ``corner_radius_mm`` of a corner of the ideal
   outline, ``edge`` if within ``edge_band_mm`` of the outline, else the view's face.
 """
@@ -218,7 +218,9 @@ def measure_defects(
                 length_px = _extent_along_edges(pts, metrology, probe, corner_px if zone == "corner" else 0.0)
             depth_mm = None
             if cname == "chip":
-                depth_mm = _chip_depth_px(crop, (x0, y0), metrology, dist_in, missing) * mm
+                # the deeper of the silhouette's loss and the chip's visible fracture face
+                reach_px = float(dist_in[ys, xs].max())
+                depth_mm = max(_chip_depth_px(crop, (x0, y0), metrology, dist_in, missing), reach_px) * mm
                 width_px = depth_mm / mm
             subtype = None
             if cname == "chip":

@@ -72,3 +72,21 @@ def test_skeleton_of_a_straight_bar():
     sk = skeletonize(m)
     assert sk.sum() < m.sum() / 3
     assert skeleton_length_px(sk) == pytest.approx(95, abs=6)
+
+
+def test_chips_against_generator_truth():
+    gen = pytest.importorskip("magspect.datasets")
+    if not hasattr(gen, "generate_part"):
+        pytest.skip("generator not available")
+    cfg = gen.SynthConfig(lighting="backlight", force_defect="chip", nuisances=False, exposure_jitter=0.0,
+                          views=("top",), max_defects=1)
+    for seed in range(2):
+        rv = gen.generate_part(spec=SPEC, seed=seed, config=cfg).views["top"]
+        res = measure_view(rv.image, SPEC, "top", rv.truth["um_per_px"])
+        got = [d for d in measure_defects(rv.class_mask, res, SPEC) if d.class_name == "chip"]
+        truth = [d for d in rv.truth["defects"] if d["class_name"] == "chip"]
+        assert len(got) == len(truth) == 1
+        g, t = got[0], truth[0]
+        assert (g.zone, g.edge_index) == (t["zone"], t["edge_index"])
+        assert g.length_mm == pytest.approx(t["length_mm"], abs=0.06)
+        assert g.depth_mm == pytest.approx(t["depth_mm"], abs=0.06)
