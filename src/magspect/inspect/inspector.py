@@ -21,6 +21,7 @@ import numpy as np
 from magspect.inspect.backend import ModelError, Segmentation, Segmenter
 from magspect.inspect.gate import assess_dimension, fail_closed, judge
 from magspect.inspect.imageio import ImageError, decode_image
+from magspect.inspect.subtype import infer_coating_subtype
 from magspect.specs import Spec, SpecError, UnknownSpecError, get_spec
 from magspect.types import Defect, InspectionResult, Measurement, ModelRef, SpecRef, Verdict
 
@@ -251,7 +252,8 @@ class Inspector:
             # is that class's probability there: broadcast it as the (H, W, C) probabilities
             n_classes = len(self.segmenter.manifest.classes)
             probs = np.broadcast_to(s.confidence[..., None], (*s.confidence.shape, n_classes))
-            defects.extend(measure_defects(s.class_mask, metro[v], spec_obj, probs=probs))
+            found = measure_defects(s.class_mask, metro[v], spec_obj, probs=probs)
+            defects.extend(infer_coating_subtype(d) for d in found)
         timings["defects"] = (time.perf_counter() - t) * 1e3
 
         # dimensions -> measurements; a dimension whose view was not given stays not measured
