@@ -72,8 +72,10 @@ def _weighted_line(pts: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, float]:
     return n, float(n @ c)
 
 
-def fit_line(pts_xy: np.ndarray, n_iter: int = 15, normal_hint: np.ndarray | None = None) -> Line:
-    """Total-least-squares line with Tukey IRLS. ``normal_hint`` orients the returned normal."""
+def fit_line(pts_xy: np.ndarray, n_iter: int = 15, normal_hint: np.ndarray | None = None,
+             min_scale: float = 0.02) -> Line:
+    """Total-least-squares line with Tukey IRLS. ``normal_hint`` orients the returned normal;
+    ``min_scale`` (px) floors the robust scale (use ~0.5 for integer contour pixels)."""
     pts = np.asarray(pts_xy, float)
     if len(pts) < 2:
         raise FitError(f"a line needs >= 2 points, got {len(pts)}")
@@ -85,7 +87,7 @@ def fit_line(pts_xy: np.ndarray, n_iter: int = 15, normal_hint: np.ndarray | Non
     for _ in range(n_iter):
         n, d = _weighted_line(pts, w)
         r = pts @ n - d
-        w_new = tukey_weights(r)
+        w_new = tukey_weights(r, min_scale=min_scale)
         if np.allclose(w_new, w, atol=1e-6):
             break
         w = w_new

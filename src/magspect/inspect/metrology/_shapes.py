@@ -237,7 +237,7 @@ def _coarse_arc(sil: Silhouette):
         pts = rest[np.sign(rel) == sign]
         if len(pts) < 10:
             raise PartNotFoundError("part not found as an arc segment: an end face is missing")
-        ends.append(fit_line(pts))
+        ends.append(fit_line(pts, min_scale=0.5))
     return outer, inner, ends, center, mid_angle
 
 
