@@ -117,6 +117,7 @@ class Defect(_Strict):
     area_mm2: float = Field(ge=0)
     bbox_xyxy_px: tuple[float, float, float, float] | None = None
     confidence: float = Field(default=1.0, ge=0, le=1)
+    uncertainty_mm: float = Field(default=0.0, ge=0)  # expanded uncertainty of length/width/depth
     edge_index: int | None = None  # which outline edge (1-based, as in messages) it lies on
 
     @field_validator("subtype")

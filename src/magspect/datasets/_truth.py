@@ -42,6 +42,9 @@ def defect_record(d: DefectGeom, inst: int, bbox_xyxy_px: tuple[float, float, fl
         "instance_id": inst,
         "center_mm": [round(float(d.center_mm[0]), 6), round(float(d.center_mm[1]), 6)],
     }
+    for name, info in Defect.model_fields.items():  # every Defect field, so Defect(**...) always works
+        if name not in rec:
+            rec[name] = info.get_default(call_default_factory=True)
     Defect(**{k: rec[k] for k in Defect.model_fields})  # validate now, not in a reader later
     return rec
 

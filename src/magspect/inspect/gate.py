@@ -175,6 +175,11 @@ def _defect_reasons(spec: Spec, defects: Sequence[Defect]) -> list[Reason]:
                 if limit is None:
                     continue
                 value = getattr(d, attr)
+                u = 0.0
+                if spec.decision.guard_band and value is not None:
+                    u = d.uncertainty_mm
+                    if attr == "area_mm2":  # a band of width u around the outline
+                        u = 2.0 * (value**0.5) * u + u * u
                 if value is None:
                     reasons.append(
                         Reason(
@@ -184,13 +189,27 @@ def _defect_reasons(spec: Spec, defects: Sequence[Defect]) -> list[Reason]:
                             limit=limit,
                         )
                     )
-                elif value > limit + _EPS:
+                elif value > limit + u + _EPS:
                     unit = "mm²" if attr == "area_mm2" else "mm"
                     reasons.append(
                         Reason(
                             rule=f"{rule.rule_id}.{field}",
                             verdict=verdict,
                             message=f"{_where(d)}: {words} {value:.2f} {unit} > {limit:.2f} {unit}{doubt}",
+                            measured=value,
+                            limit=limit,
+                        )
+                    )
+                elif value > limit - u + _EPS:
+                    unit = "mm²" if attr == "area_mm2" else "mm"
+                    reasons.append(
+                        Reason(
+                            rule=f"{rule.rule_id}.{field}",
+                            verdict=Verdict.REVIEW,
+                            message=(
+                                f"{_where(d)}: {words} {value:.2f} {unit} is within the guard band "
+                                f"(U = {u:.3f} {unit}) of the limit {limit:.2f} {unit}"
+                            ),
                             measured=value,
                             limit=limit,
                         )

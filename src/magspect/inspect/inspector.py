@@ -253,7 +253,8 @@ class Inspector:
             n_classes = len(self.segmenter.manifest.classes)
             probs = np.broadcast_to(s.confidence[..., None], (*s.confidence.shape, n_classes))
             found = measure_defects(s.class_mask, metro[v], spec_obj, probs=probs)
-            defects.extend(infer_coating_subtype(d) for d in found)
+            u_mm = spec_obj.decision.defect_uncertainty_px * metro[v].mm_per_px
+            defects.extend(infer_coating_subtype(d).model_copy(update={"uncertainty_mm": u_mm}) for d in found)
         timings["defects"] = (time.perf_counter() - t) * 1e3
 
         # dimensions -> measurements; a dimension whose view was not given stays not measured

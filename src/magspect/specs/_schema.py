@@ -58,6 +58,9 @@ class DecisionSpec(_Model):
     uncertainty_deg: float = Field(default=0.05, ge=0)  # expanded uncertainty of angles
     min_confidence: float = Field(default=0.5, ge=0, le=1)  # a defect call below this goes to REVIEW
     grr_pct_max: float = Field(default=10.0, gt=0)
+    #: Expanded uncertainty of a defect's measured length, width and depth, in pixels of its view
+    #: (mask edges are good to about a pixel). Defect sizes within it of a limit go to REVIEW.
+    defect_uncertainty_px: float = Field(default=1.0, ge=0)
 
 
 class ZoneSpec(_Model):

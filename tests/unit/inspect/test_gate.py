@@ -164,3 +164,17 @@ def test_fail_closed_never_passes():
 def test_truth_measurements_require_every_dimension():
     with pytest.raises(KeyError, match="thickness"):
         truth_measurements(get_spec(DEF), {k: v for k, v in NOMINAL.items() if k != "thickness"})
+
+
+@pytest.mark.parametrize(
+    ("depth", "verdict"),
+    [(0.27, Verdict.PASS), (0.275, Verdict.PASS), (0.29, Verdict.REVIEW), (0.30, Verdict.REVIEW),
+     (0.325, Verdict.REVIEW), (0.326, Verdict.REJECT)],
+)
+def test_defect_sizes_have_a_guard_band_too(depth, verdict):
+    """A measured chip depth within its uncertainty (here 0.025 mm) of the 0.30 mm limit is not proven either way."""
+    d = _chip(depth=depth).model_copy(update={"uncertainty_mm": 0.025})
+    r = judge_truth(get_spec(DEF), NOMINAL, [d])
+    assert r.verdict == verdict, [x.message for x in r.reasons]
+    if verdict == Verdict.REVIEW:
+        assert "within the guard band (U = 0.025 mm) of the limit 0.30 mm" in r.reasons[0].message

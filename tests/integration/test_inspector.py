@@ -1,0 +1,158 @@
+"""The Inspector end to end on generated parts: a perfect model must give the truth gate's verdicts,
+and every way an inspection can fail must give REJECT or REVIEW with the reason, never PASS."""
+
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from magspect.datasets import SynthConfig, generate_part
+from magspect.inspect.backend import Segmentation, Segmenter
+from magspect.inspect.inspector import Inspector
+from magspect.models.manifest import Manifest, Preprocess
+from magspect.types import Verdict
+
+SPEC = "def-blk-20x10x5-nicuni"
+CFG = SynthConfig(size_px=512)
+
+
+class OracleSegmenter:
+    """Returns the generator's truth masks: the pipeline behind the model, tested without a model."""
+
+    def __init__(self):
+        self.manifest = Manifest(
+            model_name="oracle", in_channels=1,
+            preprocess=Preprocess(bit_depth=8, color="gray", mean=(0.5,), std=(0.25,)),
+        )
+        self.name, self.sha256, self.provider = "oracle", "0" * 64, "truth"
+        self.masks: list[np.ndarray] = []
+
+    def predict(self, images):
+        masks = self.masks or [np.ones(im.shape[:2], np.uint8) for im in images]  # default: all good surface
+        return [Segmentation(m, np.ones(m.shape, np.float32)) for m in masks]
+
+
+def _inspect_with_truth(spec, seed, cfg=CFG):
+    part = generate_part(spec, seed, cfg)
+    back = generate_part(spec, seed, cfg.with_(lighting="backlight"))
+    oracle = OracleSegmenter()
+    oracle.masks = [rv.class_mask for rv in part.views.values()]
+    r = Inspector(segmenter=oracle).inspect(
+        {v: rv.image for v, rv in part.views.items()},
+        spec=spec,
+        part_id=str(part.truth["part_id"]),
+        um_per_px={v: rv.truth["um_per_px"] for v, rv in part.views.items()},
+        backlights={v: rv.image for v, rv in back.views.items()},
+    )
+    return part, r
+
+
+@pytest.mark.parametrize("force", ["crack", "chip", "coating_flaw/blister"])
+def test_perfect_model_never_lets_a_rejectable_defect_pass(force):
+    for seed in (1, 2):
+        part, r = _inspect_with_truth(SPEC, seed, CFG.with_(force_defect=force, out_of_tolerance_rate=0.0))
+        assert not part.truth["conforming"], part.truth["defects"]
+        # REJECT, or REVIEW where the measured size lies within its uncertainty of the limit
+        assert r.verdict != Verdict.PASS, [x.message for x in r.reasons]
+        assert any(d.class_name == force.split("/")[0] for d in r.defects)
+
+
+def test_perfect_model_reproduces_truth_dimensions_and_passes_clean_parts():
+    cfg = CFG.with_(defects=False, out_of_tolerance_rate=0.0, dimension_sigma_fraction=0.05)
+    part, r = _inspect_with_truth(SPEC, 3, cfg)
+    assert part.truth["conforming"]
+    for name, m in r.measurements.items():
+        true = part.truth["dimensions_mm"][name]
+        # half a pixel, or 0.05 deg: generous; the benchmark holds the tight table
+        tol = 0.5 * part.views[m.view].truth["um_per_px"] / 1000 if m.unit == "mm" else 0.05
+        assert m.value == pytest.approx(true, abs=tol), name
+    assert r.verdict in (Verdict.PASS, Verdict.REVIEW)
+    assert r.verdict == Verdict.PASS or all(x.verdict == Verdict.REVIEW for x in r.reasons)
+    assert r.model.name == "oracle" and r.spec.id == SPEC and set(r.timings_ms) >= {"model", "metrology", "total"}
+
+
+@pytest.fixture(scope="module")
+def part_images():
+    p = generate_part(SPEC, 4, CFG.with_(lighting="backlight", defects=False, out_of_tolerance_rate=0.0,
+                                         dimension_sigma_fraction=0.05))
+    return {v: rv.image for v, rv in p.views.items()}, {v: rv.truth["um_per_px"] for v, rv in p.views.items()}
+
+
+def _oracle_inspector():
+    return Inspector(segmenter=OracleSegmenter())
+
+
+def _png(img):
+    return cv2.imencode(".png", img)[1].tobytes()
+
+
+@pytest.mark.parametrize(
+    ("mutate", "verdict", "needle"),
+    [
+        (lambda v, s: ({**v, "top": b""}, s, SPEC), Verdict.REJECT, "image unreadable: top view: empty"),
+        (lambda v, s: ({**v, "top": b"GIF89a nope"}, s, SPEC), Verdict.REJECT, "not an image"),
+        (lambda v, s: ({**v, "top": _png(v["top"])[:500]}, s, SPEC), Verdict.REJECT, "corrupt or truncated"),
+        (lambda v, s: (v, s, "no-such-spec"), Verdict.REJECT, "unknown spec 'no-such-spec'"),
+        (lambda v, s: (v, None, SPEC), Verdict.REVIEW, "missing calibration"),
+        (lambda v, s: (v, {"top": s["top"]}, SPEC), Verdict.REVIEW, "missing calibration"),
+        (lambda v, s: ({**v, "top": np.zeros((512, 512), np.uint8)}, s, SPEC), Verdict.REJECT, "part not found"),
+        (lambda v, s: ({}, s, SPEC), Verdict.REJECT, "no images"),
+        (lambda v, s: ({**v, "front": v["top"]}, s, SPEC), Verdict.REJECT, "unknown view"),
+        (lambda v, s: ({"top": v["top"]}, s, SPEC), Verdict.REVIEW, "thickness not measured (side view)"),
+    ],
+)
+def test_fail_closed(part_images, mutate, verdict, needle):
+    views, scale, spec = mutate(*part_images)
+    r = _oracle_inspector().inspect(views, spec=spec, um_per_px=scale)
+    assert r.verdict == verdict
+    assert any(needle in x.message for x in r.reasons), [x.message for x in r.reasons]
+    assert r.verdict != Verdict.PASS
+
+
+def test_internal_errors_fail_closed(part_images):
+    class Broken(OracleSegmenter):
+        def predict(self, images):
+            raise ZeroDivisionError("boom")
+
+    views, scale = part_images
+    r = Inspector(segmenter=Broken()).inspect(views, spec=SPEC, um_per_px=scale)
+    assert r.verdict == Verdict.REJECT and "ZeroDivisionError: boom" in r.error
+
+
+def test_real_onnx_model_runs_in_the_pipeline(part_images, tmp_path):
+    pytest.importorskip("onnx")
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from magspect.models.manifest import METADATA_KEY
+
+    w = np.zeros((5, 1, 1, 1), np.float32)
+    b = np.array([0, 5, 0, 0, 0], np.float32)  # always "good surface": no defects
+    g = helper.make_graph(
+        [helper.make_node("Conv", ["image", "w", "b"], ["logits"])], "const",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 1, "H", "W"])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 5, "H", "W"])],
+        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+    m.ir_version = 9
+    man = Manifest(model_name="const", in_channels=1, tile_size_px=256, tile_overlap_px=32,
+                   preprocess=Preprocess(bit_depth=8, color="gray", mean=(0.5,), std=(0.25,)))
+    e = m.metadata_props.add()
+    e.key, e.value = METADATA_KEY, man.to_json(indent=None)
+    path = tmp_path / "const.onnx"
+    onnx.save(m, str(path))
+    views, scale = part_images
+    insp = Inspector(segmenter=Segmenter(path, threads=1))
+    r = insp.inspect(views, spec=SPEC, um_per_px=scale)
+    assert r.error is None and r.defects == ()
+    assert r.model.sha256 == insp.segmenter.sha256 and r.model.provider == "CPUExecutionProvider"
+    assert r.measurements["length"].value == pytest.approx(20.0, abs=0.3)
+
+
+def test_importing_the_runtime_does_not_import_torch():
+    code = "import sys, magspect.inspect.inspector, magspect.inspect.report; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
