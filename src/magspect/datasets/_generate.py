@@ -272,12 +272,14 @@ def _surface_maps(rng: np.random.Generator, geom: ViewGeometry, pose: Pose, hw: 
         strip = (np.abs(u) > (u1 - u0) / 2 - geom.chamfer_strip_mm).astype(np.float32)
         g *= (1 - 0.85 * strip)[None, :]
         scat = scat + 0.1 * strip[None, :]
-    stack = np.dstack([tex, scat, g])
+    flat = geom.shading == "flat" and geom.chamfer_strip_mm <= 0
+    stack = np.dstack([tex, scat] if flat else [tex, scat, g])
     a = math.radians(pose.angle_deg)
     c, s = math.cos(a), math.sin(a)
     M = np.array([[c, -s, pose.cx_px + (c * uc0 - s * vc0) / m], [s, c, pose.cy_px + (s * uc0 + c * vc0) / m]])
     warped = cv2.warpAffine(stack, M, (hw[1], hw[0]), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    tex_i, scat_i, g_i = warped[..., 0], warped[..., 1], warped[..., 2]
+    tex_i, scat_i = warped[..., 0], warped[..., 1]
+    g_i = np.float32(1.0) if flat else warped[..., 2]
     r_edge = float(rng.uniform(25.0, 60.0)) / um_per_px
     e = np.clip(-sd / r_edge, 0.0, 1.0)
     ks = channels(mat.ks, color)[None, None, :] * tex_i[..., None]

@@ -4,7 +4,7 @@ Layout::
 
     DIR/images/<part_id>_<view>.png        8/16-bit gray or 8-bit BGR
     DIR/masks/<part_id>_<view>_class.png   uint8 class ids (magspect.types.CLASS_NAMES)
-    DIR/masks/<part_id>_<view>_inst.png    uint16 instance ids (0 = none)
+    DIR/masks/<part_id>_<view>_inst.png    instance ids, 0 = none (8-bit; 16-bit above 255 instances)
     DIR/annotations.json                   COCO instance segmentation of the defects
     DIR/truth.jsonl                        one JSON object per image
     DIR/dataset.json                       what made it (config, parts, generator version)
@@ -25,7 +25,8 @@ from magspect.datasets._config import SynthConfig
 from magspect.datasets._generate import generate_part
 from magspect.datasets.coco import annotations_for_view, coco_document
 
-_PNG = [cv2.IMWRITE_PNG_COMPRESSION, 1]
+_PNG = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_SUB]
+_PNG_MASK = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE]
 
 
 def _check_out(out: Path, overwrite: bool) -> None:
@@ -81,8 +82,9 @@ def write_dataset(
                 img_name = f"images/{stem}.png"
                 cls_name, inst_name = f"masks/{stem}_class.png", f"masks/{stem}_inst.png"
                 cv2.imwrite(str(out / img_name), rv.image, _PNG)
-                cv2.imwrite(str(out / cls_name), rv.class_mask, _PNG)
-                cv2.imwrite(str(out / inst_name), rv.instance_mask.astype(np.uint16), _PNG)
+                cv2.imwrite(str(out / cls_name), rv.class_mask, _PNG_MASK)
+                inst = rv.instance_mask
+                cv2.imwrite(str(out / inst_name), inst.astype(np.uint8 if inst.max() < 256 else np.uint16), _PNG_MASK)
                 image_id = len(images) + 1
                 h, w = rv.class_mask.shape
                 images.append({"id": image_id, "file_name": img_name, "width": w, "height": h,
