@@ -51,7 +51,7 @@ def test_api_against_its_schema(make_client, post):
         op = found.ok()
 
         @given(case=op.as_strategy())
-        @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
+        @settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
                   database=None)
         def check(case):
             # positive_data_acceptance is off: a schema-valid upload of random bytes is rightly refused
