@@ -21,14 +21,17 @@ def predict_logits(model: torch.nn.Module, x: torch.Tensor, multiple: int = 32) 
     return model(x)[..., :h, :w]
 
 
-def magsynth_v1_val_views(n_parts: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The first ``n_parts`` parts of the fixed magsynth-v1 validation split (top views)."""
+def magsynth_v1_views(
+    n_parts: int, split: str = "val", views: tuple[str, ...] = ("top", "side")
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Every view of the first ``n_parts`` parts of a fixed magsynth-v1 split (default: validation)."""
     from magspect.datasets import magsynth_v1
 
     out = []
-    for part in magsynth_v1.iter_split("val", limit=n_parts):
-        v = part.views["top"]
-        out.append((v.image, v.class_mask))
+    for part in magsynth_v1.iter_parts(split, limit=n_parts, views=tuple(views)):
+        for name in views:
+            v = part.views[name]
+            out.append((v.image, v.class_mask))
     return out
 
 
@@ -37,7 +40,7 @@ def load_val_views(cfg: TrainConfig) -> list[tuple[np.ndarray, np.ndarray]]:
     if v.source == "none":
         return []
     if v.source == "magsynth_v1":
-        return magsynth_v1_val_views(v.n_parts)
+        return magsynth_v1_views(v.n_parts, "val")
     if v.source == "folder":
         src = FolderSource(v.folder)
         return [src.load(i) for i in range(min(v.n_parts, len(src)))]
