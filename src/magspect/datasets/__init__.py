@@ -7,6 +7,7 @@
 """
 
 from magspect.datasets._config import LIGHTINGS, SURFACES, SynthConfig
+from magspect.datasets._contact import contact_sheet
 from magspect.datasets._generate import RenderedView, SynthPart, generate_part
 from magspect.datasets._splits import SUITES, SynthSuite, get_suite, magsynth_v1
 from magspect.datasets._writer import read_truth, write_dataset
@@ -20,6 +21,7 @@ __all__ = [
     "SynthConfig",
     "SynthPart",
     "SynthSuite",
+    "contact_sheet",
     "generate_part",
     "get_suite",
     "magsynth_v1",

@@ -131,7 +131,8 @@ def _jagged(rng: np.random.Generator, k: int, amp: float) -> np.ndarray:
     x = np.cumsum(rng.normal(0, 1, k))
     x -= np.linspace(x[0], x[-1], k)
     x = x / (np.abs(x).max() + 1e-9)
-    return 1.0 + amp * x + rng.uniform(-amp / 3, amp / 3, k)
+    x = np.convolve(np.concatenate([x[-2:], x, x[:2]]), np.ones(5) / 5, "valid")
+    return 1.0 + amp * x + rng.uniform(-amp / 12, amp / 12, k)
 
 
 def make_chip(
@@ -144,9 +145,12 @@ def make_chip(
         zone, idx = "corner", ci + 1
         leg = max(_around(rng, size_limit(spec, "chip", "corner_chip", "corner", "max_length_mm"), (0.2, 1.2)),
                   4 * mm_per_px)
-        k = 40
+        k = 48
         phi = np.linspace(0, 2 * np.pi, k, endpoint=False)
-        r = leg * _jagged(rng, k, 0.18)
+        r = np.ones(k)
+        for hm in range(1, 6):
+            r += 0.3 / hm * rng.normal() * np.cos(hm * phi + rng.uniform(0, 2 * np.pi))
+        r = leg * np.clip(r, 0.45, 1.6) * _jagged(rng, k, 0.06)
         poly = c + np.stack([np.cos(phi), np.sin(phi)], -1) * r[:, None]
         bite = c + np.stack([np.cos(phi), np.sin(phi)], -1) * (r * rng.uniform(0.35, 0.6))[:, None]
         area, depth, length, _ = region_metrics(poly, outline, ref=c)
@@ -168,7 +172,9 @@ def make_chip(
         t0 = float(rng.uniform(margin, edge.length - margin))
         k = 36
         tau = np.linspace(-0.5, 0.5, k)
-        prof = np.clip(1 - np.abs(2 * tau) ** rng.uniform(1.5, 3.0), 0, 1) ** 0.7
+        peak = rng.uniform(-0.25, 0.25)  # shell-like chips are lopsided
+        x = np.where(tau < peak, (tau - peak) / (peak + 0.5), (tau - peak) / (0.5 - peak))
+        prof = np.clip(1 - np.abs(x) ** rng.uniform(1.2, 4.0), 0, 1) ** rng.uniform(0.4, 0.9)
         prof = prof * np.clip(_jagged(rng, k, 0.15), 0.5, 1.5)
         prof[0] = prof[-1] = 0.0
         prof *= depth / prof.max()
@@ -188,15 +194,23 @@ def make_chip(
 
 
 def _walk(rng: np.random.Generator, p0: np.ndarray, theta: float, length: float, step: float,
-          outline: Outline, curl: float) -> np.ndarray:
+          outline: Outline, curl: float, kink_every_mm: float = 0.0) -> np.ndarray:
+    """A path from ``p0``. Smooth (scratches: ``curl`` bends it gently) or, with ``kink_every_mm``,
+    crack-like: straight runs that break at random kinks, with step-to-step wiggle on top."""
     n = max(3, int(length / step))
     pts = [p0]
     p = p0.copy()
     dtheta = 0.0
     for _ in range(n):
-        dtheta = 0.7 * dtheta + rng.normal(0, curl)
-        theta += dtheta
-        q = p + step * np.array([math.cos(theta), math.sin(theta)])
+        if kink_every_mm > 0:
+            if rng.random() < step / kink_every_mm:
+                theta += rng.normal(0, 0.45)
+            heading = theta + rng.normal(0, 0.35)
+        else:
+            dtheta = 0.7 * dtheta + rng.normal(0, curl)
+            theta += dtheta
+            heading = theta
+        q = p + step * np.array([math.cos(heading), math.sin(heading)])
         if outline.sdf(np.array([q[0]]), np.array([q[1]]))[0][0] > -0.02:
             break
         p = q
@@ -210,9 +224,9 @@ def make_stroke(rng: np.random.Generator, pts: np.ndarray, w0: float, taper: flo
     d = np.gradient(pts, axis=0)
     nrm = np.stack([-d[:, 1], d[:, 0]], -1) / (np.linalg.norm(d, axis=1, keepdims=True) + 1e-12)
     pts = pts + nrm * (rng.normal(0, zig, k))[:, None]  # intergranular zig-zag
-    wfac = np.exp(np.convolve(rng.normal(0, 0.35, k + 8), np.ones(9) / 9, "valid"))
+    wfac = np.exp(np.convolve(rng.normal(0, 0.6, k + 8), np.ones(9) / 9, "valid"))
     width = np.clip(w0 * (1 - taper * s) * wfac, 0.15 * w0, w0)
-    vis = np.clip(0.75 + 0.5 * np.convolve(rng.normal(0, 1, k + 14), np.ones(15) / 15, "valid") * 2.5, 0.15, 1.0)
+    vis = np.clip(0.7 + 1.6 * np.convolve(rng.normal(0, 1, k + 14), np.ones(15) / 15, "valid"), 0.1, 1.0)
     return Stroke(pts, width, vis)
 
 
@@ -248,7 +262,8 @@ def make_crack(
             return None
     # start just inside the outline
     p0 = _inside(outline, p0, 0.03)
-    main = _walk(rng, p0, theta, length, step, outline, 0.06)
+    kink = float(rng.uniform(0.08, 0.3))
+    main = _walk(rng, p0, theta, length, step, outline, 0.0, kink)
     if len(main) < 4:
         return None
     strokes = [make_stroke(rng, main, w0, 0.7, 0.006)]
@@ -256,7 +271,7 @@ def make_crack(
         i = int(rng.integers(len(main) // 5, max(len(main) // 5 + 1, 4 * len(main) // 5)))
         seg = main[min(i + 1, len(main) - 1)] - main[i]
         th = math.atan2(seg[1], seg[0]) + rng.choice([-1, 1]) * rng.uniform(0.4, 1.0)
-        br = _walk(rng, main[i], th, length * rng.uniform(0.15, 0.45), step, outline, 0.08)
+        br = _walk(rng, main[i], th, length * rng.uniform(0.15, 0.45), step, outline, 0.0, kink)
         if len(br) >= 3:
             strokes.append(make_stroke(rng, br, strokes[0].width_mm[i] * 0.8, 0.8, 0.005))
     total = sum(stroke_length(s) for s in strokes)

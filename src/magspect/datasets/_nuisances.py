@@ -93,15 +93,15 @@ def apply(cv, rng: np.random.Generator, lighting: str, um_per_px: float, face_le
         maps.sharp[y0:y1, x0:x1] *= 1 - k * f
         maps.scatter[y0:y1, x0:x1] += 0.4 * k * f
     # specular hot spots (coaxial, dome): light source glints, bright and soft
-    if lighting in ("coaxial", "dome"):
-        for _ in range(int(rng.integers(0, 3))):
+    if lighting in ("coaxial", "dome") and rng.random() < 0.4:
+        for _ in range(int(rng.integers(1, 3))):
             cx, cy = rng.uniform(0.2 * w, 0.8 * w), rng.uniform(0.2 * h, 0.8 * h)
             s = rng.uniform(0.3, 1.5) * px
             roi = clip_roi(cx - 3 * s, cy - 3 * s, cx + 3 * s, cy + 3 * s, cv.hw)
             x0, y0, x1, y1 = roi
             xx, yy = _grid(roi)
             g = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * s * s)).astype(np.float32)
-            maps.add[y0:y1, x0:x1] += float(rng.uniform(0.15, 0.6)) * face_level * g * cv.alpha[y0:y1, x0:x1]
+            maps.add[y0:y1, x0:x1] += float(rng.uniform(0.1, 0.35)) * face_level * g * cv.alpha[y0:y1, x0:x1]
     # fixture shadow: a soft darkening band along one side of the field (not under a backlight)
     if lighting != "backlight" and rng.random() < 0.5:
         ang = rng.uniform(0, 2 * math.pi)

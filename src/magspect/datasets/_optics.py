@@ -69,11 +69,12 @@ def background_radiance(kd: np.ndarray, lighting: str) -> np.ndarray:
 
 def exposure_gain(face_ks: np.ndarray, face_kd: np.ndarray, sharp: float, scatter: float, lighting: str) -> float:
     """Gain that puts a typical face (or the backlight) at the target level."""
+    # A station sets exposure for bright plated parts and opens up at most ~3x for dark ones, so black
+    # epoxy and phosphate stay dark grey instead of being stretched to the same level.
     if lighting == "coaxial":
-        level = float((face_ks * sharp * (1 - scatter) + 0.3 * face_kd).mean())
-        level = max(level, 0.02)
+        level = max(float((face_ks * sharp * (1 - scatter) + 0.3 * face_kd).mean()), 0.13)
     elif lighting == "dome":
-        level = float((0.7 * face_ks + 0.8 * face_kd).mean())
+        level = max(float((0.7 * face_ks + 0.8 * face_kd).mean()), 0.15)
     elif lighting == "darkfield":
         level = 0.45  # scatter 1 -> about 0.9 * target
     else:

@@ -131,6 +131,7 @@ def paint_defect(cv: ViewCanvas, d: DefectGeom, inst: int) -> tuple[int, tuple[i
         return 0, None
     x0, y0, x1, y1 = roi
     cov = polygon_coverage([poly], roi) * cv.alpha_ideal[y0:y1, x0:x1]
+    lab = cov >= 0.5  # the label is the true polygon, whatever the look does at its rim
     c = pose.to_px(np.array(d.center_mm))
     yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
     r_px = max(0.5 * d.length_mm / pose.mm_per_px, 0.5)
@@ -159,9 +160,11 @@ def paint_defect(cv: ViewCanvas, d: DefectGeom, inst: int) -> tuple[int, tuple[i
         _blend_material(cv, roi, w, "rust", rng)
     elif sub == "stain":
         tint = channels((0.62, 0.52, 0.42), cv.color)
-        k = float(rng.uniform(0.3, 0.6))
+        k = float(rng.uniform(0.25, 0.5))
+        mot = cv2.GaussianBlur(rng.random(cov.shape).astype(np.float32), (0, 0), 3.0)
+        cov = cv2.GaussianBlur(cov, (0, 0), max(1.0, 0.04 * r_px)) * np.clip(0.6 + 4 * (mot - mot.mean()), 0.3, 1.2)
         m.ks[y0:y1, x0:x1] *= 1 - k * cov[..., None] * (1 - tint)
         m.kd[y0:y1, x0:x1] *= 1 - k * cov[..., None] * (1 - tint)
         m.sharp[y0:y1, x0:x1] *= 1 - 0.35 * cov
         m.scatter[y0:y1, x0:x1] += 0.15 * cov
-    return _label(cv, roi, cov >= 0.5, "coating_flaw", inst), roi
+    return _label(cv, roi, lab, "coating_flaw", inst), roi

@@ -51,7 +51,7 @@ MATERIALS: dict[str, Material] = {
     "phosphate": Material((0.11, 0.11, 0.12), (0.060, 0.061, 0.066), 0.30, 0.10, 0.30, 0.12, 0.06),
     "uncoated": Material(_s(IRON, 0.55), _s(IRON, 0.16), 0.35, 0.12, 0.30, 0.12, 0.06),
     # exposed by defects
-    "fracture": Material(_s(IRON, 0.12), _s(IRON, 0.38), 0.05, 0.45, 0.0, 0.0, 0.35),
+    "fracture": Material(_s(IRON, 0.12), _s(IRON, 0.38), 0.05, 0.45, 0.0, 0.0, 0.22),
     "copper": Material(_s(COPPER, 0.75), _s(COPPER, 0.20), 0.30, 0.35, 0.0, 0.0, 0.1),
     "substrate": Material(_s(IRON, 0.45), _s(IRON, 0.20), 0.25, 0.30, 0.0, 0.0, 0.15),
     "rust": Material((0.03, 0.02, 0.015), (0.30, 0.12, 0.045), 0.05, 0.30, 0.0, 0.0, 0.3),
@@ -97,7 +97,7 @@ def surface_texture(
     tex = np.ones(hw, np.float32)
     scat = np.full(hw, mat.scatter, np.float32)
     if mat.mottle:
-        lf = _smooth_noise(rng, hw, (h // 90 + 2, w // 90 + 2))
+        lf = _smooth_noise(rng, hw, (h // 60 + 2, w // 200 + 2) if mat.marks > 0.1 else (h // 90 + 2, w // 90 + 2))
         tex += mat.mottle * 0.5 * lf
     if marks and mat.marks:
         prof = grinding_profile(rng, h, um_per_px)
