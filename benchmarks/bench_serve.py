@@ -154,7 +154,7 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=48, help="requests per concurrency level")
     ap.add_argument("--concurrency", default="1,4,16")
     ap.add_argument("--threads", type=int, default=1, help="onnxruntime threads per inspection")
-    ap.add_argument("--workers", type=int, default=2, help="the service's inference workers")
+    ap.add_argument("--workers", type=int, default=4, help="the service's inference workers")
     args = ap.parse_args()
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 

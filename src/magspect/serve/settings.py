@@ -7,6 +7,7 @@ Nothing here is created at import time: :func:`~magspect.serve.create_app` build
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -51,8 +52,9 @@ class ServeSettings(BaseSettings):
     max_field_bytes: int = Field(default=4096, ge=256, description="per text field of the form")
 
     # inference queue
-    workers: int = Field(default=1, ge=1, le=64, description="inspections run at once")
-    queue_size: int = Field(default=8, ge=0, le=10_000, description="inspections that may wait beyond those")
+    workers: int = Field(default_factory=lambda: min(4, os.cpu_count() or 1), ge=1, le=64,
+                         description="inspections run at once (default: the CPU count, at most 4)")
+    queue_size: int = Field(default=16, ge=0, le=10_000, description="inspections that may wait beyond those")
     retry_after_s: int = Field(default=1, ge=1)
     graceful_shutdown_s: float = Field(default=30.0, gt=0)
     overlay_cache: int = Field(default=8, ge=0, description="recent inspections whose overlays are kept in memory")

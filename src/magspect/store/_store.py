@@ -309,7 +309,7 @@ class RecordStore:
         for view, mask in masks.items():
             if view not in images:
                 continue
-            ok, buf = cv2.imencode(".png", np.ascontiguousarray(mask, dtype=np.uint8))
+            ok, buf = cv2.imencode(".png", np.ascontiguousarray(mask, dtype=np.uint8), [cv2.IMWRITE_PNG_COMPRESSION, 1])
             if ok:
                 put(view, "mask", f"{view}_mask.png", buf.tobytes())
         _fsync_dir(folder)
