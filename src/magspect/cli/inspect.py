@@ -69,7 +69,7 @@ def inspect_cmd(
         if cal is None and um_per_px is None and part.um_per_px and not json_out:
             console.print(f"[dim]{part.part_id}: scale from the generator's truth.jsonl[/]")
         insp = inspector.inspect_detailed(
-            {v: p for v, p in part.views.items()}, spec=spec_obj, part_id=part.part_id, um_per_px=scale
+            dict(part.views), spec=spec_obj, part_id=part.part_id, um_per_px=scale, backlights=part.backlights
         )
         r = insp.result
         results.append(r)

@@ -1,7 +1,8 @@
 """Turning files on disk into parts: which images are the views of which part, and their scale.
 
 Convention: ``<part>_top.<ext>`` and ``<part>_side.<ext>`` (also ``-top``/``-side``) are the two views
-of part ``<part>``; any other image is the top view of a part named after its file. A folder is
+of part ``<part>``; ``<part>_top_backlight.<ext>`` is a back-lit image of the same view for metrology;
+any other image is the top view of a part named after its file. A folder is
 searched for images (and its ``images/`` subfolder). A generator folder (one holding
 ``truth.jsonl``) also gives each image's µm/px and the part's true verdict.
 """
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
-_VIEW_RE = re.compile(r"^(?P<part>.+?)[_-](?P<view>top|side)$", re.IGNORECASE)
+_VIEW_RE = re.compile(r"^(?P<part>.+?)[_-](?P<view>top|side)(?:[_-](?P<kind>backlight))?$", re.IGNORECASE)
 
 
 class PartsInputError(ValueError):
@@ -25,6 +26,7 @@ class PartsInputError(ValueError):
 class PartFiles:
     part_id: str
     views: dict[str, Path] = field(default_factory=dict)
+    backlights: dict[str, Path] = field(default_factory=dict)  # back-lit images of the same views
     um_per_px: dict[str, float] = field(default_factory=dict)  # from truth.jsonl, when present
     truth: dict[str, dict] = field(default_factory=dict)  # view -> truth record
 
@@ -79,6 +81,9 @@ def collect_parts(paths: list[str | Path]) -> list[PartFiles]:
     for f in files:
         rec = truth.get(f.name)
         m = _VIEW_RE.match(f.stem)
+        if m and m["kind"]:
+            parts.setdefault(m["part"], PartFiles(m["part"])).backlights[m["view"].lower()] = f
+            continue
         if rec is not None and rec.get("part_id") and rec.get("view"):
             part_id, view = str(rec["part_id"]), str(rec["view"])
         elif m:
