@@ -31,7 +31,15 @@ def jpeg_bytes() -> bytes:
     return cv2.imencode(".jpg", img)[1].tobytes()
 
 
+def tiff_header(w: int, h: int) -> bytes:
+    """A little-endian TIFF whose first IFD claims ``w`` x ``h`` (LONG tags) and holds no pixels."""
+    entries = [(256, 4, 1, w), (257, 4, 1, h), (258, 3, 1, 8), (262, 3, 1, 1)]
+    ifd = struct.pack("<H", len(entries)) + b"".join(struct.pack("<HHII", *e) for e in entries) + b"\0\0\0\0"
+    return b"II*\x00" + struct.pack("<I", 8) + ifd
+
+
 MALFORMED = {
+    "huge tiff header": (tiff_header(100_000, 100_000), 413, "too_many_pixels"),
     "zero bytes": (b"", 422, "unprocessable_image"),
     "not an image": (b"hello, I am a text file\n" * 10, 415, "unsupported_media_type"),
     "html": (b"<html><body>x</body></html>", 415, "unsupported_media_type"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 import time
 from datetime import datetime
 from typing import Annotated, Any
@@ -39,6 +40,23 @@ class _BadImageError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
+def _tiff_size(data: bytes) -> tuple[int | None, int | None]:
+    """Width and height from a TIFF's first IFD (``probe`` does not read TIFF sizes)."""
+    try:
+        bo = "<" if data[:2] == b"II" else ">"
+        (ifd,) = struct.unpack(bo + "I", data[4:8])
+        (n,) = struct.unpack(bo + "H", data[ifd : ifd + 2])
+        size: dict[int, int] = {}
+        for i in range(min(n, 512)):
+            tag, typ, _count = struct.unpack(bo + "HHI", data[ifd + 2 + 12 * i : ifd + 10 + 12 * i])
+            if tag in (256, 257):
+                raw = data[ifd + 10 + 12 * i : ifd + 14 + 12 * i]
+                size[tag] = struct.unpack(bo + "H", raw[:2])[0] if typ == 3 else struct.unpack(bo + "I", raw)[0]
+        return size.get(256), size.get(257)
+    except struct.error:
+        return None, None
+
+
 async def _read_upload(view: str, f: UploadFile, max_bytes: int, max_pixels: int) -> bytes:
     data = await f.read(max_bytes + 1)
     if len(data) > max_bytes:
@@ -51,6 +69,8 @@ async def _read_upload(view: str, f: UploadFile, max_bytes: int, max_pixels: int
         raise ApiError(415, "unsupported_media_type",
                        f"{view} image: not PNG, JPEG, TIFF or BMP (checked by its magic bytes)") from None
     w, h = info.width_px, info.height_px
+    if info.format == "tiff":
+        w, h = _tiff_size(data)
     if w is not None and h is not None:
         if w <= 0 or h <= 0:
             raise ApiError(422, "unprocessable_image", f"{view} image: header says {w}x{h} px")
