@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Literal
 
 SURFACES: tuple[str, ...] = ("NiCuNi", "Zn", "epoxy", "phosphate", "uncoated")
@@ -69,7 +69,6 @@ class SynthConfig:
     blur_sigma_px: tuple[float, float] = (0.5, 1.1)
     vignetting: bool = True
     exposure_jitter: float = 0.15
-    extra: Mapping[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not 64 <= int(self.size_px) <= 8192:

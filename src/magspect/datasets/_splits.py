@@ -62,7 +62,7 @@ magsynth_v1 = SynthSuite(
     version=1,
     spec_ids=_BUNDLED,
     seed_ranges={"train": (0, 1_000_000), "val": (1_000_000, 1_002_000), "test": (2_000_000, 2_001_000)},
-    configs={"train": _V1_TRAIN, "val": _V1_TRAIN, "test": SynthConfig(defect_rate=0.42, out_of_tolerance_rate=0.12)},
+    configs={"train": _V1_TRAIN, "val": _V1_TRAIN, "test": SynthConfig(defect_rate=0.48, out_of_tolerance_rate=0.12)},
 )
 
 SUITES: dict[str, SynthSuite] = {magsynth_v1.name: magsynth_v1}
