@@ -153,6 +153,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=1024, help="view size in px")
     ap.add_argument("--requests", type=int, default=48, help="requests per concurrency level")
     ap.add_argument("--concurrency", default="1,4,16")
+    ap.add_argument("--rounds", type=int, default=4, help="alternating in-process/REST rounds per level")
     ap.add_argument("--threads", type=int, default=1, help="onnxruntime threads per inspection")
     ap.add_argument("--workers", type=int, default=4, help="the service's inference workers")
     args = ap.parse_args()
@@ -175,17 +176,25 @@ def main() -> None:
     try:
         asyncio.run(_run_http(url, parts, args.spec, max(4, args.workers), max(2, args.workers)))  # warm up
         run_inprocess(inspector, parts, args.spec, max(4, args.workers), 2)
+        n = max(1, args.requests // args.rounds)
         for c in levels:
-            for name, fn in (("in-process", lambda c=c: run_inprocess(inspector, parts, args.spec, args.requests, c)),
-                             ("REST", lambda c=c: asyncio.run(_run_http(url, parts, args.spec, args.requests, c)))):
-                wall, lat, failed = fn()
+            acc = {"in-process": [0.0, [], 0], "REST": [0.0, [], 0]}
+            for _ in range(args.rounds):  # alternate, so load from elsewhere on the machine hits both alike
+                for name, fn in (("in-process", lambda c=c: run_inprocess(inspector, parts, args.spec, n, c)),
+                                 ("REST", lambda c=c: asyncio.run(_run_http(url, parts, args.spec, n, c)))):
+                    wall, lat, failed = fn()
+                    acc[name][0] += wall
+                    acc[name][1] += lat
+                    acc[name][2] += failed
+            for name, (wall, lat, failed) in acc.items():
                 failed_total += failed
-                rows.append((c, name, args.requests / wall, pct(lat, 0.5) * 1e3, pct(lat, 0.99) * 1e3, failed))
+                rows.append((c, name, len(lat) / wall, pct(lat, 0.5) * 1e3, pct(lat, 0.99) * 1e3, failed))
     finally:
         proc.terminate()
         proc.wait(60)
     what = f"{inspector.model_ref.name} ({'tiny stand-in: the bundled model is absent' if stand_in else model.name})"
-    print(f"# REST vs in-process, {args.requests} requests per level, {args.parts} parts x 2 views at "
+    print(f"# REST vs in-process, {n * args.rounds} requests per level and side ({args.rounds} alternating rounds), "
+          f"{args.parts} parts x 2 views at "
           f"{args.size}x{args.size}, model {what}")
     print(f"# onnxruntime threads {args.threads}, service workers {args.workers}, SQLite record store (WAL, "
           f"synchronous=FULL); {platform.machine()}, {os.cpu_count()} logical CPUs, {time.strftime('%Y-%m-%d')}")
