@@ -158,3 +158,20 @@ def test_bad_config_is_refused() -> None:
                {"force_defect": "dent"}, {"color": True, "bit_depth": 16}):
         with pytest.raises(ValueError):
             SynthConfig(**kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("force", ["chip/edge_chip", "chip/corner_chip", "coating_flaw/stain", "coating_flaw/peel"])
+def test_labelled_area_matches_truth_area(force: str) -> None:
+    """The mask is drawn from the same geometry the truth measures: pixel area = area_mm2 within 10 %."""
+    n = 0
+    for seed in range(4):
+        part = generate_part("com-blk-20x10x5-zn", seed, SynthConfig(force_defect=force, max_defects=1,
+                                                                     nuisances=False, views=("top",), size_px=768))
+        rv = part.views["top"]
+        m = rv.truth["um_per_px"] / 1000
+        for d in rv.truth["defects"]:
+            px = int((rv.instance_mask == d["instance_id"]).sum())
+            if px >= 80:
+                assert px * m * m == pytest.approx(d["area_mm2"], rel=0.1), d
+                n += 1
+    assert n >= 2
