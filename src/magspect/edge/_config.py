@@ -1,0 +1,152 @@
+"""``station.yaml``: one validated settings object, and the factory that builds a Station from it.
+
+Nothing is created at import time; :func:`build_station` makes the camera, the Inspector, the
+record sink and the outputs from a :class:`StationConfig`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
+
+
+class _Cfg(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+Views = tuple[Literal["top", "side"], ...]
+
+
+class SimCamera(_Cfg):
+    kind: Literal["sim"] = "sim"
+    rate_hz: PositiveFloat = 5.0
+    n_parts: PositiveInt | None = None
+    defect_rate: float = Field(0.3, ge=0, le=1)
+    out_of_tolerance_rate: float = Field(0.05, ge=0, le=1)
+    size_px: int = Field(1024, ge=64, le=8192)
+    seed: int = 0
+    prerender: int = Field(0, ge=0)
+    backlight: bool = True
+    lanes: PositiveInt = 1
+
+
+class FolderCamera(_Cfg):
+    kind: Literal["folder"]
+    path: Path
+    views: Views = ("top", "side")
+    um_per_px: PositiveFloat | dict[str, PositiveFloat]
+    settle_s: float = Field(0.2, ge=0)
+
+
+class OpenCvCamera(_Cfg):
+    kind: Literal["opencv"]
+    uri: str | int
+    views: Views = ("top",)
+    um_per_px: PositiveFloat | dict[str, PositiveFloat]
+
+
+class AravisCameraCfg(_Cfg):
+    kind: Literal["aravis"]
+    device_id: str | None = None
+    views: Views = ("top",)
+    um_per_px: PositiveFloat | dict[str, PositiveFloat]
+
+
+CameraCfg = Annotated[SimCamera | FolderCamera | OpenCvCamera | AravisCameraCfg, Field(discriminator="kind")]
+
+
+class ModelCfg(_Cfg):
+    """``kind: bundled`` (the packaged model), ``path`` (an exported ONNX), ``truth`` (simulated line only:
+    the generator's masks stand in for a model)."""
+
+    kind: Literal["bundled", "path", "truth"] = "bundled"
+    path: Path | None = None
+    int8: bool = True
+    threads: PositiveInt | None = None
+    providers: list[str] | None = None
+
+
+class RecordsCfg(_Cfg):
+    enabled: bool = True
+    data_dir: Path | None = None  # local SQLite records and kept images (default $XDG_DATA_HOME/magspect)
+    central_url: str | None = None  # e.g. postgresql+psycopg://user:pw@host/db; spooled locally while down
+    retry_s: PositiveFloat = 2.0
+    keep_images: bool = True  # images of rejected parts kept with their record
+
+
+class OpcUaCfg(_Cfg):
+    enabled: bool = False
+    endpoint: str = "opc.tcp://127.0.0.1:4840/magspect/"
+
+
+class StationConfig(_Cfg):
+    name: str = "station-1"
+    spec: str
+    deadline_ms: PositiveFloat = 1500.0
+    queue_size: PositiveInt = 8
+    workers: PositiveInt = 2
+    camera: CameraCfg = Field(default_factory=SimCamera)
+    model: ModelCfg = Field(default_factory=ModelCfg)
+    records: RecordsCfg = Field(default_factory=RecordsCfg)
+    opcua: OpcUaCfg = Field(default_factory=OpcUaCfg)
+    meta: dict[str, str] = Field(default_factory=dict)  # PartMeta lot fields: melt_lot, sinter_lot, ...
+    status_period_s: PositiveFloat = 1.0
+    health_file: Path | None = None  # JSON snapshot rewritten every status period (for a supervisor)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> StationConfig:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        return cls.model_validate(data)
+
+
+def build_station(cfg: StationConfig, *, inspector: Any = None, on_record: Any = None) -> Any:
+    """A ready (not started) Station from its config. ``inspector``: inject one (tests)."""
+    from magspect.edge._records import RecordSink
+    from magspect.edge._sim import SimulatedLine, TruthSegmenter
+    from magspect.edge._sources import AravisCamera, VideoCaptureCamera, WatchedFolder
+    from magspect.edge._station import Station
+    from magspect.inspect import Inspector
+    from magspect.store import RecordStore
+    from magspect.types import Verdict
+
+    cam_cfg = cfg.camera
+    truth = TruthSegmenter() if cfg.model.kind == "truth" else None
+    if truth is not None and cam_cfg.kind != "sim":
+        raise ValueError("model kind 'truth' needs the simulated line (camera kind 'sim')")
+    if cam_cfg.kind == "sim":
+        camera: Any = SimulatedLine(cfg.spec, rate_hz=cam_cfg.rate_hz, n_parts=cam_cfg.n_parts,
+                                    defect_rate=cam_cfg.defect_rate,
+                                    out_of_tolerance_rate=cam_cfg.out_of_tolerance_rate,
+                                    size_px=cam_cfg.size_px, seed=cam_cfg.seed, prerender=cam_cfg.prerender,
+                                    backlight=cam_cfg.backlight, lanes=cam_cfg.lanes, segmenter=truth)
+    elif cam_cfg.kind == "folder":
+        camera = WatchedFolder(cam_cfg.path, views=cam_cfg.views, um_per_px=cam_cfg.um_per_px,
+                               settle_s=cam_cfg.settle_s)
+    elif cam_cfg.kind == "opencv":
+        camera = VideoCaptureCamera(cam_cfg.uri, views=cam_cfg.views, um_per_px=cam_cfg.um_per_px)
+    else:
+        camera = AravisCamera(cam_cfg.device_id, views=cam_cfg.views, um_per_px=cam_cfg.um_per_px)
+    if inspector is None:
+        m = cfg.model
+        if truth is not None:
+            inspector = Inspector(segmenter=truth)
+        else:
+            inspector = Inspector(m.path if m.kind == "path" else None, int8=m.int8, threads=m.threads,
+                                  providers=m.providers)
+    records = None
+    if cfg.records.enabled:
+        keep = (Verdict.REJECT,) if cfg.records.keep_images else ()
+        local = RecordStore(data_dir=cfg.records.data_dir, keep_images_for=keep)
+        records = RecordSink(local, central_url=cfg.records.central_url, retry_s=cfg.records.retry_s)
+    outputs = []
+    if cfg.opcua.enabled:
+        from magspect.edge._opcua import OpcUaOutput
+
+        lanes = cam_cfg.lanes if cam_cfg.kind == "sim" else 1
+        outputs.append(OpcUaOutput(cfg.opcua.endpoint, lanes=lanes))
+    return Station(camera, inspector, cfg.spec, deadline_ms=cfg.deadline_ms, queue_size=cfg.queue_size,
+                   workers=cfg.workers, records=records, outputs=outputs, station_name=cfg.name, meta=cfg.meta,
+                   on_record=on_record)
