@@ -1,6 +1,7 @@
 """Store fixtures: SQLite always; PostgreSQL when MAGSPECT_TEST_PG_URL is set or a local server answers."""
 
 import os
+import uuid
 
 import pytest
 
@@ -33,14 +34,16 @@ def pg_url() -> tuple[str | None, str]:
     return None, f"no PostgreSQL: MAGSPECT_TEST_PG_URL unset and none at {_LOCAL_PG} ({reason}); .ci/run sets one up"
 
 
-def _reset_pg(url: str) -> None:
+def _pg_schema(url: str, schema: str, create: bool) -> str:
+    """Create (or drop) a private schema; returns a URL whose connections use it (parallel runs stay apart)."""
     from sqlalchemy import create_engine, text
 
-    eng = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    url = url.replace("postgresql://", "postgresql+psycopg://", 1)
+    eng = create_engine(url)
     with eng.begin() as conn:
-        for t in ("images", "measurements", "defects", "inspections", "alembic_version"):
-            conn.execute(text(f"DROP TABLE IF EXISTS {t} CASCADE"))
+        conn.execute(text(f"CREATE SCHEMA {schema}" if create else f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
     eng.dispose()
+    return url + ("&" if "?" in url else "?") + f"options=-csearch_path%3D{schema}"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -48,12 +51,13 @@ def store_factory(request, tmp_path):
     """Makes RecordStores on one database (a fresh one per test)."""
     from magspect.store import RecordStore
 
-    url = None
+    url = base = schema = None
     if request.param == "postgresql":
-        url, why = pg_url()
-        if url is None:
+        base, why = pg_url()
+        if base is None:
             pytest.skip(why)
-        _reset_pg(url)
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        url = _pg_schema(base, schema, create=True)
     made = []
 
     def make(**kw):
@@ -64,6 +68,8 @@ def store_factory(request, tmp_path):
     yield make
     for s in made:
         s.close()
+    if schema:
+        _pg_schema(base, schema, create=False)
 
 
 @pytest.fixture
