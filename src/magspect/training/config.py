@@ -69,6 +69,9 @@ class OptimSection(_Cfg):
     lr: float = 3e-3
     weight_decay: float = 1e-4
     warmup_steps: int = 50
+    # Wall-clock budget: the cosine schedule follows max(step / steps, elapsed / budget) and the
+    # run ends when either reaches 1, so a slow or shared machine still ends on an annealed model.
+    time_budget_min: float | None = Field(None, gt=0)
     grad_clip: float | None = 5.0
 
 

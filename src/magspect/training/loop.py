@@ -104,16 +104,12 @@ def data_um_per_px_range(cfg: TrainConfig) -> tuple[float, float] | None:
     return tuple(rng) if rng else None
 
 
-def _lr_lambda(cfg: TrainConfig):  # noqa: ANN202
-    warm, total = cfg.optim.warmup_steps, cfg.optim.steps
-
-    def f(step: int) -> float:
-        if step < warm:
-            return (step + 1) / warm
-        t = (step - warm) / max(1, total - warm)
-        return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
-
-    return f
+def lr_factor(cfg: TrainConfig, step: int, progress: float) -> float:
+    """Linear warm-up over ``warmup_steps``, then cosine from 1 to 0.02 over ``progress`` in [0, 1]."""
+    warm = cfg.optim.warmup_steps
+    if step < warm:
+        return (step + 1) / warm
+    return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
 
 
 def _progress(enabled: bool, total: int, start: int):  # noqa: ANN202
@@ -195,12 +191,11 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
 
     model = create_model(cfg.model.name, in_chans=cfg.model.in_chans, **cfg.model.kwargs).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
     loss_fn = SegLoss(
         cfg.loss.class_weights, cfg.loss.ce_weight, cfg.loss.dice_weight, cfg.loss.focal_gamma, cfg.loss.dice_classes
     ).to(device)
 
-    step, best = 0, -math.inf
+    step, best, elapsed_before = 0, -math.inf, 0.0
     last = out_dir / "last.pt"
     if resume and last.exists():
         ck = load_checkpoint(last)
@@ -208,8 +203,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
             print(f"warning: resuming {last} with a changed config")
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
         step, best = ck["step"], ck.get("best", -math.inf)
+        elapsed_before = float(ck.get("elapsed_s", 0.0))
     logs = _Logs(out_dir) if is_main else None
     if logs is not None:
         logs.truncate(step)
@@ -240,7 +235,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         return {
             "model": model.state_dict(),
             "optimizer": opt.state_dict(),
-            "scheduler": sched.state_dict(),
+            "elapsed_s": elapsed_before + time.perf_counter() - t0,
             "step": step,
             "best": best,
             "model_name": cfg.model.name,
@@ -257,6 +252,18 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         }
 
     summary: dict[str, Any] = {"start_step": step}
+    budget_s = cfg.optim.time_budget_min * 60 if cfg.optim.time_budget_min else None
+
+    def progress_now() -> float:
+        p = step / cfg.optim.steps
+        if budget_s:
+            p = max(p, (elapsed_before + time.perf_counter() - t0) / budget_s)
+        if distributed:  # every rank follows rank 0's clock, so all stop at the same step
+            t = torch.tensor([p], dtype=torch.float64)
+            dist.broadcast(t, 0)
+            p = float(t)
+        return p
+
     model.train()
     t0, t_last, seen = time.perf_counter(), time.perf_counter(), 0
     run_loss, run_n = 0.0, 0
@@ -264,7 +271,10 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     it = iter(loader)
     with _progress(is_main and cfg.progress, cfg.optim.steps, step) as prog:
         task = prog.add_task("train", total=cfg.optim.steps, completed=step, info="") if prog else None
-        while step < cfg.optim.steps:
+        progress = progress_now()
+        while progress < 1.0:
+            for group in opt.param_groups:
+                group["lr"] = cfg.optim.lr * lr_factor(cfg, step, progress)
             x, y = next(it)
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             loss = loss_fn(ddp_model(x), y)
@@ -273,27 +283,28 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
             if cfg.optim.grad_clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
             opt.step()
-            sched.step()
             step += 1
+            progress = progress_now()
+            finished = progress >= 1.0
             seen += x.shape[0]
             run_loss += float(loss.detach())
             run_n += 1
             if prog is not None:
                 prog.update(task, completed=step, info=f"loss {run_loss / run_n:.4f}")
-            if is_main and (step % cfg.log_every == 0 or step == cfg.optim.steps):
+            if is_main and (step % cfg.log_every == 0 or finished):
                 now = time.perf_counter()
                 logs.add(
                     {
                         "kind": "train",
                         "step": step,
                         "loss": run_loss / run_n,
-                        "lr": sched.get_last_lr()[0],
+                        "lr": opt.param_groups[0]["lr"],
                         "s_per_step": (now - t_last) / run_n,
                         "elapsed_s": now - t0,
                     }
                 )
                 t_last, run_loss, run_n = now, 0.0, 0
-            do_val = val_views and (step % cfg.val.every_steps == 0 or step == cfg.optim.steps)
+            do_val = val_views and (step % cfg.val.every_steps == 0 or finished)
             if is_main and do_val:
                 last_val = evaluate(model, val_views, cfg.model.in_chans, device, cfg.val.min_instance_area_px)
                 logs.add({"kind": "val", "step": step, **last_val})
@@ -301,7 +312,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
                 if math.isfinite(score) and score > best:
                     best = score
                     save_checkpoint(out_dir / "best.pt", **ckpt_state(last_val))
-            if is_main and (step % cfg.ckpt_every == 0 or step == cfg.optim.steps):
+            if is_main and (step % cfg.ckpt_every == 0 or finished):
                 save_checkpoint(last, **ckpt_state(last_val))
                 logs.flush()
     if is_main:
