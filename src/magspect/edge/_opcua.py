@@ -99,6 +99,7 @@ class OpcUaOutput:
         server = Server()
         await server.init()
         server.set_endpoint(self.endpoint)
+        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])  # a plant network; add certificates there
         server.set_server_name(f"magspect station {self.station.station_name}")
         idx = await server.register_namespace(NAMESPACE)
         self.idx = idx
