@@ -71,10 +71,11 @@ def apply(cv, rng: np.random.Generator, lighting: str, um_per_px: float, face_le
         x0, y0, x1, y1 = roi
         xx, yy = _grid(roi)
         rho = np.hypot(xx - cx, yy - cy)
-        ring = np.exp(-(((rho - r) / max(1.0, 0.02 * px)) ** 2)).astype(np.float32)
+        ring = np.exp(-(((rho - r) / max(1.5, 0.03 * px)) ** 2)).astype(np.float32)
         inside = np.clip(r - rho, 0, 1).astype(np.float32)
-        maps.scatter[y0:y1, x0:x1] += 0.25 * ring
-        maps.sharp[y0:y1, x0:x1] *= 1 - 0.25 * ring - 0.05 * inside
+        k = float(rng.uniform(0.04, 0.15))
+        maps.scatter[y0:y1, x0:x1] += k * ring
+        maps.sharp[y0:y1, x0:x1] *= 1 - k * ring - 0.03 * inside
     # fingerprint: elliptic patch of ridges (period ~0.45 mm) that dulls the specular
     if rng.random() < 0.3:
         cx, cy = rng.uniform(0.2 * w, 0.8 * w), rng.uniform(0.2 * h, 0.8 * h)

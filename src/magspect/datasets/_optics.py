@@ -42,7 +42,7 @@ def part_radiance(m: Maps, lighting: str) -> np.ndarray:
     """Radiance of the part surface under ``lighting`` (HxWxC, linear, arbitrary scale)."""
     sc = m.scatter[..., None]
     if lighting == "coaxial":
-        keep = (m.sharp * np.clip(1.0 - m.scatter, 0.0, 1.0))[..., None]
+        keep = (m.sharp * np.clip(1.0 - 0.6 * m.scatter, 0.0, 1.0))[..., None]
         r = m.ks * keep + 0.3 * m.kd
     elif lighting == "dome":
         r = (0.7 * m.ks + 0.8 * m.kd) * (1.0 - 0.3 * np.clip(sc, 0.0, 1.0))
@@ -72,7 +72,7 @@ def exposure_gain(face_ks: np.ndarray, face_kd: np.ndarray, sharp: float, scatte
     # A station sets exposure for bright plated parts and opens up at most ~3x for dark ones, so black
     # epoxy and phosphate stay dark grey instead of being stretched to the same level.
     if lighting == "coaxial":
-        level = max(float((face_ks * sharp * (1 - scatter) + 0.3 * face_kd).mean()), 0.13)
+        level = max(float((face_ks * sharp * (1 - 0.6 * scatter) + 0.3 * face_kd).mean()), 0.13)
     elif lighting == "dome":
         level = max(float((0.7 * face_ks + 0.8 * face_kd).mean()), 0.15)
     elif lighting == "darkfield":

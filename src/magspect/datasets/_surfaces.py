@@ -83,9 +83,12 @@ def grinding_profile(rng: np.random.Generator, n: int, um_per_px: float) -> np.n
     sigma = max(0.45, 6.0 / um_per_px)
     p = cv2.GaussianBlur(p.reshape(1, -1), (0, 0), sigmaX=sigma).ravel()[8:-8]
     p /= p.std() + 1e-6
-    k = max(1, n // 60)
+    p = np.exp(0.9 * p)  # ground faces: bright ridges stand out more than dark grooves
+    p -= p.mean()
+    p /= p.std() + 1e-6
+    k = max(1, n // 20)
     idx = rng.integers(0, n, k)
-    p[idx] += rng.uniform(1.5, 4.0, k).astype(np.float32)
+    p[idx] += rng.uniform(0.8, 3.5, k).astype(np.float32)
     return p
 
 
@@ -98,14 +101,14 @@ def surface_texture(
     scat = np.full(hw, mat.scatter, np.float32)
     if mat.mottle:
         lf = _smooth_noise(rng, hw, (h // 60 + 2, w // 200 + 2) if mat.marks > 0.1 else (h // 90 + 2, w // 90 + 2))
-        tex += mat.mottle * 0.5 * lf
+        tex += mat.mottle * (0.8 if mat.marks > 0.1 else 0.5) * lf
     if marks and mat.marks:
         prof = grinding_profile(rng, h, um_per_px)
         # streaks fade in and out along their length
         along = _smooth_noise(rng, hw, (h // 3 + 2, w // 40 + 2))
         streak = prof[:, None] * (0.55 + 0.45 * along)
-        tex += mat.marks * 0.35 * streak
-        scat += mat.scatter * 1.6 * np.maximum(streak, 0)
+        tex += mat.marks * 0.45 * streak
+        scat += mat.scatter * 1.1 * np.abs(streak)  # ridges and grooves both throw light sideways
     if mat.grain:
         gh, gw = (h + 1) // 2, (w + 1) // 2
         g = rng.standard_normal((gh, gw)).astype(np.float32)
