@@ -61,3 +61,16 @@ def test_bad_options_give_one_line_errors(tmp_path: Path, bad: list[str], words:
     assert words in res.output
     assert "Traceback" not in res.output
     assert len(res.output.strip().splitlines()) == 1
+
+
+def test_synth_suite_split_uses_the_fixed_recipe(tmp_path: Path) -> None:
+    out = tmp_path / "val"
+    res = runner.invoke(app, ["synth", "--suite", "magsynth-v1", "--split", "val", "--n", "1", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    rec = json.loads((out / "truth.jsonl").read_text().splitlines()[0])
+    assert rec["seed"] == 1_000_000 and rec["image_hw"] == [1024, 1024]
+    meta = json.loads((out / "dataset.json").read_text())
+    assert meta["description"] == "magsynth-v1 val"
+    res = runner.invoke(app, ["synth", "--suite", "magsynth-v1", "--split", "val", "--size", "256",
+                              "--out", str(tmp_path / "x")])
+    assert res.exit_code == 2 and "--size" in res.output and "size_px" not in res.output

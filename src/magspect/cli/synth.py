@@ -9,6 +9,13 @@ import typer
 
 from magspect.cli._common import console, fail
 
+_OPTION = {
+    "size_px": "--size", "bit_depth": "--bit-depth", "color": "--color", "lighting": "--lighting",
+    "surface": "--surface", "um_per_px": "--um-per-px", "defects": "--no-defects", "force_defect": "--force-defect",
+    "nuisances": "--no-nuisances", "noise": "--no-noise", "blur": "--no-noise", "vignetting": "--no-noise",
+    "exposure_jitter": "--no-noise", "views": "--view",
+}
+
 
 def register(app: typer.Typer) -> None:
     app.command("synth")(synth_cmd)
@@ -16,7 +23,9 @@ def register(app: typer.Typer) -> None:
 
 def synth_cmd(
     out: Annotated[Path, typer.Option("--out", help="Output folder (must be empty unless --overwrite).")],
-    n: Annotated[int, typer.Option("--n", help="Number of parts (each gives one image per view).")] = 10,
+    n: Annotated[
+        int, typer.Option("--n", help="Number of parts (one image per view); with --suite: train/val parts.")
+    ] = 10,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the first part; part i uses seed + i.")] = 0,
     spec: Annotated[
         list[str] | None, typer.Option("--spec", help="Spec id (repeat for several; default: all bundled).")
@@ -77,9 +86,9 @@ def synth_cmd(
             base = s.config(split)
         except KeyError as exc:
             fail(str(exc.args[0]))
-        changed = {k: v for k, v in kw.items() if v != getattr(SynthConfig(), k)}
+        changed = sorted({_OPTION.get(k, k) for k, v in kw.items() if v != getattr(SynthConfig(), k)})
         if changed:
-            fail(f"--suite fixes the recipe; do not combine it with {', '.join('--' + k for k in changed)}")
+            fail(f"--suite fixes the recipe; do not combine it with {', '.join(changed)}")
         config = base
         description = f"{suite} {split}"
     else:
