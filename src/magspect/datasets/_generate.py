@@ -281,7 +281,7 @@ def _surface_maps(rng: np.random.Generator, geom: ViewGeometry, pose: Pose, hw: 
     tex_i, scat_i = warped[..., 0], warped[..., 1]
     g_i = np.float32(1.0) if flat else warped[..., 2]
     r_edge = float(rng.uniform(25.0, 60.0)) / um_per_px
-    e = np.clip(-sd / r_edge, 0.0, 1.0)
+    e = np.minimum(np.maximum(sd * np.float32(-1.0 / r_edge), np.float32(0.0)), np.float32(1.0))
     ks = channels(mat.ks, color)[None, None, :] * tex_i[..., None]
     kd = channels(mat.kd, color)[None, None, :] * tex_i[..., None]
     sharp = mat.sharpness * g_i * e

@@ -42,10 +42,10 @@ def part_radiance(m: Maps, lighting: str) -> np.ndarray:
     """Radiance of the part surface under ``lighting`` (HxWxC, linear, arbitrary scale)."""
     sc = m.scatter[..., None]
     if lighting == "coaxial":
-        keep = (m.sharp * np.clip(1.0 - 0.6 * m.scatter, 0.0, 1.0))[..., None]
+        keep = (m.sharp * np.maximum(1.0 - 0.6 * np.minimum(m.scatter, 1.0 / 0.6), 0.0))[..., None]
         r = m.ks * keep + 0.3 * m.kd
     elif lighting == "dome":
-        r = (0.7 * m.ks + 0.8 * m.kd) * (1.0 - 0.3 * np.clip(sc, 0.0, 1.0))
+        r = (0.7 * m.ks + 0.8 * m.kd) * (1.0 - 0.3 * np.minimum(np.maximum(sc, 0.0), 1.0))
     elif lighting == "darkfield":
         tint = 0.6 + 0.4 * (m.ks + m.kd) / np.maximum((m.ks + m.kd).mean(axis=-1, keepdims=True), 1e-3)
         r = 0.03 * m.kd + 0.9 * sc * tint * 0.5
@@ -122,5 +122,8 @@ def sensor(
         tri *= np.float32(1.0 / 104.52)  # std of the sum of two uniform bytes: 256 / sqrt(6)
         img = img + tri * np.sqrt(var, dtype=np.float32)
     top = 255.0 if bit_depth == 8 else 65535.0
-    out = np.clip(img, 0.0, 1.0) * np.float32(top) + np.float32(0.5)
+    out = np.maximum(img, np.float32(0.0))
+    np.minimum(out, np.float32(1.0), out=out)
+    out *= np.float32(top)
+    out += np.float32(0.5)
     return out.astype(np.uint8 if bit_depth == 8 else np.uint16)
