@@ -78,3 +78,28 @@ def test_config_from_yaml_validates(tmp_path):
     a = TrainConfig(out_dir="a")
     assert a.sha256() == TrainConfig(out_dir="b").sha256()  # where it writes is not part of the recipe
     assert a.sha256() != TrainConfig(seed=1).sha256()
+
+
+def test_time_budget_ends_the_run_on_an_annealed_schedule(toy_dir, tmp_path):
+    cfg = _cfg(toy_dir, tmp_path, steps=10_000, log_every=2)
+    cfg.optim.warmup_steps = 1
+    cfg.optim.time_budget_min = 0.1  # 6 s
+    cfg.val.every_steps = 10_000
+    summary = train(cfg)
+    assert 0 < summary["steps"] < 10_000
+    recs = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    train_recs = [r for r in recs if r["kind"] == "train"]
+    assert train_recs[-1]["step"] == summary["steps"]
+    lrs = [r["lr"] for r in train_recs]
+    assert lrs == sorted(lrs, reverse=True) and lrs[-1] < lrs[0]  # annealing along the wall clock
+    assert [r["step"] for r in recs if r["kind"] == "val"] == [summary["steps"]]  # final validation
+
+
+def test_lr_factor_warms_up_then_anneals():
+    from magspect.training.loop import lr_factor
+
+    cfg = TrainConfig(optim={"steps": 100, "warmup_steps": 10})
+    assert lr_factor(cfg, 0, 0.0) == pytest.approx(0.1)
+    assert lr_factor(cfg, 10, 0.0) == pytest.approx(1.0)
+    assert lr_factor(cfg, 50, 0.5) == pytest.approx(0.51)
+    assert lr_factor(cfg, 99, 1.0) == pytest.approx(0.02)
