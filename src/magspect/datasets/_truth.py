@@ -1,5 +1,21 @@
 """Truth records: the per-image ``truth.jsonl`` object, defect dicts and the true verdict.
 
+Keys of one image's truth (``RenderedView.truth``; ``truth.jsonl`` adds ``image``, ``class_mask``,
+``instance_mask`` file names and the COCO ``image_id``):
+
+- ``part_id``, ``spec_id``, ``spec_version``, ``seed``, ``shape``, ``view`` ("top" | "side")
+- ``um_per_px``: the view's exact scale; ``image_hw``: [height, width]
+- ``pose``: ``cx_px``, ``cy_px`` (where the part's local origin lies: its centre; for an arc the
+  centre of its bounding box, with ``arc_axis_xy_px`` the arc's axis), ``angle_deg`` (the local
+  u axis measured from image +x towards +y, i.e. clockwise on screen), ``origin``
+- ``dimensions_mm``: every dimension of the part family (``magspect.specs.parts``), true values
+- ``defects``: the defects seen in this image (see below); ``part_defects``: count over all views
+- ``conforming``: the truth gate's verdict on the whole part is PASS (``judge_truth``, U = 0)
+- ``surface``, ``lighting``, ``bit_depth``, ``color`` ("gray" | "bgr"), ``blur_sigma_px``
+
+The part-level truth (``SynthPart.truth``) has the dimensions, all views' defects, ``conforming``,
+``verdict`` and the gate's ``reasons`` (messages).
+
 Each defect dict holds every field of :class:`magspect.types.Defect` (so
 ``Defect(**{k: d[k] for k in Defect.model_fields})`` works) plus ``instance_id``.
 ``bbox_xyxy_px`` uses the COCO pixel convention: pixel column j spans [j, j + 1), so a defect on
