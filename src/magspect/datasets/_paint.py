@@ -119,6 +119,7 @@ def paint_defect(cv: ViewCanvas, d: DefectGeom, inst: int) -> tuple[int, tuple[i
             halo = cv2.GaussianBlur(ren, (0, 0), 1.2)
             m.sharp[y0:y1, x0:x1] *= np.clip(1 - 1.6 * ren - 0.5 * halo, 0, 1)
             m.kd[y0:y1, x0:x1] *= np.clip(1 - 0.9 * ren, 0, 1)[..., None]
+            m.ks[y0:y1, x0:x1] *= np.clip(1 - 0.7 * ren - 0.2 * halo, 0, 1)[..., None]  # a gap returns less light
             m.scatter[y0:y1, x0:x1] += 2.2 * ren + 0.6 * halo
         else:  # scratch through the top coat: the under-layer shows, its edges scatter
             _blend_material(cv, roi, np.clip(ren, 0, 1), UNDERLAYER[cv.surface], rng, 0.5)
