@@ -50,8 +50,34 @@ class _Reader:
         return None if x is None else {"image": x}
 
 
-def quantize_int8(fp32_path: str | Path, out_path: str | Path, calib_inputs: list[np.ndarray]) -> Path:
-    """Static INT8 (QDQ, per-channel, uint8 activations / int8 weights) of ``fp32_path``."""
+def sensitive_nodes(path: str | Path) -> list[str]:
+    """Nodes kept in FP32: the input normalisation, the convolutions that read the normalised image
+    and the convolution that writes the logits (the usual "first and last layer" exception)."""
+    import onnx
+
+    g = onnx.load(str(path), load_external_data=False).graph
+    inputs = {i.name for i in g.input}
+    outputs = {o.name for o in g.output}
+    names, near_input = [], set(inputs)
+    for node in g.node:
+        if node.op_type in ("Sub", "Div", "Mul") and set(node.input) & near_input:
+            names.append(node.name)
+            near_input.update(node.output)
+    for node in g.node:
+        if node.op_type == "Conv" and (set(node.input) & near_input or set(node.output) & outputs):
+            names.append(node.name)
+    return names
+
+
+def quantize_int8(
+    fp32_path: str | Path,
+    out_path: str | Path,
+    calib_inputs: list[np.ndarray],
+    keep_fp32: list[str] | None = None,
+) -> Path:
+    """Static INT8 (QDQ, per-channel, uint8 activations / int8 weights) of ``fp32_path``.
+
+    ``keep_fp32``: node names left unquantised (default :func:`sensitive_nodes`; ``[]`` for none)."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -59,6 +85,8 @@ def quantize_int8(fp32_path: str | Path, out_path: str | Path, calib_inputs: lis
     with tempfile.TemporaryDirectory() as tmp:
         pre = Path(tmp) / "pre.onnx"
         quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
+        if keep_fp32 is None:  # names after pre-processing, which may fuse or rename nodes
+            keep_fp32 = sensitive_nodes(pre)
         quantize_static(
             str(pre),
             str(out_path),
@@ -68,6 +96,7 @@ def quantize_int8(fp32_path: str | Path, out_path: str | Path, calib_inputs: lis
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax,
+            nodes_to_exclude=list(keep_fp32),
             extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
         )
     return out_path
