@@ -65,8 +65,9 @@ class ModelCfg(_Cfg):
     kind: Literal["bundled", "path", "truth"] = "bundled"
     path: Path | None = None
     int8: bool = True
-    threads: PositiveInt | None = None
+    threads: PositiveInt | None = None  # onnxruntime intra-op threads (default: all cores)
     providers: list[str] | None = None
+    max_batch_images: PositiveInt = 8  # batching when behind: model calls of waiting parts merged up to this
 
 
 class RecordsCfg(_Cfg):
@@ -134,8 +135,12 @@ def build_station(cfg: StationConfig, *, inspector: Any = None, on_record: Any =
         if truth is not None:
             inspector = Inspector(segmenter=truth)
         else:
-            inspector = Inspector(m.path if m.kind == "path" else None, int8=m.int8, threads=m.threads,
-                                  providers=m.providers)
+            from magspect.edge._batching import BatchingSegmenter
+            from magspect.inspect import Segmenter, bundled_model_path
+
+            path = m.path if m.kind == "path" else bundled_model_path(int8=m.int8)
+            seg = Segmenter(path, providers=m.providers, threads=m.threads, warmup=True)
+            inspector = Inspector(segmenter=BatchingSegmenter(seg, max_images=m.max_batch_images))
     records = None
     if cfg.records.enabled:
         keep = (Verdict.REJECT,) if cfg.records.keep_images else ()

@@ -1,0 +1,82 @@
+"""Batching when behind: the model calls of concurrent inspections merged into one batch.
+
+Each inference worker runs a whole inspection (metrology, model, defects, gate); only the model
+step goes through :class:`BatchingSegmenter`. The model runs one batch at a time (with all its
+intra-op threads); calls that arrive while it runs wait and go together in the next batch. So a
+station that keeps up runs each part alone (no added latency), and one that falls behind batches
+automatically, up to ``max_images`` images per run (zero-delay dynamic batching).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+
+class _Call:
+    __slots__ = ("done", "error", "images", "result")
+
+    def __init__(self, images: list[np.ndarray]) -> None:
+        self.images = images
+        self.done = threading.Event()
+        self.result: list[Any] | None = None
+        self.error: BaseException | None = None
+
+
+class BatchingSegmenter:
+    """Wraps a Segmenter (anything with ``predict(images)`` and ``manifest``, ``name``, ``sha256``,
+    ``provider``); same interface, thread-safe. ``batch_sizes`` keeps the last 1000 run sizes (images)."""
+
+    def __init__(self, inner: Any, *, max_images: int = 8) -> None:
+        if max_images < 1:
+            raise ValueError("max_images must be >= 1")
+        self.inner = inner
+        self.max_images = max_images
+        self._pending: deque[_Call] = deque()
+        self._lock = threading.Lock()
+        self._run_lock = threading.Lock()
+        self.batch_sizes: deque[int] = deque(maxlen=1000)
+
+    def __getattr__(self, name: str) -> Any:  # manifest, name, sha256, provider, ... of the wrapped model
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    def predict(self, images: Sequence[np.ndarray], batch_size: int = 8) -> list[Any]:
+        call = _Call(list(images))
+        with self._lock:
+            self._pending.append(call)
+        while not call.done.is_set():
+            with self._run_lock:
+                if call.done.is_set():
+                    break
+                with self._lock:
+                    take: list[_Call] = []
+                    n = 0
+                    while self._pending and (not take or n + len(self._pending[0].images) <= self.max_images):
+                        c = self._pending.popleft()
+                        take.append(c)
+                        n += len(c.images)
+                if not take:
+                    continue
+                self.batch_sizes.append(n)
+                try:
+                    out = self.inner.predict([im for c in take for im in c.images], batch_size=max(batch_size, n))
+                except BaseException as exc:  # noqa: BLE001 - handed to every caller of this batch
+                    for c in take:
+                        c.error = exc
+                        c.done.set()
+                    continue
+                k = 0
+                for c in take:
+                    c.result = list(out[k : k + len(c.images)])
+                    k += len(c.images)
+                    c.done.set()
+        if call.error is not None:
+            raise call.error
+        assert call.result is not None
+        return call.result
