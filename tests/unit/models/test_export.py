@@ -111,3 +111,15 @@ def test_int8_quantisation_of_tiny_model(exported, tmp_path):
     assert rep.argmax_agreement > 0.9
     y = ort_session(out).run(["logits"], {"image": np.zeros((2, 1, 96, 64), np.float32)})[0]
     assert y.shape == (2, 5, 96, 64)
+
+
+def test_int8_keeps_first_and_last_convolutions_in_fp32(exported):
+    from magspect.training.quantize import sensitive_nodes
+
+    _, path, _, _ = exported
+    proto = onnx.load(str(path))
+    names = set(sensitive_nodes(path))
+    head = next(n for n in proto.graph.node if "logits" in n.output)
+    first = [n for n in proto.graph.node if n.op_type == "Conv"][0]
+    assert head.name in names and first.name in names
+    assert len(names) < 10  # everything else is quantised
