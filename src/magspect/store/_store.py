@@ -32,6 +32,7 @@ from magspect.store._tables import DefectRow, ImageRow, InspectionRow, Measureme
 from magspect.types import InspectionResult, Measurement, Verdict
 
 MAX_PAGE = 500
+_MASK_PNG = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]  # fast
 _EXT = {"png": "png", "jpeg": "jpg", "tiff": "tif", "bmp": "bmp"}
 
 
@@ -309,7 +310,7 @@ class RecordStore:
         for view, mask in masks.items():
             if view not in images:
                 continue
-            ok, buf = cv2.imencode(".png", np.ascontiguousarray(mask, dtype=np.uint8), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+            ok, buf = cv2.imencode(".png", np.ascontiguousarray(mask, dtype=np.uint8), _MASK_PNG)
             if ok:
                 put(view, "mask", f"{view}_mask.png", buf.tobytes())
         _fsync_dir(folder)
