@@ -93,6 +93,7 @@ class SimulatedLine:
         lanes: int = 1,
         serial_prefix: str = "SIM",
         segmenter: TruthSegmenter | None = None,
+        rendered: tuple[_Rendered, ...] | None = None,
     ) -> None:
         if not rate_hz > 0:
             raise ValueError(f"rate_hz must be > 0, got {rate_hz}")
@@ -111,6 +112,7 @@ class SimulatedLine:
         self.serial_prefix = serial_prefix
         self.segmenter = segmenter
         self.config = SynthConfig(size_px=size_px, defect_rate=defect_rate, out_of_tolerance_rate=out_of_tolerance_rate)
+        self._given = tuple(rendered) if rendered else None
         self._pool: list[_Rendered] = []
         self._i = 0
         self._t0: float | None = None
@@ -131,8 +133,13 @@ class SimulatedLine:
             truth=part.truth,
         )
 
+    @property
+    def rendered(self) -> tuple[_Rendered, ...]:
+        """The parts rendered up front (after ``open``): pass as ``rendered=`` to another line to reuse them."""
+        return tuple(self._pool)
+
     def open(self) -> None:
-        self._pool = [self._render(self.seed + k) for k in range(self.prerender)]
+        self._pool = list(self._given) if self._given else [self._render(self.seed + k) for k in range(self.prerender)]
         self._i = 0
         self._t0 = None
 

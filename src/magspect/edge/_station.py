@@ -431,6 +431,12 @@ class Station:
                 f"fail-safe {s['fail_safe']} (deadline misses {s['deadline_misses']}) | p99 {p99} ms | "
                 f"{'healthy' if s['healthy'] else 'UNHEALTHY'}")
 
+    @property
+    def last_decided_s(self) -> float | None:
+        """time.monotonic() of the latest decision."""
+        with self._lock:
+            return self._decided_times[-1] if self._decided_times else None
+
     def latencies_ms(self) -> list[float]:
         with self._lock:
             return list(self._latencies_ms)
