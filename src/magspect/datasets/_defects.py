@@ -100,8 +100,8 @@ def zone_at(outline: Outline, p: np.ndarray, spec: Spec, face_zone: str) -> tupl
 def region_metrics(
     poly: np.ndarray, outline: Outline, ref: np.ndarray | None = None, n: int = 220
 ) -> tuple[float, float, float, float]:
-    """(area inside the part, max inward depth, extent along the outline from ``ref``, centroid-free)
-    of polygon ``poly`` (mm), by a fine grid: about 0.5 % accurate."""
+    """(area inside the part, largest inward depth, farthest rim point from ``ref``, grid step) of
+    polygon ``poly`` (mm), on a fine grid: about 0.5 % accurate."""
     import cv2
 
     u0, v0 = poly.min(axis=0)
@@ -116,7 +116,6 @@ def region_metrics(
     d = outline.sdf(uu, vv)[0]
     inside = (mask > 0) & (d < 0)
     area = float(inside.sum() * step * step)
-    depth = float(-d[inside].min()) if inside.any() else 0.0
     depth = float((-d[inside]).max()) if inside.any() else 0.0
     rim = inside & (d > -1.5 * step)
     extent = 0.0
