@@ -265,8 +265,12 @@ class Station:
             if part.decided or time.monotonic() >= part.deadline_s:
                 continue  # too late to help: the watchdog rejects it (saves the time for the parts behind)
             cap = part.capture
-            result = self.inspector.inspect(cap.views, spec=part.spec_id, part_id=cap.serial,
-                                            um_per_px=cap.um_per_px, backlights=cap.backlights)
+            try:
+                result = self.inspector.inspect(cap.views, spec=part.spec_id, part_id=cap.serial,
+                                                um_per_px=cap.um_per_px, backlights=cap.backlights)
+            except Exception as exc:  # noqa: BLE001 - an inspector that raises: that part fails safe, the stage lives
+                log.exception("inspection of %s raised", cap.serial)
+                result = self._fail_safe(part, f"inspection failed: {type(exc).__name__}: {exc}")
             if time.monotonic() > part.deadline_s:
                 with self._lock:
                     self.counters.late_results += 1

@@ -162,3 +162,17 @@ def test_status_line_and_snapshot():
     line = st.status_line()
     for needle in ("parts/s", "queue", "rejects", "deadline misses"):
         assert needle in line
+
+
+def test_an_inspector_that_raises_rejects_that_part_and_the_station_lives():
+    class Flaky(ScriptedInspector):
+        def inspect(self, views, **kw):
+            if kw["part_id"] == "P002":
+                raise ZeroDivisionError("boom")
+            return super().inspect(views, **kw)
+
+    st, probe = _run(ListCamera(4, 0.01), Flaky(), deadline_ms=1000, workers=1)
+    by = {d.serial: d for d in probe.decisions}
+    assert by["P002"].reject and "boom" in by["P002"].result.error
+    assert by["P003"].result.verdict == Verdict.PASS and st.error is None
+    assert st.counters.acquired == 4 == st.counters.inspected + st.counters.fail_safe
