@@ -15,6 +15,7 @@ True
 from magspect.edge._batching import BatchingSegmenter
 from magspect.edge._camera import Camera, CameraError, PartCapture, SourceExhausted
 from magspect.edge._config import StationConfig, build_station
+from magspect.edge._mqtt import MqttOutput
 from magspect.edge._opcua import OpcUaOutput
 from magspect.edge._records import Forwarder, RecordSink
 from magspect.edge._sim import SimulatedLine, TruthSegmenter
@@ -29,6 +30,7 @@ __all__ = [
     "Counters",
     "Decision",
     "Forwarder",
+    "MqttOutput",
     "OpcUaOutput",
     "Output",
     "PartCapture",

@@ -83,6 +83,13 @@ class OpcUaCfg(_Cfg):
     endpoint: str = "opc.tcp://127.0.0.1:4840/magspect/"
 
 
+class MqttCfg(_Cfg):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: PositiveInt = 1883
+    topic_prefix: str | None = None  # default magspect/<station name>
+
+
 class StationConfig(_Cfg):
     name: str = "station-1"
     spec: str
@@ -93,6 +100,7 @@ class StationConfig(_Cfg):
     model: ModelCfg = Field(default_factory=ModelCfg)
     records: RecordsCfg = Field(default_factory=RecordsCfg)
     opcua: OpcUaCfg = Field(default_factory=OpcUaCfg)
+    mqtt: MqttCfg = Field(default_factory=MqttCfg)
     meta: dict[str, str] = Field(default_factory=dict)  # PartMeta lot fields: melt_lot, sinter_lot, ...
     status_period_s: PositiveFloat = 1.0
     health_file: Path | None = None  # JSON snapshot rewritten every status period (for a supervisor)
@@ -152,6 +160,11 @@ def build_station(cfg: StationConfig, *, inspector: Any = None, on_record: Any =
 
         lanes = cam_cfg.lanes if cam_cfg.kind == "sim" else 1
         outputs.append(OpcUaOutput(cfg.opcua.endpoint, lanes=lanes))
+    if cfg.mqtt.enabled:
+        from magspect.edge._mqtt import MqttOutput
+
+        outputs.append(MqttOutput(cfg.mqtt.host, cfg.mqtt.port, topic_prefix=cfg.mqtt.topic_prefix,
+                                  status_period_s=cfg.status_period_s))
     return Station(camera, inspector, cfg.spec, deadline_ms=cfg.deadline_ms, queue_size=cfg.queue_size,
                    workers=cfg.workers, records=records, outputs=outputs, station_name=cfg.name, meta=cfg.meta,
                    on_record=on_record)
