@@ -365,3 +365,41 @@ def data_report(data: LabelledSet) -> dict[str, Any]:
         "width_px_range": [min(ws), max(ws)] if ws else None,
         "warnings": list(data.warnings),
     }
+
+
+# -- tiny stand-in data (tests, smoke runs) ------------------------------------------------------------
+
+TOY_LABELS = ("MT_Free", "MT_Crack", "MT_Blowhole", "MT_Break")
+
+
+def write_toy_tiles(root: str | Path, n_per_label: int = 3, size_px: tuple[int, int] = (72, 140),
+                    seed: int = 0) -> Path:
+    """A seeded stand-in in the Magnetic Tile layout (``MT_<Label>/Imgs/<id>.jpg`` + ``.png``): gray
+    ground surfaces of varied sizes with a dark crack line, a dark round pore or a dark broken edge.
+    For tests and smoke runs only."""
+    rng = np.random.default_rng(seed)
+    root = Path(root)
+    for label in TOY_LABELS:
+        d = root / label / "Imgs"
+        d.mkdir(parents=True, exist_ok=True)
+        for k in range(n_per_label):
+            h, w = (int(v) for v in rng.integers(size_px[0], size_px[1] + 1, 2))
+            img = np.clip(rng.normal(150, 8, (h, w)), 0, 255)
+            mask = np.zeros((h, w), np.uint8)
+            if label == "MT_Crack":
+                y0, y1 = int(rng.integers(h // 4, 3 * h // 4)), int(rng.integers(h // 4, 3 * h // 4))
+                cv2.line(mask, (w // 8, y0), (7 * w // 8, y1), 255, int(rng.integers(2, 4)))
+            elif label == "MT_Blowhole":
+                c = (int(rng.integers(w // 4, 3 * w // 4)), int(rng.integers(h // 4, 3 * h // 4)))
+                cv2.circle(mask, c, int(rng.integers(4, 8)), 255, -1)
+            elif label == "MT_Break":
+                x0 = int(rng.integers(0, w // 2))
+                pts = np.array([[x0, 0], [x0 + w // 3, 0], [x0 + w // 6, int(rng.integers(8, h // 3))]], np.int32)
+                cv2.fillPoly(mask, [pts], 255)
+            img[mask > 0] = 45
+            edge = cv2.dilate(mask, np.ones((3, 3), np.uint8)) - mask  # in-between values on the rim
+            mask[edge > 0] = 90
+            stem = f"toy_{seed}_{label}_{k}"
+            cv2.imwrite(str(d / f"{stem}.jpg"), img.astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 95])
+            cv2.imwrite(str(d / f"{stem}.png"), mask)
+    return root

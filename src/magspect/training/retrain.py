@@ -514,6 +514,7 @@ def run_retrain(cfg: RetrainConfig, log=print) -> dict[str, Any]:  # noqa: ANN00
         if distributed else model
 
     t_cfg = cfg.train
+    freeze_bn = t_cfg.freeze_bn and parent.kind != "scratch"  # a network from scratch has no statistics yet
     real_src = RealSource(split.train, t_cfg.crop_px, cfg.real.max_side_px, cfg.real.defect_image_share)
     source = MixedSource(real_src, build_synth_source(cfg), cfg.synth.ratio)
     stream = CropStream(source, crop_px=t_cfg.crop_px, in_chans=in_chans, defect_bias=t_cfg.defect_bias,
@@ -533,7 +534,7 @@ def run_retrain(cfg: RetrainConfig, log=print) -> dict[str, Any]:  # noqa: ANN00
         with torch.no_grad():
             r = evaluate_real(TorchSegmenter(model, in_chans, device), val_set, cfg.eval.min_defect_px)
         model.train(was)
-        if t_cfg.freeze_bn:
+        if freeze_bn:
             _freeze_bn(model)
         return r
 
@@ -547,7 +548,7 @@ def run_retrain(cfg: RetrainConfig, log=print) -> dict[str, Any]:  # noqa: ANN00
         say(f"step 0 (parent): image AUROC {r0['image_auroc']:.3f}, mean IoU {r0['mean_iou']:.3f}, "
             f"escape rate {r0['escape_rate'] if r0['escape_rate'] is not None else float('nan'):.3f}")
     model.train()
-    if t_cfg.freeze_bn:
+    if freeze_bn:
         _freeze_bn(model)
     budget_s = t_cfg.time_budget_min * 60 if t_cfg.time_budget_min else None
     t0 = time.perf_counter()
