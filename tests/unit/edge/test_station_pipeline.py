@@ -105,7 +105,7 @@ def test_no_inspector_answer_means_every_part_rejected():
 
     class Hung(ScriptedInspector):
         def inspect(self, *a, **k):
-            hang.wait(5)
+            hang.wait(1)
             return super().inspect(*a, **k)
 
     st, probe = _run(ListCamera(5, 0.01), Hung(), deadline_ms=100, workers=1, queue_size=2)
