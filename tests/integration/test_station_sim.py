@@ -52,3 +52,26 @@ def test_station_package_never_imports_torch():
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_simulated_line_with_the_bundled_model(tmp_path):
+    import pytest
+
+    from magspect.inspect import bundled_model_path
+
+    if not bundled_model_path(int8=True).is_file():
+        pytest.skip("the bundled INT8 model (src/magspect/models/weights/default-int8.onnx) has not landed yet")
+    cfg = _cfg(tmp_path, n_parts=4, size_px=512, rate_hz=1, prerender=2)
+    cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"kind": "bundled", "threads": 2}),
+                                 "deadline_ms": 60000})
+    decisions = []
+    st = build_station(cfg, on_record=decisions.append)
+    st.start()
+    assert st.wait_source_done(120)
+    st.stop(timeout_s=120)
+    c = st.counters
+    assert c.acquired == 4 == c.inspected + c.fail_safe == c.recorded
+    for d in decisions:
+        assert d.result.model.name != "truth" and d.result.error is None
+        if any(r.verdict == Verdict.REJECT for r in d.result.reasons):  # what the model caught is rejected
+            assert d.reject

@@ -90,6 +90,8 @@ def station(
         st.stop()
         if ack is not None:
             ack.close()
+        if cfg.health_file:
+            cfg.health_file.write_text(json.dumps(st.snapshot()), encoding="utf-8")
     if not quiet:
         print("\r\x1b[K" + st.status_line(), file=sys.stderr)
     snap = st.snapshot()

@@ -406,6 +406,7 @@ class Station:
             "recipe": self.spec_id,
             "heartbeat": self.heartbeat,
             **c,
+            "in_flight": c["acquired"] - c["inspected"] - c["fail_safe"],  # acquired = inspected + fail_safe + this
             "parts_per_s": len(recent) / window if window > 0.5 else 0.0,
             "queue_depth": self._infer_q.qsize(),
             "output_backlog": self._out_q.qsize() + self._rec_q.qsize(),
