@@ -19,7 +19,10 @@ def test_synth_writes_images_masks_annotations_and_truth(tmp_path: Path) -> None
                               "--spec", "com-blk-20x10x5-zn", "--view", "top"])
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in (out / "images").iterdir()) == [
-        "com-blk-20x10x5-zn-s5_top.png", "com-blk-20x10x5-zn-s6_top.png"]
+        "com-blk-20x10x5-zn-s5_top.png", "com-blk-20x10x5-zn-s5_top_backlight.png",
+        "com-blk-20x10x5-zn-s6_top.png", "com-blk-20x10x5-zn-s6_top_backlight.png"]
+    rec = json.loads((out / "truth.jsonl").read_text().splitlines()[0])
+    assert rec["backlight_image"] == "images/com-blk-20x10x5-zn-s5_top_backlight.png"
     assert len(list((out / "masks").iterdir())) == 4
     lines = (out / "truth.jsonl").read_text().splitlines()
     assert [json.loads(x)["seed"] for x in lines] == [5, 6]

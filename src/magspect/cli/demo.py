@@ -61,13 +61,14 @@ def demo_cmd(
         f"magspect demo: {n} synthetic parts ({', '.join(specs)}), model {inspector.model_ref.name} "
         f"on {inspector.model_ref.provider}"
     )
-    config = SynthConfig()
+    config = SynthConfig(backlight=True)  # each view also back-lit: the image dimensions are measured on
 
     def parts():
         for i in range(n):
             p = generate_part(spec=specs[i % len(specs)], seed=seed + i, config=config)
             for v, rv in p.views.items():
                 cv2.imwrite(str(out / "images" / f"{p.truth['part_id']}_{v}.png"), rv.image)
+                cv2.imwrite(str(out / "images" / f"{p.truth['part_id']}_{v}_backlight.png"), rv.backlight)
             yield p
 
     entries: list[ReportEntry] = []

@@ -71,7 +71,7 @@ def evaluate_cmd(
         try:
             inspector = Inspector(model, int8=int8 and model is None)
             total = len(magsynth_v1.seeds(split)) if n is None else min(n, len(magsynth_v1.seeds(split)))
-            parts = magsynth_v1.iter_parts(split, limit=n)
+            parts = magsynth_v1.iter_parts(split, limit=n, backlight=True)  # + back-lit images for metrology
         except (ModelError, ValueError, KeyError) as exc:
             fail(str(exc))
         with Progress(*columns, console=console, transient=True) as bar:

@@ -47,6 +47,9 @@ def synth_cmd(
     ] = None,
     nuisances: Annotated[bool, typer.Option("--nuisances/--no-nuisances")] = True,
     noise: Annotated[bool, typer.Option("--noise/--no-noise", help="Sensor noise, blur, vignetting.")] = True,
+    backlight: Annotated[
+        bool, typer.Option("--backlight/--no-backlight", help="Also write a back-lit image per view (metrology).")
+    ] = True,
     coco: Annotated[str, typer.Option("--coco", help="COCO segmentation: polygon or rle.")] = "polygon",
     suite: Annotated[
         str | None, typer.Option("--suite", help="A named split recipe, e.g. magsynth-v1 (with --split).")
@@ -102,6 +105,7 @@ def synth_cmd(
             fail(str(exc))
         parts = [(spec_for_seed(seed + i, spec_ids), seed + i) for i in range(n)]
         description = f"magspect synth --n {n} --seed {seed}"
+    config = config.with_(backlight=backlight)  # a companion image: the recipe's images stay the same
     with Progress(
         "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         TimeRemainingColumn(), console=console, transient=False,

@@ -43,6 +43,7 @@ class SynthConfig:
     Optics and sensor
         noise: photon and read noise. blur: optical blur (sigma drawn in ``blur_sigma_px``).
         vignetting, exposure_jitter: lens fall-off and a random exposure gain.
+        backlight: also render a back-lit companion image per view (for metrology).
     """
 
     size_px: int = 1024
@@ -69,6 +70,9 @@ class SynthConfig:
     blur_sigma_px: tuple[float, float] = (0.5, 1.1)
     vignetting: bool = True
     exposure_jitter: float = 0.15
+    #: Also render each view back-lit (same camera, same pose, fixed unsaturated exposure) into
+    #: ``RenderedView.backlight``: the image a metrology station measures dimensions on.
+    backlight: bool = False
 
     def __post_init__(self) -> None:
         if not 64 <= int(self.size_px) <= 8192:

@@ -56,6 +56,7 @@ class RenderedView:
     instance_mask: np.ndarray  # HxW int32, 0 = none; ids match truth["defects"][i]["instance_id"]
     truth: dict[str, Any]
     coverage: np.ndarray | None = None  # HxW float32 silhouette coverage (exactness checks)
+    backlight: np.ndarray | None = None  # HxW back-lit image, same pose (SynthConfig.backlight)
 
 
 @dataclass
@@ -250,7 +251,26 @@ def _render_view(spec: Spec, view: str, geom: ViewGeometry, um_per_px: float, di
     if geom.arc_axis_mm is not None:
         ax = pose.to_px(np.array(geom.arc_axis_mm))
         truth["pose"]["arc_axis_xy_px"] = [float(ax[0]), float(ax[1])]
-    return RenderedView(out, cv.class_mask, cv.instance_mask, truth, cv.alpha)
+    # drawn after the front-lit image is complete, so turning it on leaves that image's bytes unchanged
+    back = _backlight_image(cv.alpha, rng, sigma, config) if config.backlight else None
+    return RenderedView(out, cv.class_mask, cv.instance_mask, truth, cv.alpha, back)
+
+
+def _backlight_image(alpha: np.ndarray, rng: np.random.Generator, blur_sigma_px: float,
+                     config: SynthConfig) -> np.ndarray:
+    """The silhouette under a collimated back-light: an opaque part on an even, unsaturated field.
+
+    Fixed exposure (background at about 75 % of full scale): a clipped back-light hides where each
+    edge really ends. Grayscale, the metrology camera's bit depth; same blur as the front-lit view.
+    """
+    n = alpha.shape[0]
+    lf = cv2.resize(rng.standard_normal((5, 5)).astype(np.float32), (n, n), interpolation=cv2.INTER_CUBIC)
+    field = np.float32(0.75) * (1 + np.float32(0.02) * lf)
+    img = (1 - alpha) * field + alpha * np.float32(0.03)
+    if config.vignetting:
+        img = vignette(img, float(rng.uniform(0.05, 0.15)))
+    img = blur(img, blur_sigma_px)
+    return sensor(img, rng if config.noise else None, config.bit_depth)
 
 
 def _surface_maps(rng: np.random.Generator, geom: ViewGeometry, pose: Pose, hw: tuple[int, int], mat: Any,

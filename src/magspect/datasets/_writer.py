@@ -93,6 +93,9 @@ def write_dataset(
                                              len(anns) + 1, coco_format)
                 n_defects += len(rv.truth["defects"])
                 rec = dict(rv.truth, image=img_name, class_mask=cls_name, instance_mask=inst_name, image_id=image_id)
+                if rv.backlight is not None:
+                    rec["backlight_image"] = f"images/{stem}_backlight.png"
+                    cv2.imwrite(str(out / rec["backlight_image"]), rv.backlight, _PNG)
                 tj.write(json.dumps(_jsonable(rec), separators=(",", ":")) + "\n")
             if on_part is not None:
                 on_part(n_parts)

@@ -82,7 +82,10 @@ def evaluate_parts(
         views = {v: rv.image for v, rv in part.views.items()}
         scale = {v: float(rv.truth["um_per_px"]) for v, rv in part.views.items()}
         t = time.perf_counter()
-        insp = inspector.inspect_detailed(views, spec=spec_id, part_id=str(truth.get("part_id")), um_per_px=scale)
+        backs = {v: rv.backlight for v, rv in part.views.items() if getattr(rv, "backlight", None) is not None}
+        insp = inspector.inspect_detailed(
+            views, spec=spec_id, part_id=str(truth.get("part_id")), um_per_px=scale, backlights=backs
+        )
         latencies.append((time.perf_counter() - t) * 1e3)
         outcome = PartOutcome(str(truth.get("part_id")), spec_id, true_verdict_of(truth), insp, truth)
         # pixels, instances, nuisances
