@@ -208,6 +208,10 @@ class Station:
                 if self._undecided == 0:
                     break
             time.sleep(0.01)
+        with self._heap_cond:  # out of time (a stage died or hangs): the rest are rejected, fail-safe
+            left = [p for _, _, p in self._heap if not p.decided]
+        for part in left:
+            self._decide(part, self._fail_safe(part, "station stopped before a verdict: rejected uninspected"), True)
         self._out_q.put(None)
         for t in self._threads:
             if t.name == "edge-output":

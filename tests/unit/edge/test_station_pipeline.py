@@ -176,3 +176,23 @@ def test_an_inspector_that_raises_rejects_that_part_and_the_station_lives():
     assert by["P002"].reject and "boom" in by["P002"].result.error
     assert by["P003"].result.verdict == Verdict.PASS and st.error is None
     assert st.counters.acquired == 4 == st.counters.inspected + st.counters.fail_safe
+
+
+def test_stop_with_a_dead_watchdog_still_decides_every_part():
+    hang = threading.Event()
+
+    class Hung(ScriptedInspector):
+        def inspect(self, *a, **k):
+            hang.wait(3)
+            return super().inspect(*a, **k)
+
+    probe = Probe()
+    st = Station(ListCamera(3, 0.01), Hung(), SPEC, deadline_ms=60000, workers=1, outputs=[probe])
+    st._watchdog_loop = lambda: None  # noqa: SLF001 - a stage that is gone
+    st.start()
+    assert st.wait_source_done(5)
+    st.stop(timeout_s=0.5)
+    hang.set()
+    assert sorted(d.serial for d in probe.decisions) == ["P001", "P002", "P003"]
+    assert all(d.reject for d in probe.decisions)
+    assert st.counters.acquired == 3 == st.counters.inspected + st.counters.fail_safe
