@@ -48,6 +48,8 @@ def pool_inspector(args):  # noqa: ANN001, ANN201
         from magspect.inspect import Inspector, Segmenter
 
         seg = Segmenter(args.model, threads=args.threads, warmup=True)
+        if args.tile_px:  # what-if: the model's tile size overridden (a model property; see BENCHMARKS.md)
+            seg.manifest = seg.manifest.model_copy(update={"tile_size_px": args.tile_px})
         _INSPECTOR = Inspector(segmenter=BatchingSegmenter(seg, max_images=args.max_batch_images))
     return _INSPECTOR
 
@@ -80,6 +82,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2, help="onnxruntime intra-op threads")
     ap.add_argument("--max-batch-images", type=int, default=8)
     ap.add_argument("--seed", type=int, default=500)
+    ap.add_argument("--tile-px", type=int, default=None, help="what-if: override the manifest's tile size")
     args = ap.parse_args()
     if args.model is None:
         from magspect.inspect import bundled_model_path
@@ -115,6 +118,7 @@ def main() -> None:
     out = {
         "model": str(args.model), "size_px": args.size_px, "views": 2, "workers": args.workers,
         "threads": args.threads, "max_batch_images": args.max_batch_images, "cpus": os.cpu_count(),
+        "tile_px": args.tile_px or pool_inspector(args).segmenter.manifest.tile_size_px,
         "python": platform.python_version(), "sustained": sustained, "at_80pct": at80,
     }
     print(json.dumps(out, indent=1))
