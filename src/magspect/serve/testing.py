@@ -18,7 +18,7 @@ import numpy as np
 from magspect.inspect.backend import Segmentation
 from magspect.inspect.inspector import Inspection, ViewArtifacts
 from magspect.specs import get_spec
-from magspect.types import Defect, InspectionResult, ModelRef, Reason, SpecRef, Verdict
+from magspect.types import Defect, InspectionResult, Measurement, ModelRef, Reason, SpecRef, Verdict
 
 
 class FakeInspector:
@@ -62,8 +62,12 @@ class FakeInspector:
         verdict = Verdict.REJECT if defects else Verdict.PASS
         reasons = tuple(Reason(rule="defect.crack", verdict=Verdict.REJECT, message=f"crack in {d.view} view")
                         for d in defects)
+        first = next(iter(spec_obj.dimensions))  # one dimension, measured at nominal: exercises Measurement I/O
+        dim = spec_obj.dimensions[first]
+        measurements = {first: Measurement(name=first, value=dim.nominal, nominal=dim.nominal, tol_minus=dim.tol_minus,
+                                           tol_plus=dim.tol_plus, uncertainty=0.0, status="ok", view="top")}
         result = InspectionResult(
-            part_id=part_id, verdict=verdict, reasons=reasons, defects=tuple(defects),
+            part_id=part_id, verdict=verdict, reasons=reasons, defects=tuple(defects), measurements=measurements,
             spec=SpecRef(id=spec_obj.id, version=spec_obj.version), model=self.model_ref, views=tuple(views),
             timings_ms={"total": round((time.perf_counter() - t0) * 1e3, 3)}, created_at=datetime.now(UTC),
         )

@@ -27,7 +27,9 @@ def test_inspect_a_good_part(client, post):
     assert rec["result"]["model"]["name"] == "fake-fp32"
     assert rec["meta"]["serial"] == "SN-1" and rec["meta"]["melt_lot"] == "M-1" and rec["meta"]["station"] == "lab"
     assert rec["kept_images"] == []
+    assert rec["result"]["measurements"]["length"]["value_mm"] == 20.0  # computed fields survive the record
     assert client.get(f"/v1/inspections/{rec['id']}").json() == rec
+    assert client.get("/v1/inspections").json()["items"] == [rec]
 
 
 def test_a_rejected_part_keeps_its_images_and_has_an_overlay(client, post):
