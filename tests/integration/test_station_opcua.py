@@ -82,6 +82,15 @@ async def _client_session(url, cam, station):
         await wait_for("SystemState", "ContinuousExecution", timeout=3)
         assert await read("RecipeManagement/ActiveRecipe") == SPEC
         hb0 = await read("Heartbeat")
+        events = []
+
+        class Handler:
+            def event_notification(self, event):
+                events.append(event.get_event_props_as_fields_dict())
+
+        etype = await client.nodes.base_event_type.get_child([f"{idx}:ResultReadyEventType"])
+        sub = await client.create_subscription(20, Handler())
+        await sub.subscribe_events(root, etype)
 
         cam.released = 1  # S1 on lane 1: REJECT
         await wait_for("Lanes/1/Sequence", 1)
@@ -102,6 +111,13 @@ async def _client_session(url, cam, station):
         assert await read("Counters/FailSafe") == 0
         await wait_for("Heartbeat", hb0 + 1, timeout=5)
         assert await read("Healthy") is True
+
+        t_end = time.monotonic() + 5
+        while len(events) < 2 and time.monotonic() < t_end:
+            await asyncio.sleep(0.05)
+        got = [(e["PartId"].Value, e["Verdict"].Value, e["Reject"].Value, e["Lane"].Value) for e in events]
+        assert got == [("S1", "REJECT", True, "1"), ("S2", "PASS", False, "2")]
+        await sub.delete()
 
         recipes = await root.get_child([f"{idx}:RecipeManagement"])
         method = await recipes.get_child([f"{idx}:SelectRecipe"])

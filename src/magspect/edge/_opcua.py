@@ -11,6 +11,8 @@ Address space (namespace ``urn:magspect:station``), under ``Objects/<station nam
     ResultManagement/LastResult/   one result per part: ResultId (the serial), Sequence, Lane, Verdict,
                                    Reject, FailSafe, RecipeId, ProcessingTimeMs, Reason
     Lanes/<lane>/                  LastPartId, LastVerdict, Reject (the reject signal), Sequence
+    ResultReadyEventType events    one per part, from the station object: PartId, Lane, Verdict, Reject,
+                                   FailSafe, RecipeId, Sequence (subscribe instead of polling)
     Counters/                      Acquired, Inspected, FailSafe, DeadlineMisses, Passed, Rejected,
                                    Review, Recorded, QueueDepth (UInt32), PartsPerSecond (Double)
 
@@ -142,6 +144,15 @@ class OpcUaOutput:
                                     ("Reject", False, ua.VariantType.Boolean),
                                     ("Sequence", 0, ua.VariantType.UInt32)):
                 n[f"Lanes/{lane}/{name}"] = await var(lo, name, value, vt)
+        self._etype = await server.create_custom_event_type(
+            idx, "ResultReadyEventType", ua.ObjectIds.BaseEventType,
+            [("PartId", ua.VariantType.String), ("Lane", ua.VariantType.String),
+             ("Verdict", ua.VariantType.String), ("Reject", ua.VariantType.Boolean),
+             ("FailSafe", ua.VariantType.Boolean), ("RecipeId", ua.VariantType.String),
+             ("Sequence", ua.VariantType.UInt32)],
+        )
+        await root.set_event_notifier([ua.EventNotifier.SubscribeToEvents])
+        self._events = await server.get_event_generator(self._etype, root)
         counters = await root.add_object(idx, "Counters")
         for name in _COUNTERS:
             n[f"Counters/{name}"] = await var(counters, name, 0, ua.VariantType.UInt32)
@@ -196,4 +207,8 @@ class OpcUaOutput:
         await self._w("LastResult/ProcessingTimeMs", float(d.latency_ms), ua.VariantType.Double)
         await self._w("LastResult/Reason", reason, S)
         await self._w("LastResult/Sequence", d.seq, ua.VariantType.UInt32)
+        ev = self._events.event
+        ev.PartId, ev.Lane, ev.Verdict, ev.Reject, ev.FailSafe = d.serial, lane, r.verdict.value, d.reject, d.fail_safe
+        ev.RecipeId, ev.Sequence = (r.spec.id if r.spec else ""), d.seq
+        await self._events.trigger(message=f"{d.serial}: {r.verdict.value}{' (fail-safe)' if d.fail_safe else ''}")
         await self._w(f"Lanes/{lane}/Sequence", d.seq, ua.VariantType.UInt32)
