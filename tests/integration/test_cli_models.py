@@ -58,6 +58,8 @@ def test_register_list_show_promote_rollback(tmp_path):
     assert res.exit_code == 1 and "models compare" in res.output
     assert runner.invoke(app, ["models", "promote", "2", "--force", *reg]).exit_code == 0
     assert promoted_model_path(tmp_path / "reg").parent.name == "v0002"
+    res = runner.invoke(app, ["models", "path", *reg])
+    assert res.exit_code == 0 and res.output.strip() == str(promoted_model_path(tmp_path / "reg"))
     res = runner.invoke(app, ["models", "rollback", *reg])
     assert res.exit_code == 0 and "v0001 is promoted again" in res.output
     res = runner.invoke(app, ["models", "show", "9", *reg])

@@ -239,3 +239,26 @@ def compare_cmd(
         json_out.write_text(json.dumps({"a": ma.version, "b": mb.version, "results": results,
                                         "promotion": {"allowed": dec.allowed, "reasons": dec.reasons}},
                                        indent=2, default=str), encoding="utf-8")
+
+
+@models_app.command("path")
+def path_cmd(
+    version: Annotated[str, typer.Argument(help="promoted (default), latest or a version")] = "promoted",
+    registry: RegistryOpt = None,
+    int8: Annotated[bool, typer.Option("--int8", help="the INT8 file when the version has one")] = False,
+) -> None:
+    """Print a version's ONNX path (checksum verified), e.g. ``magspect serve --model "$(magspect models path)"``."""
+    from magspect.models.registry import RegistryError, promoted_model_path
+
+    reg = _reg(registry)
+    try:
+        if version == "promoted":
+            p = promoted_model_path(reg, int8=int8)
+            if p is None:
+                fail(f"registry {reg.root}: no model is promoted", code=1)
+        else:
+            mv = reg.verify(version)
+            p = mv.int8_path if int8 and mv.int8_path else mv.onnx_path
+    except RegistryError as exc:
+        fail(str(exc), code=1)
+    typer.echo(str(p))
