@@ -91,17 +91,28 @@ def demo_cmd(
 
         ev = evaluate_parts(inspector, parts(), progress=on_part, keep_inspections=True)
 
-    table = Table(title=f"{n} parts: truth vs magspect", show_lines=False)
-    for col in ("part", "spec", "truth", "verdict", "", "first reason", "ms"):
-        table.add_column(col, overflow="fold")
+    table = Table(title=f"{n} parts: truth vs magspect", show_lines=False, pad_edge=False)
+    table.add_column("part", no_wrap=True)
+    table.add_column("truth", no_wrap=True)
+    table.add_column("magspect", no_wrap=True)
+    table.add_column("", no_wrap=True)
+    table.add_column("first reason", overflow="ellipsis", no_wrap=True, max_width=60)
+    table.add_column("ms", justify="right", no_wrap=True)
     colour = {"PASS": "green", "REJECT": "red", "REVIEW": "yellow"}
     for o in ev.outcomes:
         r = o.inspection.result
-        agree = "✓" if (o.true_verdict == "PASS") == (r.verdict == "PASS") else "✗"
+        # ✓ right; ? a good part sent to review; ✗ an escape (bad part passed) or a false reject
+        good = o.true_verdict == "PASS"
+        if (good and r.verdict == "PASS") or (not good and r.verdict != "PASS"):
+            mark = "[green]✓[/]"
+        elif good and r.verdict == "REVIEW":
+            mark = "[yellow]?[/]"
+        else:
+            mark = "[red]✗[/]"
         first = r.reasons[0].message if r.reasons else ""
         table.add_row(
-            o.part_id, o.spec_id, f"[{colour[o.true_verdict.value]}]{o.true_verdict.value}[/]",
-            f"[{colour[r.verdict.value]}]{r.verdict.value}[/]", agree, first[:70],
+            o.part_id, f"[{colour[o.true_verdict.value]}]{o.true_verdict.value}[/]",
+            f"[{colour[r.verdict.value]}]{r.verdict.value}[/]", mark, first,
             f"{r.timings_ms.get('total', 0):.0f}",
         )
     console.print(table)
