@@ -49,3 +49,23 @@ def test_bad_url_is_a_store_error(tmp_path):
 
     with pytest.raises(StoreError, match="cannot open"):
         RecordStore("postgresql+psycopg://nobody:secret@127.0.0.1:1/none", data_dir=tmp_path)
+
+
+def test_stores_opened_at_once_migrate_once(store_factory):
+    """The service and a station may open a fresh database together: neither may fail."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        stores = list(pool.map(lambda _: store_factory(), range(4)))
+    assert len({current_revision(s.engine) for s in stores}) == 1
+
+
+def test_processes_opening_a_fresh_sqlite_database_at_once(tmp_path):
+    import subprocess
+    import sys
+
+    code = "import sys; from magspect.store import RecordStore; RecordStore(data_dir=sys.argv[1]).close()"
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    errors = [p.communicate(timeout=60)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errors
