@@ -94,7 +94,7 @@ def test_every_part_is_decided_once_and_counts_reconcile():
         assert "deadline" in by[s].result.error
     assert c.deadline_misses >= 2 and c.late_results >= 1
     for d in probe.decisions:
-        assert d.t_decided_s <= d.deadline_s + 0.05, f"{d.serial} decided after its deadline"
+        assert d.t_decided_s <= d.deadline_s + 0.1, f"{d.serial} decided after its deadline"
         if d.result.verdict == Verdict.PASS:
             assert not d.fail_safe and (d.serial, SPEC) in insp.seen, "a part passed without being inspected"
     assert by["P002"].reject and not by["P001"].reject
