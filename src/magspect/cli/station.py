@@ -28,8 +28,7 @@ def station(
 ) -> None:
     """Acquire, inspect and signal rejects; every part recorded. Ctrl-C / SIGTERM: graceful stop (drains the queues).
 
-    SIGHUP re-reads the config's ``spec`` and switches the recipe without a restart. The final
-    counters are printed as JSON on stdout.
+    SIGHUP re-reads the config's spec and switches the recipe without a restart. Final counters: JSON on stdout.
     """
     from pydantic import ValidationError
 
