@@ -156,3 +156,31 @@ def test_importing_the_runtime_does_not_import_torch():
     code = "import sys, magspect.inspect.inspector, magspect.inspect.report; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_inspect_many_batches_the_model_once_and_keeps_order(part_images):
+    from magspect.inspect.inspector import PartRequest
+
+    class Counting(OracleSegmenter):
+        calls = 0
+        n_images = 0
+
+        def predict(self, images):
+            Counting.calls += 1
+            Counting.n_images += len(images)
+            return super().predict(images)
+
+    views, scale = part_images
+    insp = Inspector(segmenter=Counting())
+    reqs = [
+        PartRequest(views, SPEC, "a", scale),
+        PartRequest({**views, "top": b"junk"}, SPEC, "b", scale),  # fails before the model
+        PartRequest(views, SPEC, "c", scale),
+    ]
+    out = insp.inspect_many(reqs)
+    assert [o.result.part_id for o in out] == ["a", "b", "c"]
+    assert Counting.calls == 1 and Counting.n_images == 4
+    assert out[1].result.verdict == Verdict.REJECT and "image unreadable" in out[1].result.error
+    single = insp.inspect(views, spec=SPEC, part_id="a", um_per_px=scale)
+    assert out[0].result.verdict == single.verdict
+    assert out[0].result.measurements == single.measurements

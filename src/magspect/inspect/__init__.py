@@ -19,7 +19,7 @@ from magspect.inspect.calibration import (
 from magspect.inspect.defect_measure import measure_defects
 from magspect.inspect.gate import assess_dimension, combine, fail_closed, judge, judge_truth
 from magspect.inspect.imageio import ImageError, decode_image
-from magspect.inspect.inspector import Inspection, Inspector, ScaleError
+from magspect.inspect.inspector import Inspection, Inspector, PartRequest, ScaleError
 from magspect.inspect.metrology import (
     MetrologyResult,
     PartNotFoundError,
@@ -38,6 +38,7 @@ __all__ = [
     "MissingCalibrationError",
     "ModelError",
     "PartNotFoundError",
+    "PartRequest",
     "ScaleError",
     "Segmenter",
     "assess_dimension",

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from magspect.inspect.backend import ModelError, Segmentation, Segmenter
+from magspect.inspect.backend import Segmentation, Segmenter
 from magspect.inspect.gate import assess_dimension, fail_closed, judge
 from magspect.inspect.imageio import ImageError, decode_image
 from magspect.inspect.subtype import infer_coating_subtype
@@ -128,156 +128,210 @@ class Inspector:
         for the dimensions, as metrology practice demands; without one a view is measured on its
         front-lit image, whose dark chamfers and shadows can bias edges.
         """
-        t_start = time.perf_counter()
-        try:
-            return self._inspect(views, spec, part_id, um_per_px, calibration, t_start, backlights or {})
-        except Exception as exc:  # noqa: BLE001 - fail closed on anything unforeseen, with the reason
-            message = f"internal error, part not judged: {type(exc).__name__}: {exc}"
-            gate = fail_closed(message)
-            return Inspection(
-                InspectionResult(
-                    part_id=part_id,
-                    verdict=gate.verdict,
-                    reasons=gate.reasons,
-                    views=tuple(views),
-                    timings_ms={"total": round((time.perf_counter() - t_start) * 1e3, 2)},
-                    error=message,
-                )
-            )
+        request = PartRequest(views, spec, part_id, um_per_px, calibration, backlights)
+        return self.inspect_many([request])[0]
 
-    def _inspect(self, views, spec, part_id, um_per_px, calibration, t_start, backlights) -> Inspection:  # noqa: ANN001
-        """The pipeline; expected failures return a fail-closed Inspection."""
-        timings: dict[str, float] = {}
-        arts: dict[str, ViewArtifacts] = {v: ViewArtifacts() for v in views}
-        calibration = calibration if calibration is not None else self.calibration
-        um_per_px = um_per_px if um_per_px is not None else self.um_per_px
-        cal_id = getattr(calibration, "id", None)
-        view_names = tuple(views)
+    def inspect_many(self, requests: Sequence[PartRequest]) -> list[Inspection]:
+        """Inspect several parts with one batched model call over all their views. Never raises.
 
-        def closed(message: str, verdict: Verdict = Verdict.REJECT, spec_obj: Spec | None = None) -> Inspection:
-            gate = fail_closed(message, verdict=verdict)
-            timings["total"] = (time.perf_counter() - t_start) * 1e3
-            res = InspectionResult(
-                part_id=part_id,
+        Throughput: the model runs once for the whole batch (same-sized images are stacked), the
+        per-part work (decode, metrology, defects, gate) runs per part. Results come back in order.
+        """
+        out: list[Inspection | None] = [None] * len(requests)
+        pending: list[tuple[int, _Pending]] = []
+        for i, req in enumerate(requests):
+            t_start = time.perf_counter()
+            try:
+                step = self._prepare(req, t_start)
+            except Exception as exc:  # noqa: BLE001 - fail closed on anything unforeseen
+                step = self._internal_error(req, t_start, exc)
+            if isinstance(step, Inspection):
+                out[i] = step
+            else:
+                pending.append((i, step))
+        if pending:
+            images = [img for _, p in pending for img in p.images.values()]
+            t = time.perf_counter()
+            try:
+                segs = self.segmenter.predict(images)
+                error = None
+            except Exception as exc:  # noqa: BLE001 - a model failure rejects every part in the batch
+                segs, error = [], f"model failed: {type(exc).__name__}: {exc}"
+            model_ms = (time.perf_counter() - t) * 1e3 / len(pending)  # the batch's time, shared out
+            k = 0
+            for i, p in pending:
+                n = len(p.images)
+                p.timings["model"] = model_ms
+                try:
+                    out[i] = p.closed(error) if error else self._finish(p, segs[k : k + n])
+                except Exception as exc:  # noqa: BLE001
+                    out[i] = self._internal_error(p.request, p.t_start, exc)
+                k += n
+        return out  # type: ignore[return-value]
+
+    # -- pipeline phases -------------------------------------------------------------------
+    def _internal_error(self, req: PartRequest, t_start: float, exc: BaseException) -> Inspection:
+        message = f"internal error, part not judged: {type(exc).__name__}: {exc}"
+        gate = fail_closed(message)
+        return Inspection(
+            InspectionResult(
+                part_id=req.part_id,
                 verdict=gate.verdict,
                 reasons=gate.reasons,
-                spec=SpecRef(id=spec_obj.id, version=spec_obj.version) if spec_obj else None,
-                model=self.model_ref,
-                calibration_id=cal_id,
-                views=view_names,
-                timings_ms={k: round(v, 2) for k, v in timings.items()},
+                views=tuple(req.views),
+                timings_ms={"total": round((time.perf_counter() - t_start) * 1e3, 2)},
                 error=message,
             )
-            return Inspection(res, arts)
+        )
 
-        # spec
+    def _prepare(self, req: PartRequest, t_start: float) -> Inspection | _Pending:
+        """Spec, decode, scale and metrology: a fail-closed Inspection, or a part ready for the model."""
+        calibration = req.calibration if req.calibration is not None else self.calibration
+        um_per_px = req.um_per_px if req.um_per_px is not None else self.um_per_px
+        p = _Pending(self, req, t_start, calibration)
+        views = req.views
         try:
-            spec_obj = spec if isinstance(spec, Spec) else get_spec(spec or self.default_spec or "")
+            spec = req.spec
+            p.spec = spec if isinstance(spec, Spec) else get_spec(spec or self.default_spec or "")
         except (UnknownSpecError, SpecError) as exc:
-            return closed(f"spec: {exc}")
+            return p.closed(f"spec: {exc}")
         if not views:
-            return closed("no images given for this part", spec_obj=spec_obj)
+            return p.closed("no images given for this part")
         unknown = [v for v in views if v not in ("top", "side")]
         if unknown:
-            return closed(f"unknown view name(s) {unknown}; use 'top' and 'side'", spec_obj=spec_obj)
+            return p.closed(f"unknown view name(s) {unknown}; use 'top' and 'side'")
 
-        # decode
         t = time.perf_counter()
-        images: dict[str, np.ndarray] = {}
         for v, src in views.items():
             try:
-                images[v] = decode_image(src, name=f"{v} view")
+                p.images[v] = decode_image(src, name=f"{v} view")
             except ImageError as exc:
-                arts[v].error = str(exc)
-                timings["decode"] = (time.perf_counter() - t) * 1e3
-                return closed(f"image unreadable: {exc}", spec_obj=spec_obj)
-            arts[v].image = images[v]
-        metro_images: dict[str, np.ndarray] = dict(images)
-        for v, src in backlights.items():
-            if v not in images:
-                return closed(f"backlight image for view {v!r} but no {v} view", spec_obj=spec_obj)
+                p.arts[v].error = str(exc)
+                return p.closed(f"image unreadable: {exc}")
+            p.arts[v].image = p.images[v]
+        metro_images: dict[str, np.ndarray] = dict(p.images)
+        for v, src in (req.backlights or {}).items():
+            if v not in p.images:
+                return p.closed(f"backlight image for view {v!r} but no {v} view")
             try:
                 metro_images[v] = decode_image(src, name=f"{v} backlight")
             except ImageError as exc:
-                return closed(f"image unreadable: {exc}", spec_obj=spec_obj)
-            if metro_images[v].shape[:2] != images[v].shape[:2]:
-                return closed(
+                return p.closed(f"image unreadable: {exc}")
+            if metro_images[v].shape[:2] != p.images[v].shape[:2]:
+                return p.closed(
                     f"{v} backlight is {metro_images[v].shape[1]}x{metro_images[v].shape[0]} px but the {v} view "
-                    f"is {images[v].shape[1]}x{images[v].shape[0]} px: they must come from the same camera",
-                    spec_obj=spec_obj,
+                    f"is {p.images[v].shape[1]}x{p.images[v].shape[0]} px: they must come from the same camera"
                 )
-        timings["decode"] = (time.perf_counter() - t) * 1e3
+        p.timings["decode"] = (time.perf_counter() - t) * 1e3
 
-        # scale
         try:
-            scales = {v: _scale_for(v, um_per_px, calibration) for v in images}
+            scales = {v: _scale_for(v, um_per_px, calibration) for v in p.images}
         except (ScaleError, ValueError) as exc:  # MissingCalibrationError is a ValueError
-            return closed(f"missing calibration: {exc}", Verdict.REVIEW, spec_obj)
+            return p.closed(f"missing calibration: {exc}", Verdict.REVIEW)
         if calibration is not None:  # pinhole cameras: measure on the undistorted image
-            images = {v: calibration.undistort(img) for v, img in images.items()}
+            p.images = {v: calibration.undistort(img) for v, img in p.images.items()}
             metro_images = {v: calibration.undistort(img) for v, img in metro_images.items()}
 
-        # metrology: find the part in every view
         from magspect.inspect.metrology import PartNotFoundError, measure_view
 
         t = time.perf_counter()
-        metro: dict[str, Any] = {}
         for v, img in metro_images.items():
             try:
-                metro[v] = measure_view(img, spec_obj, v, scales[v])
+                p.metro[v] = measure_view(img, p.spec, v, scales[v])
             except PartNotFoundError as exc:
-                arts[v].error = str(exc)
-                timings["metrology"] = (time.perf_counter() - t) * 1e3
-                return closed(f"part not found in {v} view: {exc}", spec_obj=spec_obj)
-            arts[v].metrology = metro[v]
-        timings["metrology"] = (time.perf_counter() - t) * 1e3
+                p.arts[v].error = str(exc)
+                p.timings["metrology"] = (time.perf_counter() - t) * 1e3
+                return p.closed(f"part not found in {v} view: {exc}")
+            p.arts[v].metrology = p.metro[v]
+        p.timings["metrology"] = (time.perf_counter() - t) * 1e3
+        return p
 
-        # model, all views in one batched call
-        t = time.perf_counter()
-        try:
-            segs = self.segmenter.predict([images[v] for v in images])
-        except (ModelError, ValueError, RuntimeError) as exc:
-            return closed(f"model failed: {exc}", spec_obj=spec_obj)
-        timings["model"] = (time.perf_counter() - t) * 1e3
-        for v, s in zip(images, segs, strict=True):
-            arts[v].segmentation = s
-
-        # defects in mm, with zones
+    def _finish(self, p: _Pending, segs: Sequence[Segmentation]) -> Inspection:
+        """Defects in mm with zones, measurements, the gate."""
         from magspect.inspect.defect_measure import measure_defects
 
+        spec = p.spec
+        assert spec is not None
         t = time.perf_counter()
         defects: list[Defect] = []
-        for v, s in zip(images, segs, strict=True):
+        n_classes = len(self.segmenter.manifest.classes)
+        for v, s in zip(p.images, segs, strict=True):
+            p.arts[v].segmentation = s
             # on a defect's own pixels its class won the argmax, so the winning-class confidence map
             # is that class's probability there: broadcast it as the (H, W, C) probabilities
-            n_classes = len(self.segmenter.manifest.classes)
             probs = np.broadcast_to(s.confidence[..., None], (*s.confidence.shape, n_classes))
-            found = measure_defects(s.class_mask, metro[v], spec_obj, probs=probs)
-            u_mm = spec_obj.decision.defect_uncertainty_px * metro[v].mm_per_px
+            found = measure_defects(s.class_mask, p.metro[v], spec, probs=probs)
+            u_mm = spec.decision.defect_uncertainty_px * p.metro[v].mm_per_px
             defects.extend(infer_coating_subtype(d).model_copy(update={"uncertainty_mm": u_mm}) for d in found)
-        timings["defects"] = (time.perf_counter() - t) * 1e3
+        p.timings["defects"] = (time.perf_counter() - t) * 1e3
 
         # dimensions -> measurements; a dimension whose view was not given stays not measured
         measurements: dict[str, Measurement] = {}
-        for d in spec_obj.family.dimensions:
-            m = metro.get(d.view)
+        for d in spec.family.dimensions:
+            m = p.metro.get(d.view)
             value = None if m is None else m.values.get(d.name)
-            measurements[d.name] = assess_dimension(spec_obj, d.name, value, view=d.view)
+            measurements[d.name] = assess_dimension(spec, d.name, value, view=d.view)
 
         t = time.perf_counter()
-        gate = judge(spec_obj, measurements, defects)
-        timings["gate"] = (time.perf_counter() - t) * 1e3
-        timings["total"] = (time.perf_counter() - t_start) * 1e3
+        gate = judge(spec, measurements, defects)
+        p.timings["gate"] = (time.perf_counter() - t) * 1e3
+        p.timings["total"] = (time.perf_counter() - p.t_start) * 1e3
         result = InspectionResult(
-            part_id=part_id,
+            part_id=p.request.part_id,
             verdict=gate.verdict,
             reasons=gate.reasons,
             defects=tuple(defects),
             measurements=measurements,
-            spec=SpecRef(id=spec_obj.id, version=spec_obj.version),
+            spec=SpecRef(id=spec.id, version=spec.version),
             model=self.model_ref,
-            calibration_id=cal_id,
-            views=view_names,
-            timings_ms={k: round(v, 2) for k, v in timings.items()},
+            calibration_id=getattr(p.calibration, "id", None),
+            views=tuple(p.request.views),
+            timings_ms={k: round(v, 2) for k, v in p.timings.items()},
         )
-        return Inspection(result, arts)
+        return Inspection(result, p.arts)
+
+
+@dataclass
+class PartRequest:
+    """One part to inspect: its views and how to judge them (see :meth:`Inspector.inspect_detailed`)."""
+
+    views: Mapping[str, ImageSource]
+    spec: str | Spec | None = None
+    part_id: str | None = None
+    um_per_px: float | Mapping[str, float] | None = None
+    calibration: Any = None
+    backlights: Mapping[str, ImageSource] | None = None
+
+
+@dataclass
+class _Pending:
+    """A part between metrology and the model."""
+
+    inspector: Inspector
+    request: PartRequest
+    t_start: float
+    calibration: Any
+    spec: Spec | None = None
+    images: dict[str, np.ndarray] = field(default_factory=dict)
+    metro: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    arts: dict[str, ViewArtifacts] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.arts = {v: ViewArtifacts() for v in self.request.views}
+
+    def closed(self, message: str, verdict: Verdict = Verdict.REJECT) -> Inspection:
+        gate = fail_closed(message, verdict=verdict)
+        self.timings["total"] = (time.perf_counter() - self.t_start) * 1e3
+        res = InspectionResult(
+            part_id=self.request.part_id,
+            verdict=gate.verdict,
+            reasons=gate.reasons,
+            spec=SpecRef(id=self.spec.id, version=self.spec.version) if self.spec else None,
+            model=self.inspector.model_ref,
+            calibration_id=getattr(self.calibration, "id", None),
+            views=tuple(self.request.views),
+            timings_ms={k: round(v, 2) for k, v in self.timings.items()},
+            error=message,
+        )
+        return Inspection(res, self.arts)
