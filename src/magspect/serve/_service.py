@@ -38,6 +38,10 @@ class OverlaySource:
     outline_px: np.ndarray | None
 
 
+def _nbytes(src: OverlaySource) -> int:
+    return sum(a.nbytes for a in (src.image, src.class_mask, src.outline_px) if a is not None)
+
+
 @dataclass
 class Service:
     settings: ServeSettings
@@ -48,6 +52,7 @@ class Service:
     load_error: str | None = None
     _overlays: OrderedDict[str, dict[str, OverlaySource]] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _overlay_bytes: int = 0
 
     @property
     def ready(self) -> bool:
@@ -69,13 +74,17 @@ class Service:
             log.error("model could not be loaded: %s", self.load_error)
 
     def remember_overlay(self, record_id: str, views: dict[str, OverlaySource]) -> None:
-        n = self.settings.overlay_cache
-        if n <= 0 or not views:
+        """Keep the newest inspections' images and masks, within the count and memory limits."""
+        n, limit = self.settings.overlay_cache, self.settings.overlay_cache_mb * 2**20
+        size = sum(_nbytes(v) for v in views.values())
+        if n <= 0 or not views or size > limit:
             return
         with self._lock:
             self._overlays[record_id] = views
-            while len(self._overlays) > n:
-                self._overlays.popitem(last=False)
+            self._overlay_bytes += size
+            while len(self._overlays) > n or self._overlay_bytes > limit:
+                _, old = self._overlays.popitem(last=False)
+                self._overlay_bytes -= sum(_nbytes(v) for v in old.values())
 
     def recent_overlay(self, record_id: str) -> dict[str, OverlaySource] | None:
         with self._lock:

@@ -58,6 +58,7 @@ class ServeSettings(BaseSettings):
     retry_after_s: int = Field(default=1, ge=1)
     graceful_shutdown_s: float = Field(default=30.0, gt=0)
     overlay_cache: int = Field(default=8, ge=0, description="recent inspections whose overlays are kept in memory")
+    overlay_cache_mb: float = Field(default=256.0, ge=0, description="memory those may take, at most")
 
     @field_validator("providers", "api_key_sha256", mode="before")
     @classmethod

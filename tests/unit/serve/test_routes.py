@@ -56,6 +56,14 @@ def test_overlay_from_disk_for_rejects_only_when_not_in_memory(make_client, post
     assert r.status_code == 404
 
 
+def test_overlay_memory_is_bounded(make_client, post):
+    client = make_client(overlay_cache=100, overlay_cache_mb=0.05)  # 128x128 image + mask = 32 kB a part
+    ids = [post(client).json()["id"] for _ in range(4)]
+    service = client.app.state.service
+    assert [service.recent_overlay(i) is not None for i in ids] == [False, False, False, True]
+    assert service._overlay_bytes <= 0.05 * 2**20
+
+
 def test_both_views_and_per_view_scale_reach_the_inspector(make_client, post):
     seen = {}
 
