@@ -19,6 +19,7 @@ from magspect.serve._queue import InferenceQueue
 from magspect.serve._service import InspectorLike, Service
 from magspect.serve.deps import require_api_key
 from magspect.serve.routes import catalog, health, inspections
+from magspect.serve.schemas import ErrorResponse
 from magspect.serve.settings import ServeSettings
 from magspect.store import RecordStore
 
@@ -78,7 +79,8 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(ServiceMiddleware, metrics=metrics, max_body_bytes=2 * settings.max_upload_bytes + 65536)
     auth = [Depends(require_api_key)]
-    app.include_router(inspections.router, dependencies=auth)
-    app.include_router(catalog.router, dependencies=auth)
-    app.include_router(health.router)
+    bug = {500: {"model": ErrorResponse, "description": "internal error (a bug: logged, details withheld)"}}
+    app.include_router(inspections.router, dependencies=auth, responses=bug)
+    app.include_router(catalog.router, dependencies=auth, responses=bug)
+    app.include_router(health.router, responses=bug)
     return app

@@ -32,6 +32,9 @@ def test_schema_lists_every_route_with_error_models(client):
     assert {"top", "side", "spec", "um_per_px", "serial", "part_number", "revision", "melt_lot", "sinter_lot",
             "plating_lot", "inspection_lot", "station"} <= set(props)
     assert post["responses"]["201"]["content"]["application/json"]["schema"]["$ref"].endswith("/InspectionRecord")
+    for path, ops in schema["paths"].items():
+        for op in ops.values():
+            assert "500" in op["responses"], path
     overlay = schema["paths"]["/v1/inspections/{record_id}/overlay.png"]["get"]["responses"]["200"]["content"]
     assert "image/png" in overlay
 
