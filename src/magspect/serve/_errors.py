@@ -82,5 +82,6 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> JSONResponse:  # a bug: logged, never leaked
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse(error_body(500, "internal_error", "internal error; see the service log",
-                                       _rid(request)), 500)
+        rid = _rid(request)  # answered outside the request-id middleware: set the header here
+        return JSONResponse(error_body(500, "internal_error", "internal error; see the service log", rid), 500,
+                            headers={"x-request-id": rid} if rid else None)

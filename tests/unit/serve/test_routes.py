@@ -190,3 +190,20 @@ def test_no_verdict_without_a_record(client, post):
     r = post(client, defect=True)
     body = assert_error(r, 503, "store_unavailable")
     assert "verdict" in body["error"]["message"] and "REJECT" not in r.text
+
+
+def test_a_bug_is_a_json_500_without_details(tmp_path, post):
+    from fastapi.testclient import TestClient
+
+    from magspect.serve import ServeSettings, create_app
+
+    class Broken(FakeInspector):
+        def inspect_detailed(self, views, **kw):
+            raise RuntimeError("secret internals /etc/shadow")
+
+    app = create_app(ServeSettings(data_dir=tmp_path), inspector=Broken())
+    with TestClient(app, raise_server_exceptions=False) as client:
+        r = post(client)
+        assert_error(r, 500, "internal_error")
+        assert "secret" not in r.text
+        assert 'status="500"' in client.get("/metrics").text
