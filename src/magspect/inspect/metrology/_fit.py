@@ -51,10 +51,20 @@ class Circle:
         return np.hypot(*(pts_xy - self.center_xy_px).T) - self.radius_px
 
 
-def tukey_weights(residuals: np.ndarray, min_scale: float = 0.02) -> np.ndarray:
-    mad = np.median(np.abs(residuals - np.median(residuals)))
+def tukey_weights(residuals: np.ndarray, min_scale: float = 0.02, center: bool = False) -> np.ndarray:
+    """Tukey biweights of residuals, scale from the MAD (floored at ``min_scale``).
+
+    ``center``: measure residuals from their median (for the first weights from a starting model
+    that may be offset as a whole, e.g. a circle whose centre is a few px off along its axis: without
+    it every point could get zero weight).
+    """
+    residuals = np.asarray(residuals, float)
+    if residuals.size == 0:
+        return np.zeros(0)
+    med = np.median(residuals)
+    mad = np.median(np.abs(residuals - med))
     scale = max(1.4826 * mad, min_scale)
-    u = residuals / (_TUKEY_C * scale)
+    u = (residuals - med if center else residuals) / (_TUKEY_C * scale)
     w = (1 - u**2) ** 2
     w[np.abs(u) >= 1] = 0.0
     return w
@@ -73,17 +83,26 @@ def _weighted_line(pts: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def fit_line(pts_xy: np.ndarray, n_iter: int = 15, normal_hint: np.ndarray | None = None,
-             min_scale: float = 0.02) -> Line:
+             min_scale: float = 0.02, init: Line | None = None) -> Line:
     """Total-least-squares line with Tukey IRLS. ``normal_hint`` orients the returned normal;
-    ``min_scale`` (px) floors the robust scale (use ~0.5 for integer contour pixels)."""
+    ``min_scale`` (px) floors the robust scale (use ~0.5 for integer contour pixels).
+
+    ``init``: a robust starting line (e.g. the previous pass, or :func:`ransac_line`); the first
+    weights come from the residuals to it. Without it the IRLS starts from the plain least-squares
+    line, which a large outlier group (a chip's flank) can tilt beyond recovery.
+    """
     pts = np.asarray(pts_xy, float)
     if len(pts) < 2:
         raise FitError(f"a line needs >= 2 points, got {len(pts)}")
-    w = np.ones(len(pts))
-    # start from the median-based fit so a large outlier group cannot seed the IRLS
-    n, d = _weighted_line(pts, w)
-    r = pts @ n - d
-    w = tukey_weights(r, min_scale=0.5)
+    if init is None:
+        n, d = _weighted_line(pts, np.ones(len(pts)))
+        r = pts @ n - d
+    else:
+        n, d = np.asarray(init.normal, float), float(init.d_px)
+        r = pts @ n - d
+    w = tukey_weights(r, min_scale=0.5, center=True)
+    if w.sum() <= 0:
+        raise FitError("all points rejected")
     for _ in range(n_iter):
         n, d = _weighted_line(pts, w)
         r = pts @ n - d
@@ -141,7 +160,7 @@ def fit_circle(pts_xy: np.ndarray, n_iter: int = 20, init: Circle | None = None)
         c, r = _kasa(pts)
     else:
         c, r = np.asarray(init.center_xy_px, float), float(init.radius_px)
-    w = tukey_weights(np.hypot(*(pts - c).T) - r, min_scale=0.5)
+    w = tukey_weights(np.hypot(*(pts - c).T) - r, min_scale=0.5, center=True)
     for it in range(n_iter):
         for _ in range(3):  # Gauss-Newton steps at fixed weights
             dxy = pts - c
@@ -157,6 +176,8 @@ def fit_circle(pts_xy: np.ndarray, n_iter: int = 20, init: Circle | None = None)
             c = c + step[:2]
             r = r + step[2]
         res = np.hypot(*(pts - c).T) - r
+        if not np.isfinite(res).all():
+            raise FitError("circle fit diverged")
         w_new = tukey_weights(res)
         if it > 2 and np.allclose(w_new, w, atol=1e-6):
             break
@@ -206,6 +227,37 @@ def ransac_circle(
     return circ, inliers
 
 
+def ransac_line(pts_xy: np.ndarray, thresh_px: float = 1.5, n_hyp: int = 300, seed: int = 0,
+                min_sep_px: float = 8.0) -> tuple[Line, np.ndarray]:
+    """Best-supported line among random 2-point hypotheses (points at least ``min_sep_px`` apart);
+    returns it and the inlier mask. The longest straight run wins over a chip's jagged flank."""
+    pts = np.asarray(pts_xy, float)
+    if len(pts) < 2:
+        raise FitError("too few points for RANSAC")
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(pts), size=(n_hyp, 2))
+    p, q = pts[idx[:, 0]], pts[idx[:, 1]]
+    dv = q - p
+    length = np.hypot(*dv.T)
+    ok = length >= min(min_sep_px, 0.5 * float(np.max(np.ptp(pts, axis=0))))
+    if not ok.any():
+        raise FitError("no valid line hypothesis")
+    p, dv, length = p[ok], dv[ok], length[ok]
+    normals = np.column_stack([-dv[:, 1], dv[:, 0]]) / length[:, None]
+    offs = (normals * p).sum(1)
+    best, best_count = 0, -1
+    chunk = 64
+    for s in range(0, len(offs), chunk):
+        dist = np.abs(pts @ normals[s:s + chunk].T - offs[s:s + chunk])
+        counts = (dist < thresh_px).sum(0)
+        k = int(np.argmax(counts))
+        if counts[k] > best_count:
+            best, best_count = s + k, int(counts[k])
+    line = Line(normal=normals[best], d_px=float(offs[best]))
+    inliers = np.abs(line.distance_px(pts)) < thresh_px
+    return line, inliers
+
+
 def intersect(a: Line, b: Line) -> np.ndarray:
     """Intersection point of two lines (raises FitError if parallel)."""
     m = np.vstack([a.normal, b.normal])
@@ -237,7 +289,10 @@ def fit_concentric(pts_a: np.ndarray, pts_b: np.ndarray, init_a: Circle, init_b:
     if len(pa) < 3 or len(pb) < 3:
         raise FitError("concentric fit needs >= 3 points on each circle")
     c = 0.5 * (np.asarray(init_a.center_xy_px, float) + np.asarray(init_b.center_xy_px, float))
-    ra, rb = float(init_a.radius_px), float(init_b.radius_px)
+    # radii about the shared starting centre: two separately fitted short arcs can have centres
+    # several px apart along the axis, which would offset every residual of one arc as a whole
+    ra = float(np.median(np.hypot(*(pa - c).T)))
+    rb = float(np.median(np.hypot(*(pb - c).T)))
     pts = np.vstack([pa, pb])
     is_a = np.r_[np.ones(len(pa), bool), np.zeros(len(pb), bool)]
 
@@ -245,19 +300,26 @@ def fit_concentric(pts_a: np.ndarray, pts_b: np.ndarray, init_a: Circle, init_b:
         return np.hypot(*(pts - c).T) - np.where(is_a, ra, rb)
 
     w = np.ones(len(pts))
-    w[is_a] = tukey_weights(resid(c, ra, rb)[is_a], min_scale=0.5)
-    w[~is_a] = tukey_weights(resid(c, ra, rb)[~is_a], min_scale=0.5)
+    w[is_a] = tukey_weights(resid(c, ra, rb)[is_a], min_scale=0.5, center=True)
+    w[~is_a] = tukey_weights(resid(c, ra, rb)[~is_a], min_scale=0.5, center=True)
     for it in range(n_iter):
+        if (w[is_a] > 0).sum() < 3 or (w[~is_a] > 0).sum() < 3:
+            raise FitError("concentric fit: too few inliers on a circle")
         for _ in range(3):
             dxy = pts - c
             rho = np.maximum(np.hypot(*dxy.T), 1e-9)
             res = rho - np.where(is_a, ra, rb)
             jac = np.column_stack([-dxy[:, 0] / rho, -dxy[:, 1] / rho, -is_a.astype(float), -(~is_a).astype(float)])
             jw = jac * w[:, None]
-            step = np.linalg.solve(jw.T @ jac, -(jw.T @ res))
+            try:
+                step = np.linalg.solve(jw.T @ jac, -(jw.T @ res))
+            except np.linalg.LinAlgError as exc:
+                raise FitError("degenerate concentric circles") from exc
             c = c + step[:2]
             ra, rb = ra + step[2], rb + step[3]
         res = resid(c, ra, rb)
+        if not np.isfinite(res).all():
+            raise FitError("concentric fit diverged")
         w_new = np.empty_like(w)
         w_new[is_a] = tukey_weights(res[is_a])
         w_new[~is_a] = tukey_weights(res[~is_a])

@@ -18,6 +18,7 @@ from magspect.inspect.metrology._fit import (
     intersect,
     line_circle_intersections,
     ransac_circle,
+    ransac_line,
 )
 from magspect.inspect.metrology._result import OutlineEdge
 from magspect.inspect.metrology._silhouette import PartNotFoundError, Silhouette
@@ -233,11 +234,16 @@ def _coarse_arc(sil: Silhouette):
     mid_angle = float(np.arctan2(mid[0].mean() - center[1], mid[1].mean() - center[0]))
     rel = _wrap(np.arctan2(rest[:, 1] - center[1], rest[:, 0] - center[0]) - mid_angle)
     ends = []
-    for sign in (-1, 1):
+    for k, sign in enumerate((-1, 1)):
+        # the end face is the longest straight run on its side; a chip's flank (an edge chip's
+        # contour is not near either circle either) must not seed or tilt the line
         pts = rest[np.sign(rel) == sign]
         if len(pts) < 10:
             raise PartNotFoundError("part not found as an arc segment: an end face is missing")
-        ends.append(fit_line(pts, min_scale=0.5))
+        seed_line, inl = ransac_line(pts, thresh_px=1.5, seed=k)
+        if inl.sum() < 10:
+            raise PartNotFoundError("part not found as an arc segment: an end face is not straight")
+        ends.append(fit_line(pts[inl], min_scale=0.5, init=seed_line))
     return outer, inner, ends, center, mid_angle
 
 
@@ -279,7 +285,7 @@ def measure_arc(sil: Silhouette):
             pts = _edges(sil, st, np.repeat(n[None], len(st), 0))
             if len(pts) < 10:
                 raise PartNotFoundError(f"part not found as an arc segment: end {k + 1} has no clean edge")
-            new_ends.append(fit_line(pts, normal_hint=n))
+            new_ends.append(fit_line(pts, normal_hint=n, init=ends[k]))
             rms[f"end_{k + 1}"] = new_ends[-1].rms_px
         ends = new_ends
         center = 0.5 * (outer.center_xy_px + inner.center_xy_px)
