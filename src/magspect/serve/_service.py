@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -63,9 +64,12 @@ class Service:
         from magspect.inspect.inspector import Inspector
 
         s = self.settings
+        # workers share the cores: by default each inference gets its share, not all of them
+        env = os.environ.get("MAGSPECT_THREADS", "")
+        threads = s.threads or (int(env) if env.isdigit() else 0) or max(1, (os.cpu_count() or 1) // s.workers)
         try:
             self.inspector = Inspector(
-                s.model, int8=s.int8, providers=s.providers or None, threads=s.threads, default_spec=s.default_spec
+                s.model, int8=s.int8, providers=s.providers or None, threads=threads, default_spec=s.default_spec
             )
             self.metrics.model_ready.set(1)
             log.info("model %s loaded and warmed", self.inspector.model_ref.name)

@@ -32,7 +32,8 @@ class ServeSettings(BaseSettings):
     model: Path | None = Field(default=None, description="ONNX model; default the bundled one")
     int8: bool = False
     providers: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    threads: int | None = Field(default=None, ge=1, description="onnxruntime intra-op threads per inference")
+    threads: int | None = Field(default=None, ge=1, description="onnxruntime intra-op threads per inference "
+                                "(default: MAGSPECT_THREADS, else the CPU count / workers)")
     default_spec: str | None = None
 
     # records
