@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
 
 CLASS_NAMES: tuple[str, ...] = ("background", "good_surface", "crack", "chip", "coating_flaw")
 DEFECT_CLASSES: tuple[str, ...] = ("crack", "chip", "coating_flaw")
@@ -77,6 +77,14 @@ class Measurement(_Strict):
     uncertainty: float = Field(ge=0)  # expanded uncertainty U (k=2), same unit as value
     status: MeasurementStatus
     view: View | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_computed(cls, data):  # noqa: ANN001, ANN206
+        """Accept our own JSON back: value_mm / value_deg are derived from value and unit."""
+        if isinstance(data, dict) and ("value_mm" in data or "value_deg" in data):
+            data = {k: v for k, v in data.items() if k not in ("value_mm", "value_deg")}
+        return data
 
     @computed_field  # type: ignore[prop-decorator]
     @property
