@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path, typer.Option("--out", "-o", help="ONNX file to write")],
         int8: Annotated[bool, typer.Option("--int8", help="also write <out>-int8.onnx (static QDQ)")] = False,
         parity_views: Annotated[int, typer.Option(min=1, help="validation views for the parity check")] = 4,
-        calib_views: Annotated[int, typer.Option(min=1, help="synthetic training views to calibrate INT8")] = 16,
+        calib_views: Annotated[int, typer.Option(min=1, help="synthetic training views to calibrate INT8")] = 32,
         min_int8_agreement: Annotated[float, typer.Option(help="fail if INT8/FP32 argmax agreement is lower")] = 0.99,
     ) -> None:
         """Export a checkpoint to one self-contained ONNX (opset 18) with its manifest."""
@@ -42,6 +42,8 @@ def register(app: typer.Typer) -> None:
                 log=console.print,
             )
         except ExportError as exc:
+            for line in exc.report.lines() if exc.report is not None else []:
+                console.print(line)
             fail(str(exc), code=3)
         for line in report.lines():
             console.print(line)

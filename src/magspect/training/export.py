@@ -25,7 +25,11 @@ MIN_ARGMAX_AGREEMENT = 0.9999
 
 
 class ExportError(RuntimeError):
-    """The export cannot be trusted (parity or INT8 agreement below its limit)."""
+    """The export cannot be trusted (parity or INT8 agreement below its limit).
+
+    ``report`` holds what was measured when the failure came after the FP32 export."""
+
+    report: ExportReport | None = None
 
 
 class ParityError(ExportError):
@@ -300,8 +304,10 @@ def export_from_checkpoint(
     m8 = manifest.model_copy(update={"precision": "int8", "parity": {**manifest.parity, **rep}})
     embed_manifest(int8_path, m8)
     if rep["int8_vs_fp32_argmax_agreement"] < min_int8_agreement:
-        raise ExportError(
+        err = ExportError(
             f"INT8 model {int8_path} agrees with FP32 on only {100 * rep['int8_vs_fp32_argmax_agreement']:.3f} % "
             f"of pixels (limit {100 * min_int8_agreement:.1f} %)"
         )
+        err.report = report
+        raise err
     return report
