@@ -79,6 +79,7 @@ class FineTuneSection(_Cfg):
 class EarlyStopSection(_Cfg):
     every_steps: int = Field(50, ge=1)
     patience: int = Field(4, ge=1)  # validations without improvement before stopping
+    min_steps: int = Field(0, ge=0)  # never stop early before this step (a parent far from the data)
     metric: Literal["mean_iou", "image_auroc"] = "mean_iou"
     min_delta: float = 0.002
     max_val_images: int | None = Field(None, ge=1)  # validate on the first N of the split (speed)
@@ -589,7 +590,7 @@ def run_retrain(cfg: RetrainConfig, log=print) -> dict[str, Any]:  # noqa: ANN00
                 since_best += 1
             say(f"step {step}: loss {rec['loss']:.4f}, image AUROC {r['image_auroc']:.3f}, mean IoU "
                 f"{r['mean_iou']:.3f}{' (best)' if best_step == step else ''}")
-            if since_best >= es.patience and not flag:
+            if since_best >= es.patience and step >= es.min_steps and not flag:
                 flag, stopped_early = 2, True
                 say(f"early stop: no {es.metric} gain over {es.min_delta} in {es.patience} validations")
         if distributed:

@@ -181,6 +181,14 @@ def test_tiny_retrain_stops_early_and_writes_lineage(tiny_run):
     assert [r["step"] for r in recs] == [3, 6]
 
 
+def test_no_early_stop_before_min_steps(tiny_run, tmp_path):
+    cfg, _ = tiny_run
+    late = cfg.model_copy(update={"out_dir": tmp_path / "late", "train": cfg.train.model_copy(update={"steps": 12}),
+                                  "early_stop": cfg.early_stop.model_copy(update={"min_steps": 9})})
+    s = run_retrain(late, log=lambda *a: None)
+    assert s["stopped_early"] and s["steps"] == 9
+
+
 def test_fine_tune_from_a_checkpoint_parent(tiny_run, tmp_path):
     cfg, _ = tiny_run
     from magspect.training.checkpoint import load_checkpoint
