@@ -246,3 +246,32 @@ def test_kill_9_mid_run_loses_no_acknowledged_record_and_restart_reconciles(tmp_
         local_ids = set(store.iter_ids())
     assert len(local_ids) == n_before + 3
     assert _central_ids(central_url) == local_ids  # spooled-before-the-crash records forwarded too
+
+
+def test_a_record_the_central_store_refuses_is_parked_not_blocking(tmp_path):
+    central_url = f"sqlite:///{tmp_path / 'central.db'}"
+    local = RecordStore(data_dir=tmp_path / "local")
+    sink = RecordSink(local, central_url=central_url, retry_s=0.05)
+    first = sink.add(_result(1), PartMeta(serial="P1"))
+    with RecordStore(central_url) as central:  # a record with that id already there, but a different one:
+        central.add(_result(2), PartMeta(serial="OTHER"), record_id=first)  # insert fails, get finds it
+    real_get = RecordStore.get
+
+    def refusing_get(self, rid):  # the central store answers but will not take P1 (e.g. a constraint)
+        if self.url == central_url and rid == first:
+            from magspect.store import RecordNotFoundError
+
+            raise RecordNotFoundError(rid)
+        return real_get(self, rid)
+
+    RecordStore.get = refusing_get
+    try:
+        sink.start()
+        second = sink.add(_result(3), PartMeta(serial="P3"))
+        _wait(lambda: sink.forwarder.pending == 0, what="the refused record parked, the next forwarded")
+        sink.stop()
+    finally:
+        RecordStore.get = real_get
+    assert sink.forwarder.refused == 1
+    assert f"{first} refused" in (tmp_path / "local" / "forwarded.journal").read_text()
+    assert second in _central_ids(central_url)

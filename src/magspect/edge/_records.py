@@ -7,6 +7,8 @@ journal of forwarded ids (append-only, fsynced). While the central store is unre
 wait in the local one; when it comes back (or the station restarts) the backlog is forwarded.
 Forwarding is idempotent by record id, so a crash between the central commit and the journal write
 does not duplicate a record. Kept images stay local (only the record goes to the central store).
+A record the reachable central store refuses five times is parked (logged, ``<id> refused`` in the
+journal) so that it cannot block the rest.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ class Forwarder:
         self.central: RecordStore | None = None
         self.reachable = False
         self.forwarded = 0
+        self.refused = 0  # records the reachable central store refused max_attempts times (parked, logged)
+        self.max_attempts = 5
         self._pending: deque[str] = deque()
         self._cond = threading.Condition()
         self._stop = False
@@ -45,7 +49,7 @@ class Forwarder:
         if not self.journal.exists():
             return set()
         lines = self.journal.read_text(encoding="utf-8").splitlines()
-        return {ln.strip() for ln in lines if len(ln.strip()) == 32}  # a torn last line is ignored
+        return {ln.split()[0] for ln in lines if ln.split() and len(ln.split()[0]) == 32}  # torn last line: ignored
 
     @property
     def pending(self) -> int:
@@ -53,8 +57,9 @@ class Forwarder:
             return len(self._pending)
 
     def start(self) -> None:
-        backlog = [rid for rid in self.local.iter_ids() if rid not in self._done]
         with self._cond:
+            queued = set(self._pending)  # submitted before start: already in the local store's backlog
+            backlog = [rid for rid in self.local.iter_ids() if rid not in self._done and rid not in queued]
             self._pending.extendleft(reversed(backlog))
         self._thread = threading.Thread(target=self._run, name="edge-forwarder", daemon=True)
         self._thread.start()
@@ -99,6 +104,7 @@ class Forwarder:
                 raise StoreError(str(exc)) from exc
 
     def _run(self) -> None:
+        failures: dict[str, int] = {}
         with open(self.journal, "a", encoding="utf-8") as jf:
             while True:
                 with self._cond:
@@ -115,11 +121,23 @@ class Forwarder:
                 try:
                     self._send(rid)
                 except Exception as exc:  # noqa: BLE001 - any failure: keep it spooled, retry later
+                    self.reachable = bool(self.central is not None and self.central.ping())
+                    failures[rid] = failures.get(rid, 0) + 1
+                    if self.reachable and failures[rid] >= self.max_attempts:
+                        # the server answers but refuses this record: park it, don't block the rest
+                        log.error("central store refuses record %s (%s): parked in %s", rid, exc, self.journal)
+                        self.refused += 1
+                        jf.write(f"{rid} refused\n")
+                        jf.flush()
+                        os.fsync(jf.fileno())
+                        with self._cond:
+                            self._pending.popleft()
+                        continue
                     log.warning("central store: forwarding %s failed, kept spooled: %s", rid, exc)
-                    self.reachable = False
                     with self._cond:
                         self._cond.wait(self.retry_s)
                     continue
+                failures.pop(rid, None)
                 self.reachable = True
                 jf.write(rid + "\n")
                 jf.flush()

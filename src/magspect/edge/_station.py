@@ -405,6 +405,7 @@ class Station:
             recent = [t for t in self._decided_times if now - t <= 5.0]
             lat = np.asarray(self._latencies_ms, float)
         window = min(5.0, now - self.started_at) if self.started_at else 0.0
+        fwd = getattr(self.records, "forwarder", None)
         return {
             "state": self.state,
             "recipe": self.spec_id,
@@ -416,6 +417,8 @@ class Station:
             "output_backlog": self._out_q.qsize() + self._rec_q.qsize(),
             "latency_p50_ms": float(np.percentile(lat, 50)) if lat.size else None,
             "latency_p99_ms": float(np.percentile(lat, 99)) if lat.size else None,
+            "spooled": fwd.pending if fwd else 0,  # records waiting for the central store
+            "central_reachable": fwd.reachable if fwd else None,
             "healthy": self.healthy(),
             "error": self.error,
         }
