@@ -441,7 +441,8 @@ class Station:
         return (f"[{s['state']}] {s['recipe']} | {s['parts_per_s']:.1f} parts/s | queue {s['queue_depth']} | "
                 f"acquired {s['acquired']} inspected {s['inspected']} rejects {s['rejected'] + s['review']} | "
                 f"fail-safe {s['fail_safe']} (deadline misses {s['deadline_misses']}) | p99 {p99} ms | "
-                f"{'healthy' if s['healthy'] else 'UNHEALTHY'}")
+                + (f"spooled {s['spooled']} | " if s["central_reachable"] is not None else "")
+                + f"{'healthy' if s['healthy'] else 'UNHEALTHY'}")
 
     @property
     def last_decided_s(self) -> float | None:
