@@ -615,7 +615,6 @@ def run_retrain(cfg: RetrainConfig, log=print) -> dict[str, Any]:  # noqa: ANN00
             "config": json.loads(cfg.model_dump_json()),
             "config_sha256": cfg.sha256(),
             "git_commit": git_commit(),
-            "val_metrics": {f"real_{k}": v for k, v in history[-1].items() if k in ("image_auroc", "mean_iou")},
         }
         best_rec = next((h for h in history if h["step"] == best_step), history[0])
         ckpt["val_metrics"] = {f"real_{k}": float(best_rec[k]) for k in ("image_auroc", "mean_iou")
@@ -676,7 +675,6 @@ def _export_and_register(cfg: RetrainConfig, ckpt: dict, split: Split, lineage: 
         f"{100 * par.argmax_agreement:.4f} %")
     int8_path = None
     if cfg.export.int8:
-        from magspect.models.manifest import manifest_path_for
         from magspect.training.export import embed_manifest
         from magspect.training.quantize import compare_int8, quantize_int8
 
@@ -690,7 +688,6 @@ def _export_and_register(cfg: RetrainConfig, ckpt: dict, split: Split, lineage: 
         rep = compare_int8(onnx_path, int8_path, views).as_dict()
         embed_manifest(int8_path, manifest.model_copy(update={"precision": "int8",
                                                               "parity": {**manifest.parity, **rep}}))
-        assert manifest_path_for(int8_path).is_file()
     seg = Segmenter(onnx_path, threads=cfg.num_threads or None, warmup=False)
     metrics: dict[str, Any] = {}
     key = real_suite_key(split)
