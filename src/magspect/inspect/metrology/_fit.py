@@ -51,18 +51,25 @@ class Circle:
         return np.hypot(*(pts_xy - self.center_xy_px).T) - self.radius_px
 
 
-def tukey_weights(residuals: np.ndarray, min_scale: float = 0.02, center: bool = False) -> np.ndarray:
+def tukey_weights(residuals: np.ndarray, min_scale: float = 0.02, center: bool = False,
+                  scale_from: np.ndarray | None = None) -> np.ndarray:
     """Tukey biweights of residuals, scale from the MAD (floored at ``min_scale``).
 
     ``center``: measure residuals from their median (for the first weights from a starting model
     that may be offset as a whole, e.g. a circle whose centre is a few px off along its axis: without
     it every point could get zero weight).
+    ``scale_from``: a boolean mask of the points the scale is estimated on (the current inliers).
+    Estimated on all points, the MAD is the chips' spread as soon as a chip holds half an edge's
+    points, and the chip then gets weight back.
     """
     residuals = np.asarray(residuals, float)
     if residuals.size == 0:
         return np.zeros(0)
-    med = np.median(residuals)
-    mad = np.median(np.abs(residuals - med))
+    pool = residuals
+    if scale_from is not None and np.count_nonzero(scale_from) >= 3:
+        pool = residuals[scale_from]
+    med = np.median(pool)
+    mad = np.median(np.abs(pool - med))
     scale = max(1.4826 * mad, min_scale)
     u = (residuals - med if center else residuals) / (_TUKEY_C * scale)
     w = (1 - u**2) ** 2
@@ -97,16 +104,17 @@ def fit_line(pts_xy: np.ndarray, n_iter: int = 15, normal_hint: np.ndarray | Non
     if init is None:
         n, d = _weighted_line(pts, np.ones(len(pts)))
         r = pts @ n - d
-    else:
+        w = tukey_weights(r, min_scale=0.5, center=True)
+    else:  # trust the start: its near points set the scale, whatever share a chip holds
         n, d = np.asarray(init.normal, float), float(init.d_px)
         r = pts @ n - d
-    w = tukey_weights(r, min_scale=0.5, center=True)
+        w = tukey_weights(r, min_scale=0.5, scale_from=np.abs(r) < 1.5)
     if w.sum() <= 0:
         raise FitError("all points rejected")
     for _ in range(n_iter):
         n, d = _weighted_line(pts, w)
         r = pts @ n - d
-        w_new = tukey_weights(r, min_scale=min_scale)
+        w_new = tukey_weights(r, min_scale=min_scale, scale_from=w > 0)
         if np.allclose(w_new, w, atol=1e-6):
             break
         w = w_new
@@ -130,7 +138,7 @@ def fit_offset(pts_xy: np.ndarray, normal: np.ndarray, n_iter: int = 15) -> Line
         if w.sum() <= 0:
             break
         d = float((w * s).sum() / w.sum())
-        w = tukey_weights(s - d)
+        w = tukey_weights(s - d, scale_from=w > 0)
     inl = w > 0
     rms = float(np.sqrt(np.mean((s[inl] - d) ** 2))) if inl.any() else float("nan")
     return Line(normal=normal, d_px=d, rms_px=rms, n_inliers=int(inl.sum()))
@@ -178,7 +186,7 @@ def fit_circle(pts_xy: np.ndarray, n_iter: int = 20, init: Circle | None = None)
         res = np.hypot(*(pts - c).T) - r
         if not np.isfinite(res).all():
             raise FitError("circle fit diverged")
-        w_new = tukey_weights(res)
+        w_new = tukey_weights(res, scale_from=w > 0)
         if it > 2 and np.allclose(w_new, w, atol=1e-6):
             break
         w = w_new
@@ -228,9 +236,17 @@ def ransac_circle(
 
 
 def ransac_line(pts_xy: np.ndarray, thresh_px: float = 1.5, n_hyp: int = 300, seed: int = 0,
-                min_sep_px: float = 8.0) -> tuple[Line, np.ndarray]:
+                min_sep_px: float = 8.0, support_xy: np.ndarray | None = None,
+                inside_xy: np.ndarray | None = None, outside_penalty: float = 10.0) -> tuple[Line, np.ndarray]:
     """Best-supported line among random 2-point hypotheses (points at least ``min_sep_px`` apart);
-    returns it and the inlier mask. The longest straight run wins over a chip's jagged flank."""
+    returns it and the inlier mask. The longest straight run wins over a chip's jagged flank.
+
+    With ``support_xy`` (e.g. the whole silhouette contour) and ``inside_xy`` (a point inside the
+    part), the line is taken as a *supporting* line of the part: a chip only removes material, so
+    the true edge has no part beyond it, and each support point more than ``thresh_px`` beyond a
+    hypothesis costs it ``outside_penalty`` inliers. A long shallow chip whose flank is straighter
+    than the intact rest of the edge would otherwise win on the count alone.
+    """
     pts = np.asarray(pts_xy, float)
     if len(pts) < 2:
         raise FitError("too few points for RANSAC")
@@ -245,14 +261,21 @@ def ransac_line(pts_xy: np.ndarray, thresh_px: float = 1.5, n_hyp: int = 300, se
     p, dv, length = p[ok], dv[ok], length[ok]
     normals = np.column_stack([-dv[:, 1], dv[:, 0]]) / length[:, None]
     offs = (normals * p).sum(1)
-    best, best_count = 0, -1
+    if inside_xy is not None:  # orient every normal away from the part
+        flip = normals @ np.asarray(inside_xy, float) > offs
+        normals[flip] *= -1
+        offs[flip] *= -1
+    sup = None if support_xy is None or inside_xy is None else np.asarray(support_xy, float)
+    best, best_score = 0, -np.inf
     chunk = 64
     for s in range(0, len(offs), chunk):
-        dist = np.abs(pts @ normals[s:s + chunk].T - offs[s:s + chunk])
-        counts = (dist < thresh_px).sum(0)
-        k = int(np.argmax(counts))
-        if counts[k] > best_count:
-            best, best_count = s + k, int(counts[k])
+        nrm, off = normals[s:s + chunk].T, offs[s:s + chunk]
+        score = (np.abs(pts @ nrm - off) < thresh_px).sum(0).astype(float)
+        if sup is not None:
+            score -= outside_penalty * (sup @ nrm - off > thresh_px).sum(0)
+        k = int(np.argmax(score))
+        if score[k] > best_score:
+            best, best_score = s + k, float(score[k])
     line = Line(normal=normals[best], d_px=float(offs[best]))
     inliers = np.abs(line.distance_px(pts)) < thresh_px
     return line, inliers
@@ -321,8 +344,8 @@ def fit_concentric(pts_a: np.ndarray, pts_b: np.ndarray, init_a: Circle, init_b:
         if not np.isfinite(res).all():
             raise FitError("concentric fit diverged")
         w_new = np.empty_like(w)
-        w_new[is_a] = tukey_weights(res[is_a])
-        w_new[~is_a] = tukey_weights(res[~is_a])
+        w_new[is_a] = tukey_weights(res[is_a], scale_from=w[is_a] > 0)
+        w_new[~is_a] = tukey_weights(res[~is_a], scale_from=w[~is_a] > 0)
         if it > 2 and np.allclose(w_new, w, atol=1e-6):
             break
         w = w_new

@@ -59,6 +59,7 @@ def fit_quad(sil: Silhouette, end_margin_px: float) -> tuple[list[Line], np.ndar
     center = box.mean(0)
     corners = box
     lines: list[Line] = []
+    prev: list[Line] | None = None
     rms: dict[str, float] = {}
     for _ in range(PASSES):
         lines = []
@@ -74,9 +75,13 @@ def fit_quad(sil: Silhouette, end_margin_px: float) -> tuple[list[Line], np.ndar
             pts = _edges(sil, st, np.repeat(n[None], len(st), 0))
             if len(pts) < 10:
                 raise PartNotFoundError(f"part not found: side {i + 1} has no clean edge ({len(pts)} points)")
-            line = fit_line(pts, normal_hint=n)
+            # start the IRLS from the side as known so far (the bounding box's side touches the
+            # outermost part of the edge, which a chip, only ever removing material, cannot move)
+            start = prev[i] if prev is not None else Line(normal=n, d_px=float(n @ p0))
+            line = fit_line(pts, normal_hint=n, init=start)
             lines.append(line)
             rms[f"side_{i + 1}"] = line.rms_px
+        prev = lines
         corners = np.array([intersect(lines[i - 1], lines[i]) for i in range(4)])
         center = corners.mean(0)
     return lines, corners, rms
@@ -111,6 +116,20 @@ def _chamfers(sil: Silhouette, lines: list[Line], corners: np.ndarray):
     return np.array(legs), ends
 
 
+def _consensus_leg(legs: np.ndarray, tol_px: float = 3.0) -> float:
+    """Mean of the largest group of chamfer legs within ``tol_px`` of one of them; on a tie the group
+    of shorter legs (a corner chip only ever lengthens the apparent chamfer). Two chipped corners
+    of four leave no leg near the plain median, which would average nothing."""
+    legs = np.asarray(legs, float)
+    best = legs
+    best_n = 0
+    for a in np.sort(legs):
+        grp = legs[np.abs(legs - a) <= tol_px]
+        if len(grp) > best_n:
+            best, best_n = grp, len(grp)
+    return float(np.mean(best))
+
+
 def measure_quad(sil: Silhouette, chamfer_hint_px: float = 0.0):
     """Block top view or any side view. Returns values in px/deg, outline, edges, corners, rms."""
     margin = max(3 * SEARCH_PX, 1.6 * chamfer_hint_px + SEARCH_PX)
@@ -120,8 +139,7 @@ def measure_quad(sil: Silhouette, chamfer_hint_px: float = 0.0):
     s13 = 0.5 * (side[1] + side[3])
     angles = [180.0 - angle_between_deg(lines[i - 1].normal, lines[i].normal) for i in range(4)]
     legs, ends = _chamfers(sil, lines, corners)
-    good = np.abs(legs - np.median(legs)) <= 3.0
-    chamfer = float(np.mean(legs[good]))
+    chamfer = _consensus_leg(legs)
     # the ideal outline carries the part's chamfer at every corner (a chipped corner is a defect)
     ends = []
     for i in range(4):
@@ -233,6 +251,7 @@ def _coarse_arc(sil: Silhouette):
     mid = sil.mask.nonzero()
     mid_angle = float(np.arctan2(mid[0].mean() - center[1], mid[1].mean() - center[0]))
     rel = _wrap(np.arctan2(rest[:, 1] - center[1], rest[:, 0] - center[0]) - mid_angle)
+    inside = np.array([mid[1].mean(), mid[0].mean()])  # the part's centroid (x, y)
     ends = []
     for k, sign in enumerate((-1, 1)):
         # the end face is the longest straight run on its side; a chip's flank (an edge chip's
@@ -240,7 +259,7 @@ def _coarse_arc(sil: Silhouette):
         pts = rest[np.sign(rel) == sign]
         if len(pts) < 10:
             raise PartNotFoundError("part not found as an arc segment: an end face is missing")
-        seed_line, inl = ransac_line(pts, thresh_px=1.5, seed=k)
+        seed_line, inl = ransac_line(pts, thresh_px=1.5, seed=k, support_xy=cnt, inside_xy=inside)
         if inl.sum() < 10:
             raise PartNotFoundError("part not found as an arc segment: an end face is not straight")
         ends.append(fit_line(pts[inl], min_scale=0.5, init=seed_line))
