@@ -20,8 +20,8 @@ ARC_SEEDS = {
     2045: "an end does not meet an arc (an edge chip)",
     2016: "chord +116 px, angle +56 deg (an edge chip on the inner arc)",
     2056: "chord -52 px, angle -16 deg (three corner chips)",
-    3034: "angle +2.4 deg (a long shallow edge chip over half of an end face: its flank is straighter "
-          "than the intact rest, so a plain consensus line followed it)",
+    3034: "chord -0.6 px (a long shallow edge chip over half of an end face: its flank is straighter "
+          "than the intact rest, so a plain consensus line can follow it, +2.4 deg)",
 }
 
 
