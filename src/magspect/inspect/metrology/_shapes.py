@@ -87,9 +87,62 @@ def fit_quad(sil: Silhouette, end_margin_px: float) -> tuple[list[Line], np.ndar
     return lines, corners, rms
 
 
+SMALL_CHAMFER_PX = 3.5  # below this leg the bisector profiles straddle both blurred sides: use the area
+
+
+def _corner_area(sil: Silhouette, la: Line, lb: Line, v: np.ndarray, r_flat: float = 7.0, r_out: float = 10.0):
+    """The area (px², signed: noise can make it negative) that corner ``v`` of the lines ``la``, ``lb``
+    (outward normals) lacks against a sharp corner, divided by half the sine of the corner's angle:
+    the square of the chamfer's leg. None near the image border.
+
+    The grey levels give each pixel's part coverage (local background plane and part level); the
+    sharp corner's exact coverage minus it, summed under a smooth radial window centred on the
+    virtual corner, is the chamfer triangle's area ``leg² sin(angle) / 2``. Both sides pass through
+    the window's centre, so the blur moves coverage along the window's rim, not across it: the sum
+    does not depend on the blur. Good for legs from 0 to a few px, where edge profiles cannot
+    separate the chamfer from the two blurred sides.
+    """
+    g = sil.gray
+    h, w = g.shape
+    pad = r_out + 6.0
+    x0, y0 = int(np.floor(v[0] - pad)), int(np.floor(v[1] - pad))
+    x1, y1 = int(np.ceil(v[0] + pad)), int(np.ceil(v[1] + pad))
+    if x0 < 0 or y0 < 0 or x1 >= w or y1 >= h:
+        return None
+    yy, xx = np.mgrid[y0:y1 + 1, x0:x1 + 1].astype(np.float64)
+    gi = g[y0:y1 + 1, x0:x1 + 1].astype(np.float64)
+    da = xx * la.normal[0] + yy * la.normal[1] - la.d_px
+    db = xx * lb.normal[0] + yy * lb.normal[1] - lb.d_px
+    rho = np.hypot(xx - v[0], yy - v[1])
+    near = rho <= pad
+    bg_sel = near & (np.maximum(da, db) >= 4.0)
+    part_sel = near & (np.maximum(da, db) <= -4.0 - r_flat / 2)  # clear of a chamfer up to r_flat
+    if bg_sel.sum() < 20 or part_sel.sum() < 10:
+        return None
+    a = np.column_stack([np.ones(bg_sel.sum()), xx[bg_sel] - v[0], yy[bg_sel] - v[1]])
+    coef, *_ = np.linalg.lstsq(a, gi[bg_sel], rcond=None)
+    bg = coef[0] + coef[1] * (xx - v[0]) + coef[2] * (yy - v[1])
+    part = float(gi[part_sel].mean())
+    span = bg - part
+    if np.min(np.abs(span)) < 0.25 * sil.contrast:
+        return None
+    cov_meas = (bg - gi) / span
+    k = 8
+    o = (np.arange(k) + 0.5) / k - 0.5
+    ox, oy = np.meshgrid(o, o)
+    sa = (ox * la.normal[0] + oy * la.normal[1]).ravel()
+    sb = (ox * lb.normal[0] + oy * lb.normal[1]).ravel()
+    cov_sharp = ((da[..., None] + sa <= 0) & (db[..., None] + sb <= 0)).mean(-1)
+    t = np.clip((r_out - rho) / (r_out - r_flat), 0.0, 1.0)
+    win = 0.5 - 0.5 * np.cos(np.pi * t)
+    area = float(np.sum(win * (cov_sharp - cov_meas)))
+    sin_t = abs(la.normal[0] * lb.normal[1] - la.normal[1] * lb.normal[0])
+    return 2.0 * area / max(sin_t, 1e-6)
+
+
 def _chamfers(sil: Silhouette, lines: list[Line], corners: np.ndarray):
     """Chamfer leg (px) at each corner, and the chamfer end points on both sides."""
-    legs, ends = [], []
+    legs, ends, leg2 = [], [], []
     cnt = sil.contour_xy_px
     for i in range(4):
         la, lb = lines[i - 1], lines[i]  # corner i joins side i-1 and side i
@@ -107,27 +160,37 @@ def _chamfers(sil: Silhouette, lines: list[Line], corners: np.ndarray):
             pts = _edges(sil, st, np.repeat(b[None], len(st), 0), half=min(SEARCH_PX, max(2.5, d0)))
             if len(pts) >= 3:
                 fitted = fit_offset(pts, b)
-        if fitted is None:  # no measurable chamfer: a sharp corner
+        if fitted is None:  # no measurable chamfer face: a sharp or a very small chamfer
             pa = pb = v
         else:
             pa, pb = intersect(la, fitted), intersect(lb, fitted)
-        legs.append(0.5 * (np.linalg.norm(pa - v) + np.linalg.norm(pb - v)))
+        leg = 0.5 * (np.linalg.norm(pa - v) + np.linalg.norm(pb - v))
+        sq = _corner_area(sil, la, lb, v) if leg < 2 * SMALL_CHAMFER_PX else None
+        if sq is not None and sq < SMALL_CHAMFER_PX**2:
+            leg = float(np.sign(sq) * np.sqrt(abs(sq)))  # signed: keeps noise around 0 unbiased
+            pa = v + max(leg, 0.0) * _unit(corners[i - 1] - v)
+            pb = v + max(leg, 0.0) * _unit(corners[(i + 1) % 4] - v)
+        else:
+            sq = None
+        legs.append(leg)
+        leg2.append(np.nan if sq is None else sq)
         ends.append((pa, pb))
-    return np.array(legs), ends
+    return np.array(legs), ends, np.array(leg2)
 
 
-def _consensus_leg(legs: np.ndarray, tol_px: float = 3.0) -> float:
+def _consensus_leg(legs: np.ndarray, tol_px: float = 3.0) -> tuple[float, np.ndarray]:
     """Mean of the largest group of chamfer legs within ``tol_px`` of one of them; on a tie the group
     of shorter legs (a corner chip only ever lengthens the apparent chamfer). Two chipped corners
-    of four leave no leg near the plain median, which would average nothing."""
+    of four leave no leg near the plain median, which would average nothing. Returns the mean and
+    the group's mask."""
     legs = np.asarray(legs, float)
-    best = legs
+    best = np.ones(len(legs), bool)
     best_n = 0
     for a in np.sort(legs):
-        grp = legs[np.abs(legs - a) <= tol_px]
-        if len(grp) > best_n:
-            best, best_n = grp, len(grp)
-    return float(np.mean(best))
+        grp = np.abs(legs - a) <= tol_px
+        if grp.sum() > best_n:
+            best, best_n = grp, int(grp.sum())
+    return float(np.mean(legs[best])), best
 
 
 def measure_quad(sil: Silhouette, chamfer_hint_px: float = 0.0):
@@ -138,8 +201,11 @@ def measure_quad(sil: Silhouette, chamfer_hint_px: float = 0.0):
     s02 = 0.5 * (side[0] + side[2])  # mean length of sides 1 and 3 (corner to corner)
     s13 = 0.5 * (side[1] + side[3])
     angles = [180.0 - angle_between_deg(lines[i - 1].normal, lines[i].normal) for i in range(4)]
-    legs, ends = _chamfers(sil, lines, corners)
-    chamfer = _consensus_leg(legs)
+    legs, ends, leg2 = _chamfers(sil, lines, corners)
+    chamfer, group = _consensus_leg(legs)
+    if np.isfinite(leg2[group]).all():  # small chamfers: average the areas, then the root
+        chamfer = float(np.sqrt(max(np.mean(leg2[group]), 0.0)))
+    legs = np.maximum(legs, 0.0)
     # the ideal outline carries the part's chamfer at every corner (a chipped corner is a defect)
     ends = []
     for i in range(4):
