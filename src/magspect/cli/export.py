@@ -19,6 +19,9 @@ def register(app: typer.Typer) -> None:
         parity_views: Annotated[int, typer.Option(min=1, help="validation views for the parity check")] = 4,
         calib_views: Annotated[int, typer.Option(min=1, help="synthetic training views to calibrate INT8")] = 32,
         min_int8_agreement: Annotated[float, typer.Option(help="fail if INT8/FP32 argmax agreement is lower")] = 0.99,
+        recalibrate_bn: Annotated[
+            int, typer.Option(min=0, help="first re-estimate BatchNorm statistics on N whole synthetic views")
+        ] = 0,
     ) -> None:
         """Export a checkpoint to one self-contained ONNX (opset 18) with its manifest."""
         try:
@@ -31,6 +34,13 @@ def register(app: typer.Typer) -> None:
             fail(f"checkpoint not found: {checkpoint}")
         if out.suffix != ".onnx":
             fail(f"--out must end in .onnx: {out}")
+        if recalibrate_bn:
+            from magspect.training.bn import recalibrate_checkpoint
+
+            recal = out.with_name(out.stem + ".bn-recalibrated.pt")
+            n = recalibrate_checkpoint(str(checkpoint), str(recal), n_views=recalibrate_bn)
+            console.print(f"BatchNorm statistics re-estimated on {n} whole synthetic views -> {recal}")
+            checkpoint = recal
         try:
             report = export_from_checkpoint(
                 checkpoint,
