@@ -76,3 +76,35 @@ def test_line_seeded_by_ransac_ignores_a_chip_flank():
     again = fit_line(pts, init=line)
     assert abs(again.distance_px(np.array([[100.0, 0.0]]))[0]) < 0.2
     assert isinstance(again, Line)
+
+
+def test_realistic_block_with_a_chamfer_under_a_pixel():
+    # seed 3069: chamfer 0.023 mm (0.95 px, out of tolerance) read as 0 (the bisector profiles
+    # need a leg of about 3 px); now from the corner's missing area
+    errs = _errors("com-blk-20x10x5-zn", 3069)
+    assert abs(errs["chamfer"]) < 0.5, errs
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_small_chamfer_two_px(seed):
+    # a 0.05 mm chamfer (2 px: the commercial block's lower limit) read 1-2 px short by the profiles
+    spec = "com-blk-20x10x5-zn"
+    cfg = SynthConfig(backlight=True, views=("top",), defects=False, out_of_tolerance_rate=0.0,
+                      dimensions_mm={"length": 20.0, "width": 10.0, "chamfer": 0.05})
+    rv = generate_part(spec, seed, cfg).views["top"]
+    um = rv.truth["um_per_px"]
+    res = measure_view(rv.backlight, spec, "top", um)
+    assert abs(res.values["chamfer"] - 0.05) / (um / 1000) < 0.3
+
+
+def test_two_chipped_corners_leave_the_chamfer_measurable():
+    # two of four corners chipped away: the old median-based consensus averaged nothing (NaN)
+    from magspect.datasets.targets import Chip, render_silhouette
+
+    dims = {"length": 20.0, "width": 10.0, "chamfer": 0.2}
+    chips = (Chip((10.0, 5.0), 0.8), Chip((-10.0, -5.0), 1.2))
+    r = render_silhouette("block", dims, um_per_px=25.0, size_wh=(1000, 1000), angle_deg=7.0, chips=chips)
+    res = measure_view(r.image, "def-blk-20x10x5-nicuni", "top", 25.0)
+    assert abs(res.values["chamfer"] - 0.2) / 0.025 < 0.1
+    assert abs(res.values["length"] - 20.0) / 0.025 < 0.1 and abs(res.values["width"] - 10.0) / 0.025 < 0.1
+    assert all(np.isfinite(v) for v in res.extras.values())

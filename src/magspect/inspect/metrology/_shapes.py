@@ -88,12 +88,13 @@ def fit_quad(sil: Silhouette, end_margin_px: float) -> tuple[list[Line], np.ndar
 
 
 SMALL_CHAMFER_PX = 3.5  # below this leg the bisector profiles straddle both blurred sides: use the area
+CHIPPED_CORNER_PX = 20.0  # the leg reported for a corner chipped away entirely
 
 
 def _corner_area(sil: Silhouette, la: Line, lb: Line, v: np.ndarray, r_flat: float = 7.0, r_out: float = 10.0):
     """The area (px², signed: noise can make it negative) that corner ``v`` of the lines ``la``, ``lb``
     (outward normals) lacks against a sharp corner, divided by half the sine of the corner's angle:
-    the square of the chamfer's leg. None near the image border.
+    the square of the chamfer's leg. None near the image border, inf where the corner is gone.
 
     The grey levels give each pixel's part coverage (local background plane and part level); the
     sharp corner's exact coverage minus it, summed under a smooth radial window centred on the
@@ -117,12 +118,16 @@ def _corner_area(sil: Silhouette, la: Line, lb: Line, v: np.ndarray, r_flat: flo
     near = rho <= pad
     bg_sel = near & (np.maximum(da, db) >= 4.0)
     part_sel = near & (np.maximum(da, db) <= -4.0 - r_flat / 2)  # clear of a chamfer up to r_flat
-    if bg_sel.sum() < 20 or part_sel.sum() < 10:
+    if bg_sel.sum() < 20:
         return None
+    if part_sel.sum() < 10:  # no part near the corner at all: chipped away, nothing small about it
+        return float("inf")
     a = np.column_stack([np.ones(bg_sel.sum()), xx[bg_sel] - v[0], yy[bg_sel] - v[1]])
     coef, *_ = np.linalg.lstsq(a, gi[bg_sel], rcond=None)
     bg = coef[0] + coef[1] * (xx - v[0]) + coef[2] * (yy - v[1])
     part = float(gi[part_sel].mean())
+    if abs(part - sil.level_part) > 0.5 * sil.contrast:  # the corner's inside is background: chipped
+        return float("inf")
     span = bg - part
     if np.min(np.abs(span)) < 0.25 * sil.contrast:
         return None
@@ -135,6 +140,8 @@ def _corner_area(sil: Silhouette, la: Line, lb: Line, v: np.ndarray, r_flat: flo
     cov_sharp = ((da[..., None] + sa <= 0) & (db[..., None] + sb <= 0)).mean(-1)
     t = np.clip((r_out - rho) / (r_out - r_flat), 0.0, 1.0)
     win = 0.5 - 0.5 * np.cos(np.pi * t)
+    # pixels 5 px clear of both sides (and of the chamfer) hold no area to find, only noise
+    win[(np.minimum(np.abs(da), np.abs(db)) > 5.0) & (rho > 6.0)] = 0.0
     area = float(np.sum(win * (cov_sharp - cov_meas)))
     sin_t = abs(la.normal[0] * lb.normal[1] - la.normal[1] * lb.normal[0])
     return 2.0 * area / max(sin_t, 1e-6)
@@ -171,6 +178,8 @@ def _chamfers(sil: Silhouette, lines: list[Line], corners: np.ndarray):
             pa = v + max(leg, 0.0) * _unit(corners[i - 1] - v)
             pb = v + max(leg, 0.0) * _unit(corners[(i + 1) % 4] - v)
         else:
+            if sq is not None:  # more missing than a small chamfer: a chipped corner the profiles missed
+                leg = max(leg, float(np.sqrt(sq)))
             sq = None
         legs.append(leg)
         leg2.append(np.nan if sq is None else sq)
@@ -181,13 +190,15 @@ def _chamfers(sil: Silhouette, lines: list[Line], corners: np.ndarray):
 def _consensus_leg(legs: np.ndarray, tol_px: float = 3.0) -> tuple[float, np.ndarray]:
     """Mean of the largest group of chamfer legs within ``tol_px`` of one of them; on a tie the group
     of shorter legs (a corner chip only ever lengthens the apparent chamfer). Two chipped corners
-    of four leave no leg near the plain median, which would average nothing. Returns the mean and
-    the group's mask."""
+    of four leave no leg near the plain median, which would average nothing. A corner chipped away
+    entirely (inf) never counts. Returns the mean and the group's mask."""
     legs = np.asarray(legs, float)
-    best = np.ones(len(legs), bool)
+    if not np.isfinite(legs).any():
+        legs = np.full(len(legs), CHIPPED_CORNER_PX)
+    best = np.isfinite(legs)
     best_n = 0
-    for a in np.sort(legs):
-        grp = np.abs(legs - a) <= tol_px
+    for a in np.sort(legs[np.isfinite(legs)]):
+        grp = np.isfinite(legs) & (np.abs(legs - a) <= tol_px)
         if grp.sum() > best_n:
             best, best_n = grp, int(grp.sum())
     return float(np.mean(legs[best])), best
@@ -205,7 +216,8 @@ def measure_quad(sil: Silhouette, chamfer_hint_px: float = 0.0):
     chamfer, group = _consensus_leg(legs)
     if np.isfinite(leg2[group]).all():  # small chamfers: average the areas, then the root
         chamfer = float(np.sqrt(max(np.mean(leg2[group]), 0.0)))
-    legs = np.maximum(legs, 0.0)
+    legs = np.clip(legs, 0.0, None)
+    legs[~np.isfinite(legs)] = CHIPPED_CORNER_PX
     # the ideal outline carries the part's chamfer at every corner (a chipped corner is a defect)
     ends = []
     for i in range(4):
