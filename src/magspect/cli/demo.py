@@ -92,12 +92,12 @@ def demo_cmd(
         ev = evaluate_parts(inspector, parts(), progress=on_part, keep_inspections=True)
 
     table = Table(title=f"{n} parts: truth vs magspect", show_lines=False, pad_edge=False)
+    width = max(console.width, 80)
+    reason_w = max(20, width - 26 - 8 - 10 - 10)
     table.add_column("part", no_wrap=True)
     table.add_column("truth", no_wrap=True)
     table.add_column("magspect", no_wrap=True)
-    table.add_column("", no_wrap=True)
-    table.add_column("first reason", overflow="ellipsis", no_wrap=True, max_width=60)
-    table.add_column("ms", justify="right", no_wrap=True)
+    table.add_column("first reason", no_wrap=True)
     colour = {"PASS": "green", "REJECT": "red", "REVIEW": "yellow"}
     for o in ev.outcomes:
         r = o.inspection.result
@@ -110,10 +110,11 @@ def demo_cmd(
         else:
             mark = "[red]✗[/]"
         first = r.reasons[0].message if r.reasons else ""
+        first = first if len(first) <= reason_w else first[: reason_w - 1] + "…"
+        part = o.part_id if len(o.part_id) <= 24 else "…" + o.part_id[-23:]
         table.add_row(
-            o.part_id, f"[{colour[o.true_verdict.value]}]{o.true_verdict.value}[/]",
-            f"[{colour[r.verdict.value]}]{r.verdict.value}[/]", mark, first,
-            f"{r.timings_ms.get('total', 0):.0f}",
+            part, f"[{colour[o.true_verdict.value]}]{o.true_verdict.value}[/]",
+            f"[{colour[r.verdict.value]}]{r.verdict.value:<6}[/] {mark}", first,
         )
     console.print(table)
     s = ev.summary

@@ -155,7 +155,16 @@ def check_parity(
 def manifest_from_checkpoint(ckpt: dict[str, Any], **fields: Any) -> Manifest:
     from magspect import __version__
 
-    mcfg = ckpt["model_cfg"]
+    mcfg = dict(ckpt["model_cfg"])
+    # The inference tile is a run-time recommendation, not a training fact: take today's registry
+    # default, so a checkpoint trained before it changed still exports the current advice.
+    try:
+        from magspect.models import default_cfg
+
+        cur = default_cfg(ckpt["model_name"])
+        mcfg["tile_size_px"], mcfg["tile_overlap_px"] = cur.tile_size_px, cur.tile_overlap_px
+    except KeyError:
+        pass
     in_chans = ckpt["in_chans"]
     pre = Preprocess(
         bit_depth=ckpt.get("bit_depth", 8),
