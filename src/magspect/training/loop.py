@@ -190,6 +190,11 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         (out_dir / "config.json").write_text(cfg.model_dump_json(indent=2))
 
     model = create_model(cfg.model.name, in_chans=cfg.model.in_chans, **cfg.model.kwargs).to(device)
+    # torchvision's MobileNetV3 tracks BatchNorm statistics with momentum 0.01: on a short CPU run
+    # they lag the weights and eval mode (validation, export) sees stale statistics. 0.1 keeps up.
+    from magspect.training.bn import set_bn_momentum
+
+    set_bn_momentum(model, 0.1)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
     loss_fn = SegLoss(
         cfg.loss.class_weights, cfg.loss.ce_weight, cfg.loss.dice_weight, cfg.loss.focal_gamma, cfg.loss.dice_classes
@@ -221,6 +226,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         in_chans=cfg.model.in_chans,
         defect_bias=cfg.data.defect_bias,
         crops_per_part=cfg.data.crops_per_part,
+        pool_size=cfg.data.pool_size,
         augment=cfg.data.augment,
         seed=cfg.seed * 1_000_003 + step,  # a resumed run draws new crops, not the first ones again
         rank=rank,
