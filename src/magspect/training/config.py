@@ -41,7 +41,8 @@ class DataSection(_Cfg):
     um_per_px: float | None = None  # resolution trained for; recorded in the manifest
     crop_px: int = Field(256, ge=32)
     defect_bias: float = Field(0.7, ge=0, le=1)  # share of crops centred on a defect pixel
-    crops_per_part: int = Field(8, ge=1)  # streamed synth: crops cut from each rendered part
+    crops_per_part: int = Field(8, ge=1)  # crops cut per part drawn (on average)
+    pool_size: int = Field(16, ge=1)  # parts held at once; each crop from a random one (iid batches)
     augment: bool = True
     workers: int = Field(0, ge=0)
 

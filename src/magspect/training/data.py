@@ -272,8 +272,10 @@ class CropStream(IterableDataset):
         augment: bool = True,
         seed: int = 0,
         rank: int = 0,
+        pool_size: int = 16,
     ) -> None:
         super().__init__()
+        self.pool_size = max(1, pool_size)
         self.source, self.crop_px, self.in_chans = source, crop_px, in_chans
         self.defect_bias, self.crops_per_part, self.augment = defect_bias, crops_per_part, augment
         self.seed, self.rank = seed, rank
@@ -285,19 +287,30 @@ class CropStream(IterableDataset):
         aug = build_augment(self.augment)
         if aug is not None:
             aug.set_random_seed(int(rng.integers(2**31)))
-        while True:
+
+        def draw() -> tuple[np.ndarray, np.ndarray]:
             image, mask = self.source.sample(rng)
-            x = to_unit_float(image, self.in_chans)
-            for _ in range(self.crops_per_part):
-                y0, x0 = pick_crop_origin(mask, self.crop_px, self.defect_bias, rng)
-                xc, mc = crop_pair(x, mask, y0, x0, self.crop_px)
-                if aug is not None:
-                    out = aug(image=np.ascontiguousarray(xc), mask=np.ascontiguousarray(mc))
-                    xc, mc = out["image"], out["mask"]
-                    xc = np.clip(xc, 0.0, 1.0)
-                    if xc.ndim == 2:
-                        xc = xc[..., None]
-                yield (
-                    torch.from_numpy(np.ascontiguousarray(xc.transpose(2, 0, 1), dtype=np.float32)),
-                    torch.from_numpy(np.ascontiguousarray(mc, dtype=np.int64)),
-                )
+            return to_unit_float(image, self.in_chans), mask
+
+        # A pool of parts, each crop from a random member, one member replaced every
+        # ``crops_per_part`` crops: consecutive crops (one batch) come from different parts and
+        # lightings, so BatchNorm's batch statistics look like its running ones at inference.
+        pool = [draw() for _ in range(self.pool_size)]
+        n = 0
+        while True:
+            x, mask = pool[int(rng.integers(len(pool)))]
+            y0, x0 = pick_crop_origin(mask, self.crop_px, self.defect_bias, rng)
+            xc, mc = crop_pair(x, mask, y0, x0, self.crop_px)
+            if aug is not None:
+                out = aug(image=np.ascontiguousarray(xc), mask=np.ascontiguousarray(mc))
+                xc, mc = out["image"], out["mask"]
+                xc = np.clip(xc, 0.0, 1.0)
+                if xc.ndim == 2:
+                    xc = xc[..., None]
+            yield (
+                torch.from_numpy(np.ascontiguousarray(xc.transpose(2, 0, 1), dtype=np.float32)),
+                torch.from_numpy(np.ascontiguousarray(mc, dtype=np.int64)),
+            )
+            n += 1
+            if n % self.crops_per_part == 0:
+                pool[int(rng.integers(len(pool)))] = draw()

@@ -129,3 +129,20 @@ def test_coco_source_paints_polygons_and_rle(tmp_path):
     (tmp_path / "annotations.json").write_text(json.dumps(coco))
     with pytest.raises(ValueError, match="not magspect classes"):
         CocoSource(tmp_path / "annotations.json")
+
+
+def test_pool_mixes_parts_within_a_batch():
+    class Distinct:
+        def __init__(self):
+            self.i = 0
+
+        def sample(self, rng):
+            self.i += 1
+            img = np.full((64, 64), (self.i * 7) % 256, np.uint8)
+            return img, np.ones((64, 64), np.uint8)
+
+    def ids(stream):
+        return {round(float(x.mean()) * 255) for x, _ in _take(stream, 8)}
+
+    assert len(ids(CropStream(Distinct(), crop_px=32, in_chans=1, augment=False, pool_size=1, crops_per_part=8))) == 1
+    assert len(ids(CropStream(Distinct(), crop_px=32, in_chans=1, augment=False, pool_size=16, crops_per_part=2))) >= 4
