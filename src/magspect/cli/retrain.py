@@ -24,6 +24,7 @@ def retrain_cmd(
     steps: Annotated[int | None, typer.Option(min=1, help="override train.steps")] = None,
     parent: Annotated[str | None, typer.Option(help="override parent: bundled, FILE.onnx, FILE.pt, registry:V")] = None,
     registry: Annotated[Path | None, typer.Option(help="override registry.path")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="override num_threads (torch threads per process)")] = None,
     no_register: Annotated[bool, typer.Option("--no-register", help="export but do not register")] = False,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="quiet")] = False,
 ) -> None:
@@ -54,6 +55,8 @@ def retrain_cmd(
         upd["parent"] = parent
     if no_progress:
         upd["progress"] = False
+    if threads is not None:
+        upd["num_threads"] = threads
     if steps is not None:
         upd["train"] = cfg.train.model_copy(update={"steps": steps})
     if registry is not None or no_register:
