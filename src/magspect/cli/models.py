@@ -198,8 +198,6 @@ def compare_cmd(
                 split = split_by_content(ds, frac, salt)
             except (LabelledDataError, ValueError) as exc:
                 fail(str(exc))
-            from magspect.training.realdata import Split  # noqa: F401  (typing only)
-
             key = f"real-val:{split.val_sha256[:12]}"
             from magspect.training.retrain import evaluate_real
 
