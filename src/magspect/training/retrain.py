@@ -93,6 +93,9 @@ class EvalSection(_Cfg):
 class ExportSection(_Cfg):
     enabled: bool = True
     int8: bool = False
+    # the model issue's parity limits (ONNX Runtime vs PyTorch); raise only with a reason, it is recorded
+    max_abs_logit_diff: float = Field(1e-4, gt=0)
+    min_argmax_agreement: float = Field(0.9999, gt=0, le=1)
 
 
 class RegistrySection(_Cfg):
@@ -641,9 +644,9 @@ def run_retrain(cfg: RetrainConfig, log=print) -> dict[str, Any]:  # noqa: ANN00
         summary = {"steps": step, "best_step": best_step, "stopped_early": stopped_early, "train_s": train_s,
                    "first_loss": losses[0], "final_loss": float(np.mean(losses[-10:])), "history": history,
                    "split": split.as_dict(), "suite_key": real_suite_key(split), "checkpoint": str(out_dir / "best.pt")}
+        (out_dir / "lineage.json").write_text(json.dumps(lineage, indent=2, default=str))
         if cfg.export.enabled:
             summary.update(_export_and_register(cfg, ckpt, split, lineage, out_dir, say))
-        (out_dir / "lineage.json").write_text(json.dumps(lineage, indent=2, default=str))
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     if distributed:
         dist.barrier()
@@ -661,7 +664,7 @@ def _export_and_register(cfg: RetrainConfig, ckpt: dict, split: Split, lineage: 
                          say) -> dict[str, Any]:  # noqa: ANN001
     from magspect.inspect.backend import Segmenter
     from magspect.training.data import to_unit_float
-    from magspect.training.export import _pad_to, export_checkpoint
+    from magspect.training.export import _pad_to
 
     mult = ckpt["model_cfg"]["input_multiple"]
     parity = []
@@ -670,7 +673,7 @@ def _export_and_register(cfg: RetrainConfig, ckpt: dict, split: Split, lineage: 
         x = to_unit_float(image, ckpt["in_chans"]).transpose(2, 0, 1)[None]
         parity.append(np.ascontiguousarray(_pad_to(x, mult), dtype=np.float32))
     onnx_path = out_dir / "model.onnx"
-    _, manifest, par = export_checkpoint(ckpt, onnx_path, parity)
+    _, manifest, par = _export_checked(ckpt, onnx_path, parity, cfg.export)
     say(f"exported {onnx_path}: parity max |logit diff| {par.max_abs_diff:.2e}, argmax agreement "
         f"{100 * par.argmax_agreement:.4f} %")
     int8_path = None
@@ -709,6 +712,27 @@ def _export_and_register(cfg: RetrainConfig, ckpt: dict, split: Split, lineage: 
         result["registry"] = str(reg.root)
         say(f"registered as {mv.version} in {reg.root} (not promoted; see `magspect models compare/promote`)")
     return result
+
+
+def _export_checked(ckpt: dict, out: Path, inputs: list[np.ndarray], ex: ExportSection):  # noqa: ANN202
+    """:func:`~magspect.training.export.export_checkpoint` with the parity limits of ``ex``."""
+    from magspect.training.checkpoint import model_from_checkpoint
+    from magspect.training.export import (
+        check_parity,
+        embed_manifest,
+        export_onnx,
+        manifest_from_checkpoint,
+        sha256_file,
+    )
+
+    model = model_from_checkpoint(ckpt)
+    export_onnx(model, out, ckpt["in_chans"])
+    rng = np.random.default_rng(0)
+    probes = [rng.random((2, ckpt["in_chans"], h, w), dtype=np.float32) for h, w in ((64, 96), (128, 128))]
+    parity = check_parity(model, out, list(inputs) + probes, ex.max_abs_logit_diff, ex.min_argmax_agreement)
+    manifest = manifest_from_checkpoint(ckpt, float_model_sha256=sha256_file(out), parity=parity.as_dict())
+    embed_manifest(out, manifest)
+    return out, manifest, parity
 
 
 def magsynth_suite_key(n: int) -> str:
