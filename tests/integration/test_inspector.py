@@ -184,3 +184,22 @@ def test_inspect_many_batches_the_model_once_and_keeps_order(part_images):
     single = insp.inspect(views, spec=SPEC, part_id="a", um_per_px=scale)
     assert out[0].result.verdict == single.verdict
     assert out[0].result.measurements == single.measurements
+
+
+def test_chips_found_from_the_backlit_silhouette_without_a_model():
+    """A blind model (everything good surface): chips still come from the silhouette, clean parts pass."""
+    insp = Inspector(segmenter=OracleSegmenter())
+    found = 0
+    for seed, cfg in ((21, CFG.with_(force_defect="chip")), (22, CFG.with_(force_defect="chip")),
+                      (23, CFG.with_(defects=False))):
+        p = generate_part(SPEC, seed, cfg.with_(backlight=True, out_of_tolerance_rate=0.0,
+                                                dimension_sigma_fraction=0.05))
+        r = insp.inspect({v: rv.image for v, rv in p.views.items()}, spec=SPEC,
+                         um_per_px={v: rv.truth["um_per_px"] for v, rv in p.views.items()},
+                         backlights={v: rv.backlight for v, rv in p.views.items()})
+        chips = [d for d in r.defects if d.class_name == "chip"]
+        if cfg.defects:
+            found += bool(chips)
+        else:
+            assert chips == [] and r.verdict in (Verdict.PASS, Verdict.REVIEW), [x.message for x in r.reasons]
+    assert found == 2

@@ -20,6 +20,7 @@ import numpy as np
 
 from magspect.inspect.backend import Segmentation, Segmenter
 from magspect.inspect.gate import assess_dimension, fail_closed, judge
+from magspect.inspect.geometry_defects import merge_chips, on_part_only, silhouette_chips
 from magspect.inspect.imageio import ImageError, decode_image
 from magspect.inspect.subtype import infer_coating_subtype
 from magspect.specs import Spec, SpecError, UnknownSpecError, get_spec
@@ -217,6 +218,7 @@ class Inspector:
                 metro_images[v] = decode_image(src, name=f"{v} backlight")
             except ImageError as exc:
                 return p.closed(f"image unreadable: {exc}")
+            p.backlit.add(v)
             if metro_images[v].shape[:2] != p.images[v].shape[:2]:
                 return p.closed(
                     f"{v} backlight is {metro_images[v].shape[1]}x{metro_images[v].shape[0]} px but the {v} view "
@@ -256,6 +258,16 @@ class Inspector:
         defects: list[Defect] = []
         n_classes = len(self.segmenter.manifest.classes)
         for v, s in zip(p.images, segs, strict=True):
+            metro = p.metro[v]
+            ideal = metro.ideal_mask()
+            class_mask = on_part_only(s.class_mask, ideal)  # no defect lies off the part
+            conf = s.confidence
+            if v in p.backlit:  # a back-lit silhouette shows every chip's missing material exactly
+                chips = silhouette_chips(ideal, metro.part_mask)
+                if chips.any():
+                    class_mask = merge_chips(class_mask, chips)
+                    conf = np.where(chips, np.float32(1.0), conf)
+            s = Segmentation(class_mask, conf)
             p.arts[v].segmentation = s
             # on a defect's own pixels its class won the argmax, so the winning-class confidence map
             # is that class's probability there: broadcast it as the (H, W, C) probabilities
@@ -316,6 +328,7 @@ class _Pending:
     metro: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     arts: dict[str, ViewArtifacts] = field(default_factory=dict)
+    backlit: set[str] = field(default_factory=set)  # views measured on a back-lit image
 
     def __post_init__(self) -> None:
         self.arts = {v: ViewArtifacts() for v in self.request.views}

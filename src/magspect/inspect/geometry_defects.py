@@ -1,0 +1,66 @@
+"""Chips from geometry, and the rule that a defect lies on the part.
+
+A chip is material missing at an edge or corner. On a back-lit view that is exactly where the
+silhouette falls inside the fitted ideal outline (which robust fitting keeps where the intact edges
+say it is), so metrology finds chips without the model, with their true depth. The model still
+finds chips seen face-on (a fracture with no silhouette change) and every crack and coating flaw.
+
+A segmentation model can also call defects in the background next to a part (a missing chip looks
+like background). Nothing outside the part's ideal outline, widened by a small margin, can be a
+defect, so those calls are dropped.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from magspect.types import CLASS_IDS, DEFECT_CLASSES
+
+_DEFECT_IDS = np.array([CLASS_IDS[c] for c in DEFECT_CLASSES], np.uint8)
+
+
+def on_part_only(class_mask: np.ndarray, ideal_mask: np.ndarray, margin_px: int = 3) -> np.ndarray:
+    """``class_mask`` with defect calls outside the (widened) ideal outline set to background."""
+    k = 2 * margin_px + 1
+    region = cv2.dilate(ideal_mask.astype(np.uint8), np.ones((k, k), np.uint8)).astype(bool)
+    outside = ~region & np.isin(class_mask, _DEFECT_IDS)
+    if not outside.any():
+        return class_mask
+    out = class_mask.copy()
+    out[outside] = CLASS_IDS["background"]
+    return out
+
+
+def silhouette_chips(ideal_mask: np.ndarray, part_mask: np.ndarray, min_depth_px: float = 2.0,
+                     min_area_px: int = 6) -> np.ndarray:
+    """Boolean mask of material missing from the ideal outline, in pieces at least ``min_depth_px`` deep.
+
+    One-pixel ragged silhouette noise is removed by a 3x3 opening; a piece counts as a chip when its
+    deepest point lies ``min_depth_px`` or more inside the ideal outline.
+    """
+    ideal = ideal_mask.astype(np.uint8)
+    missing = ((ideal > 0) & (part_mask == 0)).astype(np.uint8)
+    if not missing.any():
+        return missing.astype(bool)
+    missing = cv2.morphologyEx(missing, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    depth = cv2.distanceTransform(ideal, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(missing, connectivity=8)
+    keep = np.zeros(n, bool)
+    for k in range(1, n):
+        if stats[k, cv2.CC_STAT_AREA] < min_area_px:
+            continue
+        x0, y0, w, h = (stats[k, i] for i in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH,
+                                              cv2.CC_STAT_HEIGHT))
+        sel = labels[y0 : y0 + h, x0 : x0 + w] == k
+        keep[k] = float(depth[y0 : y0 + h, x0 : x0 + w][sel].max()) >= min_depth_px
+    return keep[labels]
+
+
+def merge_chips(class_mask: np.ndarray, chips: np.ndarray) -> np.ndarray:
+    """Label the geometric chips as chip in the class mask (they win over whatever was called there)."""
+    if not chips.any():
+        return class_mask
+    out = class_mask.copy()
+    out[chips] = CLASS_IDS["chip"]
+    return out

@@ -1,0 +1,36 @@
+import numpy as np
+
+from magspect.inspect.geometry_defects import merge_chips, on_part_only, silhouette_chips
+
+
+def _rect(h=100, w=160):
+    m = np.zeros((h, w), np.uint8)
+    m[20:80, 20:140] = 1
+    return m
+
+
+def test_a_notch_in_the_silhouette_is_a_chip_and_ragged_noise_is_not():
+    ideal = _rect()
+    part = ideal.copy()
+    part[20:26, 60:75] = 0  # a chip 6 px deep
+    part[79, 100] = 0  # one-pixel noise on the edge
+    part[20:21, 120:124] = 0  # a 1-px-deep scrape
+    chips = silhouette_chips(ideal, part)
+    assert chips[22, 65] and chips.sum() >= 6 * 15 * 0.8
+    assert not chips[79, 100] and not chips[20, 121]
+    assert not silhouette_chips(ideal, ideal).any()
+
+
+def test_defects_off_the_part_are_dropped_and_chips_merged():
+    ideal = _rect()
+    cm = np.where(ideal > 0, 1, 0).astype(np.uint8)
+    cm[5:10, 5:10] = 3  # a "chip" in the background, far from the part
+    cm[18:22, 50:60] = 3  # a chip call straddling the outline: kept (within the margin)
+    cm[40:45, 40:45] = 4  # a coating flaw on the part: kept
+    out = on_part_only(cm, ideal)
+    assert (out[5:10, 5:10] == 0).all()
+    assert (out[18:22, 50:60] == 3).all() and (out[40:45, 40:45] == 4).all()
+    chips = np.zeros_like(ideal, bool)
+    chips[30:33, 30:33] = True
+    assert (merge_chips(out, chips)[30:33, 30:33] == 3).all()
+    assert merge_chips(out, np.zeros_like(chips)) is out
