@@ -203,3 +203,17 @@ def test_chips_found_from_the_backlit_silhouette_without_a_model():
         else:
             assert chips == [] and r.verdict in (Verdict.PASS, Verdict.REVIEW), [x.message for x in r.reasons]
     assert found == 2
+
+
+def test_bundled_models_are_checksummed_and_load():
+    from magspect.inspect.backend import bundled_model_path, expected_sha256, sha256_file
+
+    for int8 in (False, True):
+        path = bundled_model_path(int8)
+        if not path.is_file():
+            pytest.skip(f"bundled model {path.name} not present")
+        want = expected_sha256(path)
+        assert want is not None, f"{path.name} has no line in SHA256SUMS"
+        assert sha256_file(path) == want
+        seg = Segmenter(path, threads=1, warmup=False)
+        assert seg.manifest.classes[2:] == ("crack", "chip", "coating_flaw")
