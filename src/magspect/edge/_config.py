@@ -59,11 +59,13 @@ CameraCfg = Annotated[SimCamera | FolderCamera | OpenCvCamera | AravisCameraCfg,
 
 
 class ModelCfg(_Cfg):
-    """``kind: bundled`` (the packaged model), ``path`` (an exported ONNX), ``truth`` (simulated line only:
-    the generator's masks stand in for a model)."""
+    """``kind: bundled`` (the packaged model), ``path`` (an exported ONNX), ``promoted`` (the model
+    promoted in the registry at ``registry``, default ``magspect models``' folder), ``truth``
+    (simulated line only: the generator's masks stand in for a model)."""
 
-    kind: Literal["bundled", "path", "truth"] = "bundled"
+    kind: Literal["bundled", "path", "promoted", "truth"] = "bundled"
     path: Path | None = None
+    registry: Path | None = None
     int8: bool = True
     threads: PositiveInt | None = None  # onnxruntime intra-op threads (default: all cores)
     providers: list[str] | None = None
@@ -146,7 +148,14 @@ def build_station(cfg: StationConfig, *, inspector: Any = None, on_record: Any =
             from magspect.edge._batching import BatchingSegmenter
             from magspect.inspect import Segmenter, bundled_model_path
 
-            path = m.path if m.kind == "path" else bundled_model_path(int8=m.int8)
+            if m.kind == "promoted":
+                from magspect.models.registry import promoted_model_path
+
+                path = promoted_model_path(m.registry, int8=m.int8)
+                if path is None:
+                    raise ValueError(f"model kind 'promoted': no model is promoted in the registry {m.registry or ''}")
+            else:
+                path = m.path if m.kind == "path" else bundled_model_path(int8=m.int8)
             seg = Segmenter(path, providers=m.providers, threads=m.threads, warmup=True)
             inspector = Inspector(segmenter=BatchingSegmenter(seg, max_images=m.max_batch_images))
     records = None

@@ -68,8 +68,15 @@ class Service:
         env = os.environ.get("MAGSPECT_THREADS", "")
         threads = s.threads or (int(env) if env.isdigit() else 0) or max(1, (os.cpu_count() or 1) // s.workers)
         try:
+            model = s.model
+            if model is not None and str(model) == "promoted":  # the registry's promoted model
+                from magspect.models.registry import promoted_model_path
+
+                model = promoted_model_path(None, int8=s.int8)  # registry: $MAGSPECT_MODELS or the default
+                if model is None:
+                    raise RuntimeError("--model promoted: no model is promoted in the registry")
             self.inspector = Inspector(
-                s.model, int8=s.int8, providers=s.providers or None, threads=threads, default_spec=s.default_spec
+                model, int8=s.int8, providers=s.providers or None, threads=threads, default_spec=s.default_spec
             )
             self.metrics.model_ready.set(1)
             log.info("model %s loaded and warmed", self.inspector.model_ref.name)
