@@ -17,7 +17,9 @@ def register(app: typer.Typer) -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind [env MAGSPECT_HOST, default 127.0.0.1].")] = None,
     port: Annotated[int | None, typer.Option(help="Port [env MAGSPECT_PORT, default 8000].")] = None,
-    model: Annotated[Path | None, typer.Option(help="ONNX model [default: the bundled one].")] = None,
+    model: Annotated[
+        Path | None, typer.Option(help="ONNX model, or 'promoted' (the model registry's promoted one) [default: the bundled one].")
+    ] = None,
     int8: Annotated[bool | None, typer.Option("--int8/--fp32", help="Bundled INT8 model.")] = None,
     db_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL of the record store [default SQLite].")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Folder for the default database and kept images.")] = None,
