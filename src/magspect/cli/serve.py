@@ -18,7 +18,8 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind [env MAGSPECT_HOST, default 127.0.0.1].")] = None,
     port: Annotated[int | None, typer.Option(help="Port [env MAGSPECT_PORT, default 8000].")] = None,
     model: Annotated[
-        Path | None, typer.Option(help="ONNX model, or 'promoted' (the model registry's promoted one) [default: the bundled one].")
+        Path | None,
+        typer.Option(help="ONNX model, or 'promoted' (the registry's promoted model) [default: the bundled one]."),
     ] = None,
     int8: Annotated[bool | None, typer.Option("--int8/--fp32", help="Bundled INT8 model.")] = None,
     db_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL of the record store [default SQLite].")] = None,
