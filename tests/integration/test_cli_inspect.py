@@ -22,32 +22,6 @@ def synth_dir(tmp_path_factory):
     return out
 
 
-@pytest.fixture(scope="module")
-def const_model(tmp_path_factory):
-    onnx = pytest.importorskip("onnx")
-    from onnx import TensorProto, helper, numpy_helper
-
-    from magspect.models.manifest import METADATA_KEY, Manifest, Preprocess
-
-    w = np.zeros((5, 1, 1, 1), np.float32)
-    b = np.array([0, 5, 0, 0, 0], np.float32)
-    g = helper.make_graph(
-        [helper.make_node("Conv", ["image", "w", "b"], ["logits"])], "const",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 1, "H", "W"])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 5, "H", "W"])],
-        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")],
-    )
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
-    m.ir_version = 9
-    man = Manifest(model_name="const", in_channels=1, tile_size_px=256, tile_overlap_px=32,
-                   preprocess=Preprocess(bit_depth=8, color="gray", mean=(0.5,), std=(0.25,)))
-    e = m.metadata_props.add()
-    e.key, e.value = METADATA_KEY, man.to_json(indent=None)
-    path = tmp_path_factory.mktemp("model") / "const.onnx"
-    onnx.save(m, str(path))
-    return path
-
-
 def test_json_report_and_overlays(synth_dir, const_model, tmp_path):
     report, overlays = tmp_path / "r.html", tmp_path / "ov"
     r = runner.invoke(app, ["inspect", str(synth_dir), "--spec", "def-blk-20x10x5-nicuni", "--model",

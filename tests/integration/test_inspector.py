@@ -121,29 +121,8 @@ def test_internal_errors_fail_closed(part_images):
     assert r.verdict == Verdict.REJECT and "ZeroDivisionError: boom" in r.error
 
 
-def test_real_onnx_model_runs_in_the_pipeline(part_images, tmp_path):
-    pytest.importorskip("onnx")
-    onnx = pytest.importorskip("onnx")
-    from onnx import TensorProto, helper, numpy_helper
-
-    from magspect.models.manifest import METADATA_KEY
-
-    w = np.zeros((5, 1, 1, 1), np.float32)
-    b = np.array([0, 5, 0, 0, 0], np.float32)  # always "good surface": no defects
-    g = helper.make_graph(
-        [helper.make_node("Conv", ["image", "w", "b"], ["logits"])], "const",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 1, "H", "W"])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 5, "H", "W"])],
-        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")],
-    )
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
-    m.ir_version = 9
-    man = Manifest(model_name="const", in_channels=1, tile_size_px=256, tile_overlap_px=32,
-                   preprocess=Preprocess(bit_depth=8, color="gray", mean=(0.5,), std=(0.25,)))
-    e = m.metadata_props.add()
-    e.key, e.value = METADATA_KEY, man.to_json(indent=None)
-    path = tmp_path / "const.onnx"
-    onnx.save(m, str(path))
+def test_real_onnx_model_runs_in_the_pipeline(part_images, const_model):
+    path = const_model
     views, scale = part_images
     insp = Inspector(segmenter=Segmenter(path, threads=1))
     r = insp.inspect(views, spec=SPEC, um_per_px=scale)

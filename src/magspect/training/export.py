@@ -8,7 +8,6 @@ embedded as metadata ``magspect.manifest`` and written beside the file. Every ex
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import numpy as np
 import onnx
 import torch
 
+from magspect.inspect.backend import sha256_file
 from magspect.models.manifest import METADATA_KEY, Manifest, Preprocess, manifest_path_for
 
 OPSET = 18
@@ -47,14 +47,6 @@ class Parity:
             "ort_vs_torch_max_abs_logit_diff": self.max_abs_diff,
             "ort_vs_torch_argmax_agreement": self.argmax_agreement,
         }
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def ort_session(path: str | Path, threads: int = 2):  # noqa: ANN201

@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from magspect.datasets.labelled import ClassMap, LabelledDataError, read_mask_folder
+from magspect.inspect.backend import sha256_file
 from magspect.types import CLASS_IDS, CLASS_NAMES
 
 DEFAULT_SPLIT_SALT = "magspect-split-v1"
@@ -261,11 +262,7 @@ def guess_kind(path: str | Path) -> str:
 
 
 def content_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return sha256_file(path)
 
 
 def is_validation(image_sha256: str, val_fraction: float, salt: str = DEFAULT_SPLIT_SALT) -> bool:
