@@ -74,6 +74,7 @@ def evaluate_parts(
     recall: dict[tuple[str, str], list[bool]] = defaultdict(list)  # (class, band) -> found?
     false_det: dict[str, int] = defaultdict(int)
     metro_err: dict[tuple[str, str], list[float]] = defaultdict(list)  # (spec, dim) -> measured - true
+    metro_unit: dict[tuple[str, str], str] = {}
     latencies: list[float] = []
     t0 = time.perf_counter()
     for part in parts:
@@ -114,6 +115,7 @@ def evaluate_parts(
             true_value = truth.get("dimensions_mm", {}).get(name)
             if m.value is not None and true_value is not None:
                 metro_err[(spec_id, name)].append(m.value - float(true_value))
+                metro_unit[(spec_id, name)] = m.unit
         if not keep_inspections:
             insp.views = {}
         ev.outcomes.append(outcome)
@@ -142,8 +144,9 @@ def evaluate_parts(
         "metrology": {
             f"{spec}/{name}": {
                 "n": len(errs),
-                "bias_mm": float(np.mean(errs)),
-                "sigma_mm": float(np.std(errs, ddof=1)) if len(errs) > 1 else None,
+                "unit": metro_unit[(spec, name)],  # mm, or deg for *_deg
+                "bias": float(np.mean(errs)),
+                "sigma": float(np.std(errs, ddof=1)) if len(errs) > 1 else None,
             }
             for (spec, name), errs in sorted(metro_err.items())
         },
