@@ -30,30 +30,38 @@ def main() -> None:
     from magspect.datasets import SynthConfig, generate_part
     from magspect.inspect.inspector import Inspector
 
-    parts = [generate_part(spec=args.spec, seed=args.seed + i, config=SynthConfig()) for i in range(args.parts)]
+    cfg = SynthConfig(backlight=True)  # front-lit views for defects, back-lit for dimensions
+    parts = [generate_part(spec=args.spec, seed=args.seed + i, config=cfg) for i in range(args.parts)]
     inspectors = {
         "fp32": Inspector(int8=False, threads=args.threads),
         "int8": Inspector(int8=True, threads=args.threads),
     }
     lat: dict[str, list[float]] = {k: [] for k in inspectors}
     verdicts: dict[str, list[str]] = {k: [] for k in inspectors}
+    stages: dict[str, list[dict[str, float]]] = {k: [] for k in inspectors}
+    errors: dict[str, int] = {k: 0 for k in inspectors}
     for p in parts:
         views = {v: rv.image for v, rv in p.views.items()}
         scale = {v: rv.truth["um_per_px"] for v, rv in p.views.items()}
+        backs = {v: rv.backlight for v, rv in p.views.items()}
         for name, insp in inspectors.items():
             t = time.perf_counter()
-            r = insp.inspect(views, spec=args.spec, um_per_px=scale)
+            r = insp.inspect(views, spec=args.spec, um_per_px=scale, backlights=backs)
             lat[name].append((time.perf_counter() - t) * 1e3)
             verdicts[name].append(r.verdict.value)
+            stages[name].append(r.timings_ms)
+            errors[name] += r.error is not None
     print(f"# magspect end-to-end, {args.parts} parts x 2 views at 1024x1024, {args.threads} threads")
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs, {time.strftime('%Y-%m-%d')}")
-    print("| model | parts/s (1/median) | p50 ms | p99 ms | stage medians |")
-    print("|---|---|---|---|---|")
+    print("| model | parts/s (1/median) | p50 ms | p99 ms | stage medians ms | incomplete |")
+    print("|---|---|---|---|---|---|")
     for name, xs in lat.items():
         xs_sorted = sorted(xs)
         p50 = statistics.median(xs)
         p99 = xs_sorted[min(len(xs) - 1, int(round(0.99 * (len(xs) - 1))))]
-        print(f"| {name} | {1000 / p50:.2f} | {p50:.0f} | {p99:.0f} | |")
+        med = {k: statistics.median(t.get(k, 0.0) for t in stages[name]) for k in ("metrology", "model", "defects")}
+        txt = ", ".join(f"{k} {v:.0f}" for k, v in med.items())
+        print(f"| {name} | {1000 / p50:.2f} | {p50:.0f} | {p99:.0f} | {txt} | {errors[name]} |")
     agree = sum(a == b for a, b in zip(verdicts["fp32"], verdicts["int8"], strict=True)) / len(parts)
     print(f"\nINT8 vs FP32 verdict agreement: {agree:.1%}; ratio of medians fp32/int8: "
           f"{statistics.median(lat['fp32']) / statistics.median(lat['int8']):.2f}")
