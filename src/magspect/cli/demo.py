@@ -63,13 +63,25 @@ def demo_cmd(
     )
     config = SynthConfig(backlight=True)  # each view also back-lit: the image dimensions are measured on
 
+    def make(i: int):  # noqa: ANN202
+        p = generate_part(spec=specs[i % len(specs)], seed=seed + i, config=config)
+        for v, rv in p.views.items():
+            cv2.imwrite(str(out / "images" / f"{p.truth['part_id']}_{v}.png"), rv.image)
+            cv2.imwrite(str(out / "images" / f"{p.truth['part_id']}_{v}_backlight.png"), rv.backlight)
+        return p
+
     def parts():
-        for i in range(n):
-            p = generate_part(spec=specs[i % len(specs)], seed=seed + i, config=config)
-            for v, rv in p.views.items():
-                cv2.imwrite(str(out / "images" / f"{p.truth['part_id']}_{v}.png"), rv.image)
-                cv2.imwrite(str(out / "images" / f"{p.truth['part_id']}_{v}_backlight.png"), rv.backlight)
-            yield p
+        # the generator (numpy, releases the GIL) renders the next parts while the current one is
+        # inspected: a camera that keeps delivering while the Inspector works
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            ahead = [pool.submit(make, i) for i in range(min(n, 3))]
+            for i in range(n):
+                p = ahead.pop(0).result()
+                if i + 3 < n:
+                    ahead.append(pool.submit(make, i + 3))
+                yield p
 
     entries: list[ReportEntry] = []
     with Progress(

@@ -1,0 +1,55 @@
+"""`magspect demo` and `magspect evaluate` end to end on a handful of parts (a constant model: fast)."""
+
+import json
+
+from typer.testing import CliRunner
+
+from magspect.cli.main import app
+
+runner = CliRunner()
+
+
+def test_demo_writes_report_results_and_summary(const_model, tmp_path):
+    out = tmp_path / "demo"
+    r = runner.invoke(app, ["demo", "--n", "2", "--model", str(const_model), "--out", str(out),
+                            "--spec", "def-blk-20x10x5-nicuni"])
+    assert r.exit_code == 0, r.output
+    assert "2 parts: truth vs magspect" in r.output and "escape rate" in r.output
+    lines = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert len(lines) == 2 and all(x["true_verdict"] in ("PASS", "REJECT") for x in lines)
+    summary = json.loads((out / "summary.json").read_text())
+    for key in ("escape_rate", "false_reject_rate", "review_rate", "parts_per_s"):
+        assert 0 <= summary[key] <= (1 if key != "parts_per_s" else 1e6)
+    html = (out / "report.html").read_text()
+    assert "Totals: 2 parts" in html and "true verdict" in html
+    assert len(list((out / "images").glob("*_backlight.png"))) == 4
+
+
+def test_evaluate_suite_and_data_json_keys(const_model, tmp_path):
+    js = tmp_path / "suite.json"
+    r = runner.invoke(app, ["evaluate", "--suite", "magsynth-v1", "--n", "2", "--model", str(const_model),
+                            "--json", str(js)])
+    assert r.exit_code == 0, r.output
+    d = json.loads(js.read_text())
+    assert d["n_parts"] == 2 and {"escape_rate", "false_reject_rate", "review_rate", "parts_per_s"} <= set(d)
+    # a real-data style mask folder
+    import cv2
+    import numpy as np
+
+    for label, defect in (("MT_Crack", True), ("MT_Free", False)):
+        folder = tmp_path / "mt" / label / "Imgs"
+        folder.mkdir(parents=True)
+        cv2.imwrite(str(folder / "a.jpg"), np.full((64, 80), 100, np.uint8))
+        m = np.zeros((64, 80), np.uint8)
+        if defect:
+            m[10:20, 10:30] = 255
+        cv2.imwrite(str(folder / "a.png"), m)
+    jd = tmp_path / "data.json"
+    r = runner.invoke(app, ["evaluate", "--data", f"mask-folder:{tmp_path / 'mt'}", "--model", str(const_model),
+                            "--json", str(jd)])
+    assert r.exit_code == 0, r.output
+    d = json.loads(jd.read_text())
+    assert d["n_images"] == 2 and {"image_auroc", "mean_iou", "iou_per_class"} <= set(d)
+    assert d["iou_per_class"]["crack"] == 0.0  # the constant model never calls a crack
+    r = runner.invoke(app, ["evaluate", "--suite", "magsynth-v1", "--data", "x"])
+    assert r.exit_code == 2 and "exactly one of" in r.output
