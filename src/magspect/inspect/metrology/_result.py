@@ -46,8 +46,12 @@ class MetrologyResult:
         """uint8 (H, W) mask of the ideal (fitted) part, holes cleared: pixels more than half covered.
 
         Rasterised on a 4x finer grid and box-averaged (``fillPoly`` alone includes every boundary
-        pixel, which would inflate the outline by about half a pixel).
+        pixel, which would inflate the outline by about half a pixel). Computed once per result (it
+        rasterises a 16x larger canvas, and the defect stage asks for it more than once): read-only.
         """
+        cached = self.__dict__.get("_ideal_mask")
+        if cached is not None:
+            return cached
         h, w = self.part_mask.shape
         ss, shift = 4, 4
         canvas = np.zeros((h * ss, w * ss), np.uint8)
@@ -56,4 +60,7 @@ class MetrologyResult:
         if len(polys) > 1:
             cv2.fillPoly(canvas, polys[1:], 0, lineType=cv2.LINE_8, shift=shift)
         cover = cv2.resize(canvas.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
-        return (cover >= 0.5).astype(np.uint8)
+        mask = (cover >= 0.5).astype(np.uint8)
+        mask.flags.writeable = False
+        self.__dict__["_ideal_mask"] = mask  # frozen dataclass: cache beside the fields
+        return mask
