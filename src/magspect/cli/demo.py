@@ -97,11 +97,12 @@ def demo_cmd(
                     continue
                 outline = art.metrology.ideal_outline_xy_px[0] if art.metrology is not None else None
                 cm = art.segmentation.class_mask if art.segmentation is not None else None
-                ov[v] = draw_overlay(art.image, cm, o.inspection.result, view=v, outline_px=outline)
+                full = draw_overlay(art.image, cm, o.inspection.result, view=v, outline_px=outline)
+                ov[v] = cv2.resize(full, (640, 640 * full.shape[0] // full.shape[1]), interpolation=cv2.INTER_AREA)
             entries.append(ReportEntry(o.inspection.result, ov, o.true_verdict, source=o.part_id))
             bar.advance(task)
 
-        ev = evaluate_parts(inspector, parts(), progress=on_part, keep_inspections=True)
+        ev = evaluate_parts(inspector, parts(), progress=on_part)  # overlays drawn in on_part
 
     table = Table(title=f"{n} parts: truth vs magspect", show_lines=False, pad_edge=False)
     width = max(console.width, 80)

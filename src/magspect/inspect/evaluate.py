@@ -116,11 +116,11 @@ def evaluate_parts(
             if m.value is not None and true_value is not None:
                 metro_err[(spec_id, name)].append(m.value - float(true_value))
                 metro_unit[(spec_id, name)] = m.unit
+        ev.outcomes.append(outcome)
+        if progress:  # sees the images and masks (e.g. to draw overlays) before they are dropped
+            progress(outcome)
         if not keep_inspections:
             insp.views = {}
-        ev.outcomes.append(outcome)
-        if progress:
-            progress(outcome)
     wall = time.perf_counter() - t0
     n = len(ev.outcomes)
     rates = part_rates([o.true_verdict for o in ev.outcomes], [o.verdict for o in ev.outcomes])
