@@ -18,10 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from magspect.inspect.backend import Segmentation, Segmenter
+from magspect.inspect.backend import Segmentation, Segmenter, bundled_model_path
+from magspect.inspect.defect_measure import measure_defects
 from magspect.inspect.gate import assess_dimension, fail_closed, judge
 from magspect.inspect.geometry_defects import merge_chips, on_part_only, silhouette_chips
 from magspect.inspect.imageio import ImageError, decode_image
+from magspect.inspect.metrology import PartNotFoundError, measure_view
 from magspect.inspect.subtype import infer_coating_subtype
 from magspect.specs import Spec, SpecError, UnknownSpecError, get_spec
 from magspect.types import Defect, InspectionResult, Measurement, ModelRef, SpecRef, Verdict
@@ -84,8 +86,6 @@ class Inspector:
         segmenter: Segmenter | None = None,
     ) -> None:
         if segmenter is None:
-            from magspect.inspect.backend import bundled_model_path
-
             path = model if model is not None else bundled_model_path(int8=int8)
             segmenter = Segmenter(path, providers=providers, threads=threads, warmup=True)
         self.segmenter = segmenter
@@ -234,8 +234,6 @@ class Inspector:
             p.images = {v: calibration.undistort(img) for v, img in p.images.items()}
             metro_images = {v: calibration.undistort(img) for v, img in metro_images.items()}
 
-        from magspect.inspect.metrology import PartNotFoundError, measure_view
-
         t = time.perf_counter()
         for v, img in metro_images.items():
             try:
@@ -250,8 +248,6 @@ class Inspector:
 
     def _finish(self, p: _Pending, segs: Sequence[Segmentation]) -> Inspection:
         """Defects in mm with zones, measurements, the gate."""
-        from magspect.inspect.defect_measure import measure_defects
-
         spec = p.spec
         assert spec is not None
         t = time.perf_counter()
