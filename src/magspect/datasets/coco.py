@@ -33,11 +33,33 @@ def rle_encode(mask: np.ndarray) -> dict[str, Any]:
     return {"counts": counts, "size": [int(mask.shape[0]), int(mask.shape[1])]}
 
 
+def rle_counts(counts: Any) -> list[int]:
+    """COCO RLE counts: a list already, or the compressed string (pycocotools' LEB128-like code, as
+    CVAT and Label Studio export it)."""
+    if not isinstance(counts, str):
+        return [int(c) for c in counts]
+    out: list[int] = []
+    s, p = counts.encode(), 0
+    while p < len(s):
+        x, k, more = 0, 0, True
+        while more:
+            c = s[p] - 48
+            x |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            p += 1
+            k += 1
+            if not more and (c & 0x10):
+                x |= -1 << (5 * k)
+        if len(out) > 2:
+            x += out[-2]
+        out.append(x)
+    return out
+
+
 def rle_decode(rle: dict[str, Any]) -> np.ndarray:
-    h, w = rle["size"]
-    counts = rle["counts"]
-    if isinstance(counts, str):
-        raise ValueError("compressed RLE strings are not supported; write uncompressed counts")
+    """Boolean HxW mask of a COCO RLE (uncompressed counts or the compressed string)."""
+    h, w = (int(v) for v in rle["size"])
+    counts = rle_counts(rle["counts"])
     vals = np.zeros(len(counts), bool)
     vals[1::2] = True
     flat = np.repeat(vals, counts)

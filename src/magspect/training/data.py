@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
+from magspect.datasets.coco import rle_decode
 from magspect.types import CLASS_IDS, CLASS_NAMES
 
 FIRST_DEFECT_ID = CLASS_IDS["crack"]
@@ -131,33 +132,6 @@ def write_pair(root: str | Path, stem: str, image: np.ndarray, mask: np.ndarray)
     cv2.imwrite(str(root / "masks" / f"{stem}.png"), mask.astype(np.uint8))
 
 
-def _rle_decode(rle: dict, h: int, w: int) -> np.ndarray:
-    counts = rle["counts"]
-    if isinstance(counts, str):  # COCO compressed RLE
-        cnts, p, s = [], 0, counts.encode()
-        while p < len(s):
-            x, k, more = 0, 0, True
-            while more:
-                c = s[p] - 48
-                x |= (c & 0x1F) << (5 * k)
-                more = bool(c & 0x20)
-                p += 1
-                k += 1
-                if not more and (c & 0x10):
-                    x |= -1 << (5 * k)
-            if len(cnts) > 2:
-                x += cnts[-2]
-            cnts.append(x)
-        counts = cnts
-    flat = np.zeros(h * w, np.uint8)
-    pos, val = 0, 0
-    for c in counts:
-        flat[pos : pos + c] = val
-        pos += c
-        val ^= 1
-    return flat.reshape(w, h).T  # COCO RLE is column-major
-
-
 class CocoSource:
     """COCO ``annotations.json``: categories named as :data:`CLASS_NAMES`, painted in id order."""
 
@@ -187,7 +161,7 @@ class CocoSource:
             cls = self.cat_to_class[a["category_id"]]
             seg = a["segmentation"]
             if isinstance(seg, dict):
-                mask[_rle_decode(seg, h, w).astype(bool)] = cls
+                mask[rle_decode({"size": seg.get("size", [h, w]), "counts": seg["counts"]})] = cls
             else:
                 polys = [np.round(np.asarray(p, np.float64).reshape(-1, 2)).astype(np.int32) for p in seg]
                 cv2.fillPoly(mask, polys, int(cls))

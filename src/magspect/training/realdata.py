@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
+from magspect.datasets.coco import polygons_to_mask, rle_decode
 from magspect.datasets.labelled import ClassMap, LabelledDataError, read_mask_folder
 from magspect.inspect.backend import sha256_file
 from magspect.types import CLASS_IDS, CLASS_NAMES
@@ -61,43 +62,14 @@ class CocoItem:
     has_defect: bool
 
 
-def _rle_counts(counts: Any) -> list[int]:
-    """COCO RLE counts: a list already, or the compressed string (pycocotools' LEB128-like code)."""
-    if not isinstance(counts, str):
-        return [int(c) for c in counts]
-    out: list[int] = []
-    s, p = counts.encode(), 0
-    while p < len(s):
-        x, k, more = 0, 0, True
-        while more:
-            c = s[p] - 48
-            x |= (c & 0x1F) << (5 * k)
-            more = bool(c & 0x20)
-            p += 1
-            k += 1
-            if not more and (c & 0x10):
-                x |= -1 << (5 * k)
-        if len(out) > 2:
-            x += out[-2]
-        out.append(x)
-    return out
-
-
 def _decode_rle(seg: dict[str, Any], hw: tuple[int, int]) -> np.ndarray:
     h, w = (int(v) for v in seg.get("size", hw))
     if (h, w) != tuple(hw):
         raise ValueError(f"RLE size {h}x{w} differs from the image's {hw[0]}x{hw[1]}")
-    counts = _rle_counts(seg["counts"])
-    if sum(counts) != h * w:
-        raise ValueError(f"RLE counts sum to {sum(counts)}, expected {h * w}")
-    vals = np.zeros(len(counts), bool)
-    vals[1::2] = True
-    return np.repeat(vals, counts).reshape((h, w), order="F")  # column-major
+    return rle_decode(seg)
 
 
 def _paint(seg: Any, hw: tuple[int, int]) -> np.ndarray:
-    from magspect.datasets.coco import polygons_to_mask
-
     if isinstance(seg, dict):
         return _decode_rle(seg, hw)
     if isinstance(seg, list) and seg and all(isinstance(p, list) and len(p) >= 6 for p in seg):

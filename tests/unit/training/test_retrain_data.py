@@ -13,7 +13,6 @@ import pytest
 from magspect.datasets.coco import mask_to_polygons, rle_encode
 from magspect.datasets.labelled import ClassMap, LabelledDataError
 from magspect.training.realdata import (
-    _rle_counts,
     data_report,
     is_validation,
     open_labelled,
@@ -168,6 +167,8 @@ def _coco_rle_string(counts: list[int]) -> str:
 
 
 def test_compressed_rle_counts_round_trip():
+    from magspect.datasets.coco import rle_counts as _rle_counts
+
     rng = np.random.default_rng(0)
     for _ in range(20):
         counts = rng.integers(0, 5000, int(rng.integers(1, 30))).tolist()
