@@ -53,3 +53,24 @@ def test_evaluate_suite_and_data_json_keys(const_model, tmp_path):
     assert d["iou_per_class"]["crack"] == 0.0  # the constant model never calls a crack
     r = runner.invoke(app, ["evaluate", "--suite", "magsynth-v1", "--data", "x"])
     assert r.exit_code == 2 and "exactly one of" in r.output
+
+
+def test_evaluate_data_with_class_id_masks(const_model, tmp_path):
+    """images/ + masks/ layout: which images are defective comes from the masks themselves."""
+    import cv2
+    import numpy as np
+
+    (tmp_path / "d" / "images").mkdir(parents=True)
+    (tmp_path / "d" / "masks").mkdir()
+    for stem, defect in (("a", True), ("b", False)):
+        cv2.imwrite(str(tmp_path / "d" / "images" / f"{stem}.png"), np.full((64, 64), 90, np.uint8))
+        m = np.ones((64, 64), np.uint8)
+        if defect:
+            m[5:9, 5:30] = 2
+        cv2.imwrite(str(tmp_path / "d" / "masks" / f"{stem}.png"), m)
+    out = tmp_path / "r.json"
+    r = runner.invoke(app, ["evaluate", "--data", f"mask-folder:{tmp_path / 'd'}", "--model", str(const_model),
+                            "--json", str(out)])
+    assert r.exit_code == 0, r.output
+    d = json.loads(out.read_text())
+    assert d["n_defective"] == 1 and d["image_auroc"] == 0.5  # one of each; a constant model cannot rank

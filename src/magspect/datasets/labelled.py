@@ -81,6 +81,7 @@ class LabelledImage:
 
     @property
     def has_defect(self) -> bool:
+        """Per-label layout: does the label map to a defect class? (Class-id masks: see the mask.)"""
         return self.target not in (None, "none")
 
 
