@@ -29,7 +29,7 @@ class OracleSegmenter:
         self.name, self.sha256, self.provider = "oracle", "0" * 64, "truth"
         self.masks: list[np.ndarray] = []
 
-    def predict(self, images):
+    def predict(self, images, batch_size=8, rois=None):
         masks = self.masks or [np.ones(im.shape[:2], np.uint8) for im in images]  # default: all good surface
         return [Segmentation(m, np.ones(m.shape, np.float32)) for m in masks]
 
@@ -113,7 +113,7 @@ def test_fail_closed(part_images, mutate, verdict, needle):
 
 def test_internal_errors_fail_closed(part_images):
     class Broken(OracleSegmenter):
-        def predict(self, images):
+        def predict(self, images, batch_size=8, rois=None):
             raise ZeroDivisionError("boom")
 
     views, scale = part_images
@@ -144,7 +144,7 @@ def test_inspect_many_batches_the_model_once_and_keeps_order(part_images):
         calls = 0
         n_images = 0
 
-        def predict(self, images):
+        def predict(self, images, batch_size=8, rois=None):
             Counting.calls += 1
             Counting.n_images += len(images)
             return super().predict(images)

@@ -38,7 +38,7 @@ def demo_cmd(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
     from rich.table import Table
 
-    from magspect.datasets import SynthConfig, generate_part
+    from magspect.datasets import FRONT_LIGHTINGS, SynthConfig, generate_part
     from magspect.inspect.backend import ModelError
     from magspect.inspect.evaluate import evaluate_parts
     from magspect.inspect.inspector import Inspector
@@ -61,7 +61,9 @@ def demo_cmd(
         f"magspect demo: {n} synthetic parts ({', '.join(specs)}), model {inspector.model_ref.name} "
         f"on {inspector.model_ref.provider}"
     )
-    config = SynthConfig(backlight=True)  # each view also back-lit: the image dimensions are measured on
+    # a station's lighting: each view front-lit (coaxial, dome or dark-field: the surface shows) and
+    # also back-lit (the silhouette the dimensions are measured on)
+    config = SynthConfig(backlight=True, lighting=FRONT_LIGHTINGS)
 
     def make(i: int):  # noqa: ANN202
         p = generate_part(spec=specs[i % len(specs)], seed=seed + i, config=config)

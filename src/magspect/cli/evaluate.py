@@ -89,6 +89,12 @@ def evaluate_cmd(
                 for b, v in bands.items()
             )
             console.print(f"  recall {c:13s} {txt}")
+        if summary["parts_with_surface_not_visible"]:
+            hidden = ", ".join(f"{k} {v}" for k, v in summary["defects_not_visible"].items()) or "none"
+            console.print(
+                f"  {summary['parts_with_surface_not_visible']} parts had a view lit only from behind (surface not "
+                f"visible: REVIEW at best); defects such views hide, left out of recall: {hidden}"
+            )
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")

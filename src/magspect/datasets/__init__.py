@@ -6,7 +6,7 @@
 (256, 256)
 """
 
-from magspect.datasets._config import LIGHTINGS, SURFACES, SynthConfig
+from magspect.datasets._config import FRONT_LIGHTINGS, LIGHTINGS, SURFACES, SynthConfig
 from magspect.datasets._contact import contact_sheet
 from magspect.datasets._generate import RenderedView, SynthPart, generate_part
 from magspect.datasets._splits import SUITES, SynthSuite, get_suite, magsynth_v1
@@ -14,6 +14,7 @@ from magspect.datasets._writer import read_truth, write_dataset
 from magspect.datasets.coco import masks_from_coco, read_coco
 
 __all__ = [
+    "FRONT_LIGHTINGS",
     "LIGHTINGS",
     "SUITES",
     "SURFACES",

@@ -13,6 +13,9 @@ DEFECT_CLASS_CHOICES: tuple[str, ...] = ("crack", "chip", "coating_flaw")
 
 #: The lighting a station uses for each view when the config leaves it to the generator.
 DEFAULT_LIGHTING_WEIGHTS: dict[str, float] = {"coaxial": 0.35, "dome": 0.25, "darkfield": 0.25, "backlight": 0.15}
+#: The lightings that show a surface: what a station inspecting surfaces uses for its views (with a
+#: back light only for the silhouette: ``SynthConfig(backlight=True)``).
+FRONT_LIGHTINGS: tuple[str, ...] = ("coaxial", "dome", "darkfield")
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,9 @@ class SynthConfig:
         tolerance. out_of_tolerance_rate: share of parts with one dimension pushed outside it.
     Look
         surface: a coating from ``SURFACES`` (None: the spec's coating). lighting: one of
-        ``LIGHTINGS`` or None (drawn per view). bit_depth 8 or 16; color: BGR uint8 x3 (8 bit only).
+        ``LIGHTINGS``, a tuple of them to draw from per view (``FRONT_LIGHTINGS``: every lighting
+        that shows the surface), or None (drawn per view from all of them). bit_depth 8 or 16;
+        color: BGR uint8 x3 (8 bit only).
     Defects and nuisances
         defects: False renders no defect. force_defect: a class ("crack", "chip",
         "coating_flaw") or "class/subtype" (e.g. "coating_flaw/scratch") that every part gets at
@@ -57,7 +62,7 @@ class SynthConfig:
     dimension_sigma_fraction: float = 0.25
     out_of_tolerance_rate: float = 0.1
     surface: str | None = None
-    lighting: str | None = None
+    lighting: str | tuple[str, ...] | None = None
     bit_depth: int = 8
     color: bool = False
     defects: bool = True
@@ -93,7 +98,11 @@ class SynthConfig:
                 raise ValueError(f"pose mapping keys are angle_deg, dx_px, dy_px; unknown {sorted(unknown)}")
         if self.surface is not None and self.surface not in SURFACES:
             raise ValueError(f"surface must be one of {', '.join(SURFACES)}; got {self.surface!r}")
-        if self.lighting is not None and self.lighting not in LIGHTINGS:
+        if isinstance(self.lighting, (list, tuple)):
+            object.__setattr__(self, "lighting", tuple(self.lighting))
+            if not self.lighting or any(x not in LIGHTINGS for x in self.lighting):
+                raise ValueError(f"lighting choices must be values of {', '.join(LIGHTINGS)}; got {self.lighting!r}")
+        elif self.lighting is not None and self.lighting not in LIGHTINGS:
             raise ValueError(f"lighting must be one of {', '.join(LIGHTINGS)}; got {self.lighting!r}")
         if self.bit_depth not in BIT_DEPTHS:
             raise ValueError(f"bit_depth must be 8 or 16, got {self.bit_depth}")

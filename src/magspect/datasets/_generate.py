@@ -198,8 +198,14 @@ def _render_view(spec: Spec, view: str, geom: ViewGeometry, um_per_px: float, di
     hw = (n, n)
     m = um_per_px / 1000.0
     pose = _pose(rng, geom, config, m)
-    lighting = config.lighting or str(rng.choice(list(DEFAULT_LIGHTING_WEIGHTS),
-                                                 p=list(DEFAULT_LIGHTING_WEIGHTS.values())))
+    if isinstance(config.lighting, str):
+        lighting = config.lighting
+    elif config.lighting is None:  # (exactly this draw: magsynth-v1's images depend on it)
+        lighting = str(rng.choice(list(DEFAULT_LIGHTING_WEIGHTS), p=list(DEFAULT_LIGHTING_WEIGHTS.values())))
+    else:  # drawn from the given choices, with their default weights
+        choices = list(config.lighting)
+        weights = np.array([DEFAULT_LIGHTING_WEIGHTS[c] for c in choices])
+        lighting = str(rng.choice(choices, p=weights / weights.sum()))
     alpha_ideal, sd = coverage_field(geom.outline, pose, hw, band_px=4.0)
     mat = MATERIALS[surface]
     C = 3 if config.color else 1

@@ -18,18 +18,20 @@ import numpy as np
 
 
 class _Call:
-    __slots__ = ("done", "error", "images", "result")
+    __slots__ = ("done", "error", "images", "result", "rois")
 
-    def __init__(self, images: list[np.ndarray]) -> None:
+    def __init__(self, images: list[np.ndarray], rois: list[Any]) -> None:
         self.images = images
+        self.rois = rois
         self.done = threading.Event()
         self.result: list[Any] | None = None
         self.error: BaseException | None = None
 
 
 class BatchingSegmenter:
-    """Wraps a Segmenter (anything with ``predict(images)`` and ``manifest``, ``name``, ``sha256``,
-    ``provider``); same interface, thread-safe. ``batch_sizes`` keeps the last 1000 run sizes (images)."""
+    """Wraps a Segmenter (anything with ``predict(images, batch_size=, rois=)`` and ``manifest``,
+    ``name``, ``sha256``, ``provider``); same interface, thread-safe. ``batch_sizes`` keeps the last
+    1000 run sizes (images)."""
 
     def __init__(self, inner: Any, *, max_images: int = 8) -> None:
         if max_images < 1:
@@ -46,8 +48,10 @@ class BatchingSegmenter:
             raise AttributeError(name)
         return getattr(self.inner, name)
 
-    def predict(self, images: Sequence[np.ndarray], batch_size: int = 8) -> list[Any]:
-        call = _Call(list(images))
+    def predict(
+        self, images: Sequence[np.ndarray], batch_size: int = 8, rois: Sequence[Any] | None = None
+    ) -> list[Any]:
+        call = _Call(list(images), list(rois) if rois is not None else [None] * len(images))
         with self._lock:
             self._pending.append(call)
         while not call.done.is_set():
@@ -65,7 +69,11 @@ class BatchingSegmenter:
                     continue
                 self.batch_sizes.append(n)
                 try:
-                    out = self.inner.predict([im for c in take for im in c.images], batch_size=max(batch_size, n))
+                    out = self.inner.predict(
+                        [im for c in take for im in c.images],
+                        batch_size=max(batch_size, n),
+                        rois=[r for c in take for r in c.rois],
+                    )
                 except BaseException as exc:  # noqa: BLE001 - handed to every caller of this batch
                     for c in take:
                         c.error = exc

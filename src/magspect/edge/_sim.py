@@ -58,7 +58,7 @@ class TruthSegmenter:
         with self._lock:
             self._masks[image_digest(image)] = mask
 
-    def predict(self, images, batch_size: int = 8):  # noqa: ANN001, ANN201
+    def predict(self, images, batch_size: int = 8, rois=None):  # noqa: ANN001, ANN201 - rois: a hint, not needed
         out = []
         for im in images:
             with self._lock:
@@ -99,7 +99,7 @@ class SimulatedLine:
             raise ValueError(f"rate_hz must be > 0, got {rate_hz}")
         if lanes < 1:
             raise ValueError("lanes must be >= 1")
-        from magspect.datasets import SynthConfig
+        from magspect.datasets import FRONT_LIGHTINGS, SynthConfig
 
         self.name = f"sim:{spec}@{rate_hz:g}Hz"
         self.spec = spec
@@ -111,7 +111,11 @@ class SimulatedLine:
         self.lanes = lanes
         self.serial_prefix = serial_prefix
         self.segmenter = segmenter
-        self.config = SynthConfig(size_px=size_px, defect_rate=defect_rate, out_of_tolerance_rate=out_of_tolerance_rate)
+        # a station's lighting: front-lit views (the surface shows), a back-lit companion per view
+        self.config = SynthConfig(
+            size_px=size_px, defect_rate=defect_rate, out_of_tolerance_rate=out_of_tolerance_rate,
+            lighting=FRONT_LIGHTINGS, backlight=backlight,
+        )
         self._given = tuple(rendered) if rendered else None
         self._pool: list[_Rendered] = []
         self._i = 0
@@ -121,10 +125,7 @@ class SimulatedLine:
         from magspect.datasets import generate_part
 
         part = generate_part(self.spec, seed, self.config)
-        backlights: dict[str, np.ndarray] = {}
-        if self.backlight:
-            back = generate_part(self.spec, seed, self.config.with_(lighting="backlight"))
-            backlights = {v: rv.image for v, rv in back.views.items()}
+        backlights = {v: rv.backlight for v, rv in part.views.items()} if self.backlight else {}
         return _Rendered(
             views={v: rv.image for v, rv in part.views.items()},
             backlights=backlights,

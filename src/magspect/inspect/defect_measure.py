@@ -166,7 +166,7 @@ def measure_defects(
         raise ValueError(f"probs shape {probs.shape} does not match the class mask {cm.shape}")
     mm = metrology.mm_per_px
     ideal = metrology.ideal_mask()
-    dist_in = cv2.distanceTransform(ideal, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)  # px to the outline
+    dist_in = metrology.inner_distance_px()  # px to the outline
     missing = (ideal > 0) & (metrology.part_mask == 0)
     corners = np.asarray(metrology.corners_xy_px, float).reshape(-1, 2)
     edge_band_px = spec.zones.edge_band_mm / mm
@@ -175,9 +175,10 @@ def measure_defects(
     out: list[Defect] = []
     for cid, cname in _DEFECT_IDS.items():
         binary = (cm == cid).astype(np.uint8)
-        if not binary.any():
+        bx, by, bw, bh = cv2.boundingRect(binary)  # label only the box holding this class's pixels
+        if bw == 0 or bh == 0:
             continue
-        n, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(binary[by : by + bh, bx : bx + bw], connectivity=8)
         for k in range(1, n):
             area_px = int(stats[k, cv2.CC_STAT_AREA])
             if area_px < min_area_px:
@@ -185,6 +186,7 @@ def measure_defects(
             x0, y0 = stats[k, cv2.CC_STAT_LEFT], stats[k, cv2.CC_STAT_TOP]
             w, h = stats[k, cv2.CC_STAT_WIDTH], stats[k, cv2.CC_STAT_HEIGHT]
             crop = labels[y0:y0 + h, x0:x0 + w] == k
+            x0, y0 = int(x0 + bx), int(y0 + by)  # back to image coordinates
             ys, xs = np.nonzero(crop)
             ys, xs = ys + y0, xs + x0
             if cname == "crack":

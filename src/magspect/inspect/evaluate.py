@@ -20,6 +20,7 @@ import numpy as np
 
 from magspect.inspect.inspector import Inspection, Inspector
 from magspect.inspect.metrics import ConfusionAccumulator, false_detections, instance_recall, part_rates
+from magspect.inspect.visibility import visible_under
 from magspect.specs import get_spec
 from magspect.types import CLASS_NAMES, DEFECT_CLASSES, Verdict
 
@@ -73,6 +74,7 @@ def evaluate_parts(
     pix = ConfusionAccumulator()
     recall: dict[tuple[str, str], list[bool]] = defaultdict(list)  # (class, band) -> found?
     false_det: dict[str, int] = defaultdict(int)
+    not_visible: dict[str, int] = defaultdict(int)  # truth defects a view's lighting hides (back light)
     metro_err: dict[tuple[str, str], list[float]] = defaultdict(list)  # (spec, dim) -> measured - true
     metro_unit: dict[tuple[str, str], str] = {}
     latencies: list[float] = []
@@ -102,9 +104,13 @@ def evaluate_parts(
                 if d.get("instance_id") is not None
             }
             found = instance_recall(rv.instance_mask, classes, pred)
+            lighting = rv.truth.get("lighting")
             for d in rv.truth.get("defects", []):
                 iid = d.get("instance_id")
                 if iid is None or int(iid) not in found:
+                    continue
+                if not visible_under(lighting, d["class_name"]):  # not in this image: no model could find it
+                    not_visible[d["class_name"]] += 1
                     continue
                 band = SIZE_BANDS[1] if _rejectable(spec_id, d) else SIZE_BANDS[0]
                 recall[(d["class_name"], band)].append(found[int(iid)])
@@ -139,6 +145,10 @@ def evaluate_parts(
             }
             for c in DEFECT_CLASSES
         },
+        "defects_not_visible": dict(not_visible),
+        "parts_with_surface_not_visible": sum(
+            any(r.rule == "inspection.surface_not_visible" for r in o.inspection.result.reasons) for o in ev.outcomes
+        ),
         "false_defects_on_clean_surface": dict(false_det),
         "false_defects_per_100_parts": (100.0 * sum(false_det.values()) / n) if n else 0.0,
         "metrology": {

@@ -18,13 +18,33 @@ import numpy as np
 from magspect.types import CLASS_IDS, DEFECT_CLASSES
 
 _DEFECT_IDS = np.array([CLASS_IDS[c] for c in DEFECT_CLASSES], np.uint8)
+_IS_DEFECT = np.zeros(256, bool)
+_IS_DEFECT[_DEFECT_IDS] = True  # lookup table: class id -> is a defect class
 
 
-def on_part_only(class_mask: np.ndarray, ideal_mask: np.ndarray, margin_px: int = 3) -> np.ndarray:
-    """``class_mask`` with defect calls outside the (widened) ideal outline set to background."""
+Roi = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive ends)
+
+
+def _crop(a: np.ndarray, roi: Roi | None) -> np.ndarray:
+    return a if roi is None else a[roi[1] : roi[3], roi[0] : roi[2]]
+
+
+def on_part_only(
+    class_mask: np.ndarray, ideal_mask: np.ndarray, margin_px: int = 3, roi: Roi | None = None
+) -> np.ndarray:
+    """``class_mask`` with defect calls outside the (widened) ideal outline set to background.
+
+    ``roi``: a box holding the whole ideal outline with ``margin_px`` to spare (as
+    ``MetrologyResult.roi_xyxy_px()`` gives); only it is examined, everything outside it is off the part.
+    """
     k = 2 * margin_px + 1
-    region = cv2.dilate(ideal_mask.astype(np.uint8), np.ones((k, k), np.uint8)).astype(bool)
-    outside = ~region & np.isin(class_mask, _DEFECT_IDS)
+    cm = _crop(class_mask, roi)
+    region = cv2.dilate(np.ascontiguousarray(_crop(ideal_mask, roi), np.uint8), np.ones((k, k), np.uint8)).astype(bool)
+    outside = ~region & _IS_DEFECT[cm]
+    if roi is not None:  # and everything beyond the box
+        beyond = _IS_DEFECT[class_mask]
+        beyond[roi[1] : roi[3], roi[0] : roi[2]] = outside
+        outside = beyond
     if not outside.any():
         return class_mask
     out = class_mask.copy()
@@ -32,19 +52,32 @@ def on_part_only(class_mask: np.ndarray, ideal_mask: np.ndarray, margin_px: int 
     return out
 
 
-def silhouette_chips(ideal_mask: np.ndarray, part_mask: np.ndarray, min_depth_px: float = 2.0,
-                     min_area_px: int = 6) -> np.ndarray:
+def silhouette_chips(
+    ideal_mask: np.ndarray,
+    part_mask: np.ndarray,
+    min_depth_px: float = 2.0,
+    min_area_px: int = 6,
+    *,
+    roi: Roi | None = None,
+    depth_px: np.ndarray | None = None,
+) -> np.ndarray:
     """Boolean mask of material missing from the ideal outline, in pieces at least ``min_depth_px`` deep.
 
     One-pixel ragged silhouette noise is removed by a 3x3 opening; a piece counts as a chip when its
-    deepest point lies ``min_depth_px`` or more inside the ideal outline.
+    deepest point lies ``min_depth_px`` or more inside the ideal outline. ``roi``: a box holding the
+    whole ideal outline (work is limited to it); ``depth_px``: the ideal mask's distance transform,
+    when already computed (``MetrologyResult.inner_distance_px()``).
     """
-    ideal = ideal_mask.astype(np.uint8)
-    missing = ((ideal > 0) & (part_mask == 0)).astype(np.uint8)
+    out = np.zeros(ideal_mask.shape, bool)
+    ideal = np.ascontiguousarray(_crop(ideal_mask, roi), np.uint8)
+    missing = ((ideal > 0) & (_crop(part_mask, roi) == 0)).astype(np.uint8)
     if not missing.any():
-        return missing.astype(bool)
+        return out
     missing = cv2.morphologyEx(missing, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-    depth = cv2.distanceTransform(ideal, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    if depth_px is not None:
+        depth = _crop(depth_px, roi)
+    else:
+        depth = cv2.distanceTransform(ideal, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(missing, connectivity=8)
     keep = np.zeros(n, bool)
     for k in range(1, n):
@@ -54,7 +87,8 @@ def silhouette_chips(ideal_mask: np.ndarray, part_mask: np.ndarray, min_depth_px
                                               cv2.CC_STAT_HEIGHT))
         sel = labels[y0 : y0 + h, x0 : x0 + w] == k
         keep[k] = float(depth[y0 : y0 + h, x0 : x0 + w][sel].max()) >= min_depth_px
-    return keep[labels]
+    _crop(out, roi)[:] = keep[labels]
+    return out
 
 
 def merge_chips(class_mask: np.ndarray, chips: np.ndarray) -> np.ndarray:

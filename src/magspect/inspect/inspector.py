@@ -25,10 +25,22 @@ from magspect.inspect.geometry_defects import merge_chips, on_part_only, silhoue
 from magspect.inspect.imageio import ImageError, decode_image
 from magspect.inspect.metrology import PartNotFoundError, measure_view
 from magspect.inspect.subtype import infer_coating_subtype
+from magspect.inspect.visibility import hidden_surface
 from magspect.specs import Spec, SpecError, UnknownSpecError, get_spec
-from magspect.types import Defect, InspectionResult, Measurement, ModelRef, SpecRef, Verdict
+from magspect.types import (
+    Defect,
+    GateResult,
+    InspectionResult,
+    Measurement,
+    ModelRef,
+    Reason,
+    SpecRef,
+    Verdict,
+)
 
 ImageSource = bytes | str | Path | np.ndarray
+#: Pixels of context the model gets around the part's outline (defects off the part are dropped).
+MODEL_CONTEXT_PX = 32
 
 
 class ScaleError(ValueError):
@@ -154,7 +166,9 @@ class Inspector:
             images = [img for _, p in pending for img in p.images.values()]
             t = time.perf_counter()
             try:
-                segs = self.segmenter.predict(images)
+                # the model looks only where the part is (metrology found it), with room for context
+                rois = [p.metro[v].roi_xyxy_px(MODEL_CONTEXT_PX) for _, p in pending for v in p.images]
+                segs = self.segmenter.predict(images, rois=rois)
                 error = None
             except Exception as exc:  # noqa: BLE001 - a model failure rejects every part in the batch
                 segs, error = [], f"model failed: {type(exc).__name__}: {exc}"
@@ -243,6 +257,9 @@ class Inspector:
                 p.timings["metrology"] = (time.perf_counter() - t) * 1e3
                 return p.closed(f"part not found in {v} view: {exc}")
             p.arts[v].metrology = p.metro[v]
+            hidden = hidden_surface(p.images[v], p.metro[v].part_mask, p.metro[v].roi_xyxy_px(), view=v)
+            if hidden:
+                p.hidden[v] = hidden
         p.timings["metrology"] = (time.perf_counter() - t) * 1e3
         return p
 
@@ -255,11 +272,11 @@ class Inspector:
         n_classes = len(self.segmenter.manifest.classes)
         for v, s in zip(p.images, segs, strict=True):
             metro = p.metro[v]
-            ideal = metro.ideal_mask()
-            class_mask = on_part_only(s.class_mask, ideal)  # no defect lies off the part
+            ideal, roi = metro.ideal_mask(), metro.roi_xyxy_px()
+            class_mask = on_part_only(s.class_mask, ideal, roi=roi)  # no defect lies off the part
             conf = s.confidence
             if v in p.backlit:  # a back-lit silhouette shows every chip's missing material exactly
-                chips = silhouette_chips(ideal, metro.part_mask)
+                chips = silhouette_chips(ideal, metro.part_mask, roi=roi, depth_px=metro.inner_distance_px())
                 if chips.any():
                     class_mask = merge_chips(class_mask, chips)
                     conf = np.where(chips, np.float32(1.0), conf)
@@ -282,6 +299,13 @@ class Inspector:
 
         t = time.perf_counter()
         gate = judge(spec, measurements, defects)
+        if p.hidden:  # a surface nobody could see is not shown to be good: never PASS
+            hidden = tuple(
+                Reason(rule="inspection.surface_not_visible", verdict=Verdict.REVIEW, message=msg)
+                for msg in p.hidden.values()
+            )
+            verdict = Verdict.REJECT if gate.verdict == Verdict.REJECT else Verdict.REVIEW
+            gate = GateResult(verdict=verdict, reasons=(*gate.reasons, *hidden))
         p.timings["gate"] = (time.perf_counter() - t) * 1e3
         p.timings["total"] = (time.perf_counter() - p.t_start) * 1e3
         result = InspectionResult(
@@ -325,6 +349,7 @@ class _Pending:
     timings: dict[str, float] = field(default_factory=dict)
     arts: dict[str, ViewArtifacts] = field(default_factory=dict)
     backlit: set[str] = field(default_factory=set)  # views measured on a back-lit image
+    hidden: dict[str, str] = field(default_factory=dict)  # views whose surface cannot be seen -> why
 
     def __post_init__(self) -> None:
         self.arts = {v: ViewArtifacts() for v in self.request.views}

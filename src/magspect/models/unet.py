@@ -37,22 +37,56 @@ class DecoderBlock(nn.Module):
         return self.conv2(self.conv1(x))
 
 
-class UNetDecoder(nn.Module):
-    """Decoder over encoder features at strides (2, 4, 8, 16, 32) plus a stride-1 skip."""
+class LiteDecoderBlock(nn.Module):
+    """Upsample x2, concatenate the skip, 1x1 reduce, then a residual depthwise-separable 3x3.
 
-    def __init__(self, encoder_channels: tuple[int, ...], decoder_channels: tuple[int, ...], full_res_ch: int):
+    About a tenth of :class:`DecoderBlock`'s cost at high resolution, where a decoder spends its time.
+    """
+
+    def __init__(self, cin: int, cskip: int, cout: int) -> None:
         super().__init__()
-        if len(decoder_channels) != len(encoder_channels):
-            raise ValueError("one decoder width per encoder stage")
-        skips = list(encoder_channels[:-1][::-1]) + [full_res_ch]  # strides 16, 8, 4, 2, 1
+        self.reduce = conv_bn_relu(cin + cskip, cout, 1)
+        self.dw = nn.Sequential(
+            nn.Conv2d(cout, cout, 3, padding=1, groups=cout, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
+        )
+        self.pw = conv_bn_relu(cout, cout, 1)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor | None) -> torch.Tensor:
+        x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+        if skip is not None:
+            x = torch.cat([x, skip], dim=1)
+        x = self.reduce(x)
+        return x + self.pw(self.dw(x))
+
+
+class UNetDecoder(nn.Module):
+    """Decoder over encoder features at strides (2, 4, 8, 16, 32) plus, optionally, a stride-1 skip.
+
+    With ``full_res_ch`` the decoder has one block per encoder stage and ends at stride 1; with
+    ``full_res_ch=0`` it has one block fewer and ends at stride 2 (the head's logits are then
+    upsampled x2: thin cracks are still seen, as the stride-2 stem's 3x3 kernels overlap).
+    """
+
+    def __init__(
+        self,
+        encoder_channels: tuple[int, ...],
+        decoder_channels: tuple[int, ...],
+        full_res_ch: int,
+        block: type[nn.Module] = DecoderBlock,
+    ):
+        super().__init__()
+        skips = list(encoder_channels[:-1][::-1]) + ([full_res_ch] if full_res_ch else [])  # strides 16, 8, 4, 2(, 1)
+        if len(decoder_channels) != len(skips):
+            raise ValueError(f"{len(skips)} decoder widths needed (one per skip), got {len(decoder_channels)}")
         cins = [encoder_channels[-1], *decoder_channels[:-1]]
         self.blocks = nn.ModuleList(
-            DecoderBlock(cin, cskip, cout) for cin, cskip, cout in zip(cins, skips, decoder_channels, strict=True)
+            block(cin, cskip, cout) for cin, cskip, cout in zip(cins, skips, decoder_channels, strict=True)
         )
+        self.out_stride = 1 if full_res_ch else 2
 
     def forward(self, feats: list[torch.Tensor], full_res: torch.Tensor | None) -> torch.Tensor:
         x = feats[-1]
-        skips = [*feats[:-1][::-1], full_res]
+        skips = [*feats[:-1][::-1]] + ([full_res] if full_res is not None else [])
         for block, skip in zip(self.blocks, skips, strict=True):
             x = block(x, skip)
         return x
@@ -67,6 +101,7 @@ class SegmentationNet(nn.Module):
         cfg: ModelConfig,
         decoder_channels: tuple[int, ...],
         full_res_ch: int = 16,
+        block: type[nn.Module] = DecoderBlock,
     ) -> None:
         super().__init__()
         self.register_buffer("mean", torch.tensor(cfg.mean, dtype=torch.float32).view(1, -1, 1, 1))
@@ -77,14 +112,18 @@ class SegmentationNet(nn.Module):
             if full_res_ch
             else None
         )
-        self.decoder = UNetDecoder(encoder.out_channels, decoder_channels, full_res_ch)
+        self.decoder = UNetDecoder(encoder.out_channels, decoder_channels, full_res_ch, block)
         self.head = nn.Conv2d(decoder_channels[-1], cfg.num_classes, 1)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         x = (image - self.mean) / self.std
         feats = self.encoder(x)
         full = self.full_res(x) if self.full_res is not None else None
-        return self.head(self.decoder(feats, full))
+        logits = self.head(self.decoder(feats, full))
+        if self.decoder.out_stride != 1:
+            scale = float(self.decoder.out_stride)
+            logits = F.interpolate(logits, scale_factor=scale, mode="bilinear", align_corners=False)
+        return logits
 
 
 # tile 1024: a whole 1024x1024 station image runs in one pass (tiling it would cost ~2.5x)
@@ -95,6 +134,17 @@ _LARGE = ModelConfig(in_chans=1, input_size_hw=(384, 384), tile_size_px=1024, ti
 @register_model("unet_mnv3s", default_cfg=_SMALL, description="MobileNetV3-small U-Net, ~1.1 M params, edge CPUs")
 def unet_mnv3s(cfg: ModelConfig, decoder_channels: tuple[int, ...] = (64, 48, 32, 24, 16), full_res_ch: int = 8):
     return SegmentationNet(mobilenet_v3_encoder("small", cfg.in_chans), cfg, tuple(decoder_channels), full_res_ch)
+
+
+@register_model(
+    "unet_mnv3s_lite",
+    default_cfg=_SMALL,
+    description="MobileNetV3-small U-Net, depthwise decoder to stride 2, ~0.9 M params, line-speed CPUs",
+)
+def unet_mnv3s_lite(cfg: ModelConfig, decoder_channels: tuple[int, ...] = (64, 48, 32, 16)):
+    return SegmentationNet(
+        mobilenet_v3_encoder("small", cfg.in_chans), cfg, tuple(decoder_channels), 0, block=LiteDecoderBlock
+    )
 
 
 @register_model("unet_mnv3l", default_cfg=_SMALL, description="MobileNetV3-large U-Net, ~3.5 M params")

@@ -20,9 +20,24 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from magspect.datasets.coco import rle_decode
+from magspect.inspect.visibility import SURFACE_ONLY_CLASSES
 from magspect.types import CLASS_IDS, CLASS_NAMES
 
 FIRST_DEFECT_ID = CLASS_IDS["crack"]
+#: Mask value for pixels without a usable label: the loss and the metrics skip them.
+IGNORE_ID = 255
+
+
+def visible_labels(mask: np.ndarray, lighting: str | None) -> np.ndarray:
+    """The truth mask as the image can show it: on a back-lit view the surface-only defects become
+    :data:`IGNORE_ID` (teaching a model to find what is not in the image only teaches it to guess)."""
+    if lighting != "backlight":
+        return mask
+    out = mask.copy()
+    out[np.isin(mask, [CLASS_IDS[c] for c in SURFACE_ONLY_CLASSES])] = IGNORE_ID
+    return out
+
+
 _DIVISOR = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 _IMAGE_EXTS = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
 
@@ -77,7 +92,7 @@ class SynthStreamSource:
         part = generate_part(spec=spec, seed=int(part_seed), config=SynthConfig(**synth))
         v = part.views[view]
         self.last_truth = v.truth
-        return v.image, v.class_mask
+        return v.image, visible_labels(v.class_mask, v.truth.get("lighting"))
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         if self.n_parts is None:
@@ -197,7 +212,8 @@ def pick_crop_origin(mask: np.ndarray, crop: int, defect_bias: float, rng: np.ra
     h, w = mask.shape
     centre = None
     if rng.random() < defect_bias:
-        n, labels = cv2.connectedComponents((mask >= FIRST_DEFECT_ID).astype(np.uint8), connectivity=8)
+        defects = (mask >= FIRST_DEFECT_ID) & (mask != IGNORE_ID)
+        n, labels = cv2.connectedComponents(defects.astype(np.uint8), connectivity=8)
         if n > 1:
             ys, xs = np.nonzero(labels == int(rng.integers(1, n)))
             j = int(rng.integers(len(ys)))

@@ -6,12 +6,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+IGNORE_INDEX = 255  # magspect.training.data.IGNORE_ID: pixels without a usable label
+
 
 class SegLoss(nn.Module):
     """``ce_weight * CE(or focal) + dice_weight * (1 - mean soft Dice over dice_classes)``.
 
     Dice is computed over the whole batch per class, so a crop without a crack does not produce a
-    0/0 term; classes absent from both prediction and truth in the batch are skipped.
+    0/0 term; classes absent from both prediction and truth in the batch are skipped. Pixels
+    labelled :data:`IGNORE_INDEX` count in neither term.
     """
 
     def __init__(
@@ -30,23 +33,26 @@ class SegLoss(nn.Module):
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         loss = logits.new_zeros(())
-        if self.ce_weight:
+        valid = target != IGNORE_INDEX
+        if not bool(valid.all()):
+            target = torch.where(valid, target, torch.zeros_like(target))
+        if self.ce_weight and bool(valid.any()):
             if self.focal_gamma > 0:
                 logp = F.log_softmax(logits, dim=1)
                 logp_t = logp.gather(1, target[:, None]).squeeze(1)
                 focal = -((1 - logp_t.exp()) ** self.focal_gamma) * logp_t
-                if self.class_weights is not None:
-                    wt = self.class_weights[target]
-                    focal = (focal * wt).sum() / wt.sum()
-                else:
-                    focal = focal.mean()
-                loss = loss + self.ce_weight * focal
+                wt = self.class_weights[target] if self.class_weights is not None else torch.ones_like(focal)
+                wt = wt * valid
+                loss = loss + self.ce_weight * (focal * wt).sum() / wt.sum()
             else:
-                loss = loss + self.ce_weight * F.cross_entropy(logits, target, weight=self.class_weights)
+                ce_target = torch.where(valid, target, torch.full_like(target, IGNORE_INDEX))
+                loss = loss + self.ce_weight * F.cross_entropy(
+                    logits, ce_target, weight=self.class_weights, ignore_index=IGNORE_INDEX
+                )
         if self.dice_weight and self.dice_classes:
-            probs = logits.softmax(dim=1)
+            probs = logits.softmax(dim=1) * valid[:, None]
             dims = (0, 2, 3)
-            onehot = F.one_hot(target, logits.shape[1]).permute(0, 3, 1, 2).to(probs.dtype)
+            onehot = F.one_hot(target, logits.shape[1]).permute(0, 3, 1, 2).to(probs.dtype) * valid[:, None]
             p = probs[:, self.dice_classes]
             t = onehot[:, self.dice_classes]
             inter = (p * t).sum(dims)

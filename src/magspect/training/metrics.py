@@ -14,6 +14,8 @@ import numpy as np
 
 from magspect.types import CLASS_IDS, CLASS_NAMES, DEFECT_CLASSES
 
+IGNORE_ID = 255  # magspect.training.data.IGNORE_ID
+
 
 @dataclass
 class SegMetrics:
@@ -29,11 +31,17 @@ class SegMetrics:
         self.confusion = np.zeros((self.num_classes, self.num_classes), np.int64)
 
     def update(self, pred: np.ndarray, truth: np.ndarray) -> None:
-        """Add one HxW predicted class mask and its truth."""
+        """Add one HxW predicted class mask and its truth (pixels labelled 255 are not scored)."""
         if pred.shape != truth.shape:
             raise ValueError(f"shape mismatch {pred.shape} vs {truth.shape}")
         k = self.num_classes
-        idx = truth.astype(np.int64).ravel() * k + pred.astype(np.int64).ravel()
+        ignore = truth == IGNORE_ID
+        if ignore.any():  # a prediction on an unlabelled pixel is neither right nor wrong
+            keep = ~ignore
+            pred = np.where(keep, pred, 0).astype(pred.dtype)
+            idx = truth[keep].astype(np.int64) * k + pred[keep].astype(np.int64)
+        else:
+            idx = truth.astype(np.int64).ravel() * k + pred.astype(np.int64).ravel()
         self.confusion += np.bincount(idx, minlength=k * k).reshape(k, k)
         for name in DEFECT_CLASSES:
             c = CLASS_IDS[name]

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from magspect.training.config import TrainConfig
-from magspect.training.data import FolderSource, SynthStreamSource, to_unit_float
+from magspect.training.data import FolderSource, SynthStreamSource, to_unit_float, visible_labels
 from magspect.training.metrics import SegMetrics
 
 
@@ -31,7 +31,7 @@ def magsynth_v1_views(
     for part in magsynth_v1.iter_parts(split, limit=n_parts, views=tuple(views)):
         for name in views:
             v = part.views[name]
-            out.append((v.image, v.class_mask))
+            out.append((v.image, visible_labels(v.class_mask, v.truth.get("lighting"))))
     return out
 
 

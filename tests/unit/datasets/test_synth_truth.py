@@ -175,3 +175,14 @@ def test_labelled_area_matches_truth_area(force: str) -> None:
                 assert px * m * m == pytest.approx(d["area_mm2"], rel=0.1), d
                 n += 1
     assert n >= 2
+
+
+def test_lighting_can_be_drawn_from_a_set_of_choices():
+    from magspect.datasets import FRONT_LIGHTINGS
+
+    seen = {generate_part("def-blk-20x10x5-nicuni", s, SynthConfig(size_px=128, lighting=FRONT_LIGHTINGS,
+                                                                   defects=False)).views["top"].truth["lighting"]
+            for s in range(40)}
+    assert seen <= set(FRONT_LIGHTINGS) and len(seen) >= 2
+    with pytest.raises(ValueError, match="lighting choices"):
+        SynthConfig(lighting=("coaxial", "sunlight"))

@@ -17,7 +17,7 @@ class SlowModel:
         self.runs: list[int] = []
         self.fail = fail
 
-    def predict(self, images, batch_size=8):
+    def predict(self, images, batch_size=8, rois=None):
         self.runs.append(len(images))
         time.sleep(0.15)
         if self.fail:

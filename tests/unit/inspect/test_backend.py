@@ -79,3 +79,44 @@ def test_runtime_backend_does_not_import_torch():
     code = "import sys, magspect.inspect, magspect.inspect.backend; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_softmax_argmax_matches_the_plain_numpy_definition():
+    from magspect.inspect.backend import _softmax_argmax
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 3, (5, 37, 29)).astype(np.float32)
+    logits[:, 0, 0] = 1.0  # a five-way tie goes to class 0, as argmax does
+    cls, conf = _softmax_argmax(logits)
+    e = np.exp(logits - logits.max(0))
+    np.testing.assert_array_equal(cls, logits.argmax(0))
+    np.testing.assert_allclose(conf, (e / e.sum(0)).max(0), rtol=1e-5)
+    assert cls.dtype == np.uint8 and conf.dtype == np.float32 and cls[0, 0] == 0
+
+
+def test_fit_roi_grows_to_the_model_multiple_inside_the_image():
+    from magspect.inspect.backend import fit_roi
+
+    for roi, shape in [((10, 20, 50, 45), (100, 120)), ((0, 0, 5, 5), (100, 120)), ((100, 90, 120, 100), (100, 120))]:
+        x0, y0, x1, y1 = fit_roi(roi, shape, 32)
+        assert (x1 - x0) % 32 == 0 and (y1 - y0) % 32 == 0
+        assert x0 <= roi[0] and y0 <= roi[1] and x1 >= roi[2] and y1 >= roi[3]  # nothing of the box lost
+        assert 0 <= x0 and 0 <= y0 and x1 <= shape[1] and y1 <= shape[0]
+    assert fit_roi((3, 3, 90, 90), (100, 120), 64) == (0, 0, 120, 100)  # larger than fits: the whole image
+
+
+def test_predict_on_a_roi_equals_the_whole_image_inside_it(tiny_onnx):
+    """The model run on a box gives the same classes inside it (away from the box's edge, where
+    the context differs) and background with confidence 1 outside."""
+    seg = Segmenter(tiny_onnx, threads=1)
+    img = np.random.default_rng(5).integers(0, 255, (120, 160), dtype=np.uint8)
+    whole = seg.predict([img])[0]
+    (boxed,) = seg.predict([img], rois=[(40, 30, 100, 90)])
+    inner = (slice(34, 86), slice(44, 96))  # 4 px in from the box: the 5x5 kernel sees the same pixels
+    np.testing.assert_array_equal(boxed.class_mask[inner], whole.class_mask[inner])
+    np.testing.assert_allclose(boxed.confidence[inner], whole.confidence[inner], rtol=1e-5)
+    assert (boxed.class_mask[:, :30] == 0).all() and (boxed.confidence[:, :30] == 1).all()
+    (full,) = seg.predict([img], rois=[None])
+    np.testing.assert_array_equal(full.class_mask, whole.class_mask)
+    with pytest.raises(ValueError, match="1 rois for 2 images"):
+        seg.predict([img, img], rois=[None])

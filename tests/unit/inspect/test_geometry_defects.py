@@ -34,3 +34,17 @@ def test_defects_off_the_part_are_dropped_and_chips_merged():
     chips[30:33, 30:33] = True
     assert (merge_chips(out, chips)[30:33, 30:33] == 3).all()
     assert merge_chips(out, np.zeros_like(chips)) is out
+
+
+def test_a_roi_gives_the_same_chips_and_calls_as_the_whole_image():
+    ideal = _rect()
+    part = ideal.copy()
+    part[20:26, 60:75] = 0
+    roi = (12, 12, 148, 88)  # the outline with 8 px to spare
+    np.testing.assert_array_equal(silhouette_chips(ideal, part, roi=roi), silhouette_chips(ideal, part))
+    cm = np.where(ideal > 0, 1, 0).astype(np.uint8)
+    cm[2:6, 2:6] = 2  # beyond the box
+    cm[14:17, 40:44] = 4  # inside the box but off the part
+    cm[18:22, 50:60] = 3  # on the outline: kept
+    np.testing.assert_array_equal(on_part_only(cm, ideal, roi=roi), on_part_only(cm, ideal))
+    assert (on_part_only(cm, ideal, roi=roi)[2:6, 2:6] == 0).all()

@@ -153,3 +153,27 @@ def test_top_view_repeatability_30_poses(shape):
         if name.endswith("_deg") or name == "chamfer":
             continue
         assert abs(e.mean()) <= 0.1 and e.std(ddof=1) <= 0.05, (name, e.mean(), e.std(ddof=1))
+
+
+def test_ideal_mask_and_distances_computed_in_the_roi_match_the_whole_image():
+    """ROI rasterisation (what the inspection path uses) == the plain full-image definition."""
+    import cv2
+
+    from magspect.datasets import SynthConfig, generate_part
+
+    p = generate_part(spec="com-ring-od20-id10-t5", seed=4, config=SynthConfig(backlight=True))
+    rv = p.views["top"]
+    res = measure_view(rv.backlight, "com-ring-od20-id10-t5", "top", rv.truth["um_per_px"])
+    h, w = res.part_mask.shape
+    canvas = np.zeros((h * 4, w * 4), np.uint8)
+    polys = [np.round(((q + 0.5) * 4 - 0.5) * 16).astype(np.int32) for q in res.ideal_outline_xy_px]
+    cv2.fillPoly(canvas, polys[:1], 1, shift=4)
+    cv2.fillPoly(canvas, polys[1:], 0, shift=4)
+    full = (cv2.resize(canvas.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA) >= 0.5).astype(np.uint8)
+    np.testing.assert_array_equal(res.ideal_mask(), full)
+    np.testing.assert_allclose(
+        res.inner_distance_px(), cv2.distanceTransform(full, cv2.DIST_L2, cv2.DIST_MASK_PRECISE), atol=1e-5
+    )
+    x0, y0, x1, y1 = res.roi_xyxy_px()
+    assert full[:y0].sum() == full[y1:].sum() == full[:, :x0].sum() == full[:, x1:].sum() == 0
+    assert res.ideal_mask() is res.ideal_mask()  # computed once

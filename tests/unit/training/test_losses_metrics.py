@@ -55,3 +55,45 @@ def test_metrics_iou_and_instances():
     assert math.isnan(s["recall/chip"])
     with pytest.raises(ValueError):
         m.update(pred[:10], truth)
+
+
+@pytest.mark.parametrize("gamma", [0.0, 2.0])
+def test_ignored_pixels_count_in_neither_loss_term(gamma):
+    """Labels of 255 (a surface flaw on a back-lit view) neither reward nor punish any prediction."""
+    t = torch.zeros(2, 16, 16, dtype=torch.long)
+    t[:, 4:6, 2:12] = 2
+    t[:, 10:14, 10:14] = 4
+    ignored = t.clone()
+    ignored[:, 10:14, 10:14] = 255
+    loss = SegLoss([0.5, 0.5, 3, 2, 2], focal_gamma=gamma)
+    logits = _logits_for(t, 3.0).requires_grad_(True)
+    base = loss(logits, ignored)
+    other = logits.detach().clone()
+    other[:, :, 10:14, 10:14] = torch.randn(2, 5, 4, 4) * 10  # anything at all where the label is ignored
+    assert torch.isclose(loss(other, ignored), base, atol=1e-6)
+    base.backward()
+    assert logits.grad[:, :, 10:14, 10:14].abs().max() == 0
+    assert not torch.isclose(loss(other, t), base)  # without the ignore label the region counts
+
+
+def test_metrics_skip_ignored_pixels():
+    truth = np.zeros((32, 32), np.uint8)
+    truth[5:10, 5:10] = 255  # unlabelled
+    truth[20:25, 20:25] = 4
+    pred = np.zeros_like(truth)
+    pred[5:10, 5:10] = 4  # a call on the unlabelled region: not a false instance
+    pred[20:25, 20:25] = 4
+    m = SegMetrics()
+    m.update(pred, truth)
+    s = m.summary()
+    assert s["precision/coating_flaw"] == 1.0 and s["recall/coating_flaw"] == 1.0
+    assert s["pixel_accuracy"] == 1.0 and m.confusion.sum() == 32 * 32 - 25
+
+
+def test_surface_flaws_are_unlabelled_on_back_lit_views_only():
+    from magspect.training.data import IGNORE_ID, visible_labels
+
+    mask = np.array([[0, 1, 2, 3, 4]], np.uint8)
+    assert visible_labels(mask, "backlight").tolist() == [[0, 1, IGNORE_ID, 3, IGNORE_ID]]
+    for lighting in ("coaxial", "dome", "darkfield", None):
+        assert visible_labels(mask, lighting) is mask

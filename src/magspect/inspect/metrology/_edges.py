@@ -35,23 +35,23 @@ def edge_points(
     if len(st) == 0:
         return np.empty((0, 2)), np.zeros(0, bool)
     # remap needs width < 32768: tile stations in rows
-    prof = cv2.remap(gray, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float64)
+    prof = cv2.remap(np.asarray(gray, np.float32), mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     k = max(1, int(round(plateau_px / step_px)))
-    lvl_in = prof[:, :k].mean(1)
-    lvl_out = prof[:, -k:].mean(1)
+    lvl_in = prof[:, :k].mean(1, dtype=np.float64)
+    lvl_out = prof[:, -k:].mean(1, dtype=np.float64)
     span = lvl_out - lvl_in
     ok = np.abs(span) > max(min_contrast, 1e-9)
     span = np.where(ok, span, 1.0)
-    p = (prof - lvl_in[:, None]) / span[:, None]  # 0 inside the part, 1 outside
-    below = p[:, :-1] < 0.5
-    above = p[:, 1:] >= 0.5
-    cross = below & above
+    # float32 profiles (4x less work than float64 here); the crossing itself is interpolated in float64
+    p = ((prof - lvl_in[:, None].astype(np.float32)) * (1.0 / span)[:, None].astype(np.float32)) >= 0.5
+    cross = ~p[:, :-1] & p[:, 1:]  # 0 inside the part, 1 outside: one upward crossing of 50 %
     n_up = cross.sum(1)
-    down = (p[:, :-1] >= 0.5) & (p[:, 1:] < 0.5)
-    ok &= (n_up == 1) & (down.sum(1) == 0)
+    down = p[:, :-1] & ~p[:, 1:]
+    ok &= (n_up == 1) & ~down.any(1)
     idx = np.argmax(cross, axis=1)
     rows = np.arange(len(st))
-    p0, p1 = p[rows, idx], p[rows, idx + 1]
+    p0 = (prof[rows, idx] - lvl_in) / span
+    p1 = (prof[rows, idx + 1] - lvl_in) / span
     frac = (0.5 - p0) / np.where(p1 - p0 == 0, 1.0, p1 - p0)
     tt = t[idx] + frac * step_px
     out = st + tt[:, None] * nv

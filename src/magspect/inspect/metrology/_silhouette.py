@@ -57,20 +57,21 @@ def find_part(
     if hi - lo <= 0:
         raise PartNotFoundError("part not found: the image is uniform")
     g8 = cv2.GaussianBlur(((gray - lo) * (255.0 / (hi - lo))).astype(np.uint8), (0, 0), 1.0)
-    thr, bright = cv2.threshold(g8, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    bright = bright.astype(bool)
-    g_bright, g_dark = gray[bright], gray[~bright]
-    if g_bright.size < min_area_px or g_dark.size < min_area_px:
+    thr, bright8 = cv2.threshold(g8, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    n_bright = int(cv2.countNonZero(bright8))
+    if n_bright < min_area_px or h * w - n_bright < min_area_px:
         raise PartNotFoundError("part not found: the image has a single grey level class")
-    pooled = np.sqrt(0.5 * (g_bright.var() + g_dark.var())) + 1e-12
-    separation = (g_bright.mean() - g_dark.mean()) / pooled
+    mean_b, std_b = (float(v[0, 0]) for v in cv2.meanStdDev(gray, mask=bright8))
+    mean_d, std_d = (float(v[0, 0]) for v in cv2.meanStdDev(gray, mask=1 - bright8))
+    pooled = np.sqrt(0.5 * (std_b**2 + std_d**2)) + 1e-12
+    separation = (mean_b - mean_d) / pooled
     if separation < min_separation:
         raise PartNotFoundError(
             f"part not found: foreground/background separation {separation:.1f} sigma < {min_separation}"
         )
-    border = np.concatenate([bright[0], bright[-1], bright[:, 0], bright[:, -1]])
+    border = np.concatenate([bright8[0], bright8[-1], bright8[:, 0], bright8[:, -1]])
     part_is_dark = border.mean() > 0.5
-    part = (~bright if part_is_dark else bright).astype(np.uint8)
+    part = (1 - bright8) if part_is_dark else bright8
     part = cv2.morphologyEx(part, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
 
     contours, hierarchy = cv2.findContours(part, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
@@ -100,8 +101,12 @@ def find_part(
     # re-add hole boundary pixels (findContours' hole contour lies on part pixels)
     for hole in holes:
         mask[hole[:, 1].astype(int), hole[:, 0].astype(int)] = 1
-    part_px = gray[mask.astype(bool)]
-    bg_px = gray[~cv2.dilate(mask, np.ones((9, 9), np.uint8)).astype(bool)]
+    # the two grey levels: medians over every other row and column (plenty of pixels, 4x less work)
+    sub = (slice(None, None, 2), slice(None, None, 2))
+    part_px = gray[sub][mask[sub].astype(bool)]
+    bg_px = gray[sub][~cv2.dilate(mask, np.ones((9, 9), np.uint8))[sub].astype(bool)]
+    if part_px.size == 0 or bg_px.size == 0:  # a part of a pixel or two: use every pixel
+        part_px, bg_px = gray[mask.astype(bool)], gray[~cv2.dilate(mask, np.ones((9, 9), np.uint8)).astype(bool)]
     return Silhouette(
         gray=gray, mask=mask, contour_xy_px=cnt, holes_xy_px=tuple(holes),
         level_part=float(np.median(part_px)), level_background=float(np.median(bg_px)),
