@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
 
 
 def evaluate_cmd(
-    suite: Annotated[str | None, typer.Option(help="Synthetic suite, e.g. magsynth-v1.")] = None,
+    suite: Annotated[str | None, typer.Option(help="Synthetic suite: magsynth-v2 (front-lit views, as a station) or magsynth-v1.")] = None,
     split: Annotated[str, typer.Option(help="Split of the suite: test or val.")] = "test",
     n: Annotated[int | None, typer.Option("--n", min=1, help="Only the first N parts of the split.")] = None,
     data: Annotated[
@@ -33,7 +33,7 @@ def evaluate_cmd(
     from magspect.inspect.backend import ModelError
 
     if (suite is None) == (data is None):
-        fail("give exactly one of --suite magsynth-v1 or --data mask-folder:PATH")
+        fail("give exactly one of --suite magsynth-v2 (or magsynth-v1) or --data mask-folder:PATH")
     columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TimeRemainingColumn())
     if data is not None:
@@ -62,20 +62,21 @@ def evaluate_cmd(
         for k, v in summary["iou_per_class"].items():
             console.print(f"  IoU {k:14s} {'—' if v is None else f'{v:.3f}'}")
     else:
-        from magspect.datasets import magsynth_v1
+        from magspect.datasets import SUITES
         from magspect.inspect.evaluate import evaluate_parts
         from magspect.inspect.inspector import Inspector
 
-        if suite != "magsynth-v1":
-            fail(f"unknown suite {suite!r}; known: magsynth-v1")
+        if suite not in SUITES:
+            fail(f"unknown suite {suite!r}; known: {', '.join(SUITES)}")
+        synth_suite = SUITES[suite]
         try:
             inspector = Inspector(model, int8=int8 and model is None)
-            total = len(magsynth_v1.seeds(split)) if n is None else min(n, len(magsynth_v1.seeds(split)))
-            parts = magsynth_v1.iter_parts(split, limit=n, backlight=True)  # + back-lit images for metrology
+            total = len(synth_suite.seeds(split)) if n is None else min(n, len(synth_suite.seeds(split)))
+            parts = synth_suite.iter_parts(split, limit=n, backlight=True)  # + back-lit images for metrology
         except (ModelError, ValueError, KeyError) as exc:
             fail(str(exc))
         with Progress(*columns, console=console, transient=True) as bar:
-            task = bar.add_task(f"magsynth-v1/{split}", total=total)
+            task = bar.add_task(f"{suite}/{split}", total=total)
             ev = evaluate_parts(inspector, parts, progress=lambda o: bar.advance(task))
         summary = {"suite": suite, "split": split, **ev.summary}
         console.print(

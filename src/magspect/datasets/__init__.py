@@ -9,7 +9,7 @@
 from magspect.datasets._config import FRONT_LIGHTINGS, LIGHTINGS, SURFACES, SynthConfig
 from magspect.datasets._contact import contact_sheet
 from magspect.datasets._generate import RenderedView, SynthPart, generate_part
-from magspect.datasets._splits import SUITES, SynthSuite, get_suite, magsynth_v1
+from magspect.datasets._splits import SUITES, SynthSuite, get_suite, magsynth_v1, magsynth_v2
 from magspect.datasets._writer import read_truth, write_dataset
 from magspect.datasets.coco import masks_from_coco, read_coco
 
@@ -26,6 +26,7 @@ __all__ = [
     "generate_part",
     "get_suite",
     "magsynth_v1",
+    "magsynth_v2",
     "masks_from_coco",
     "read_coco",
     "read_truth",

@@ -7,6 +7,15 @@ magsynth-v1
     test: seeds 2_000_000 .. 2_000_999 (1,000 parts, both views; 486 of them nonconforming as
     measured when the recipe was frozen, 47 % with defects; defect rate 0.48, out-of-tolerance rate 0.12).
     Regenerate the test set: ``magspect synth --suite magsynth-v1 --split test --out DIR``.
+    Lighting: each view's lighting is drawn from all four, back light included (15 %), so about
+    28 % of its parts have a view that shows only a silhouette: no surface inspection is possible
+    there (the Inspector says REVIEW), and its surface defects are invisible.
+
+magsynth-v2
+    magsynth-v1's parts, seeds, specs and rates, imaged as an inspection station images them: each
+    view front-lit (coaxial, dome or dark-field, drawn with v1's weights) plus a back-lit companion
+    image of the same view for metrology. The suite the runtime's targets are measured on.
+    ``magspect synth --suite magsynth-v2 --split test --out DIR``.
 """
 
 from __future__ import annotations
@@ -14,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from magspect.datasets._config import SynthConfig
+from magspect.datasets._config import FRONT_LIGHTINGS, SynthConfig
 from magspect.datasets._generate import SynthPart, generate_part
 from magspect.datasets._writer import spec_for_seed
 
@@ -66,7 +75,15 @@ magsynth_v1 = SynthSuite(
     configs={"train": _V1_TRAIN, "val": _V1_TRAIN, "test": SynthConfig(defect_rate=0.48, out_of_tolerance_rate=0.12)},
 )
 
-SUITES: dict[str, SynthSuite] = {magsynth_v1.name: magsynth_v1}
+magsynth_v2 = SynthSuite(
+    name="magsynth-v2",
+    version=2,
+    spec_ids=_BUNDLED,
+    seed_ranges=dict(magsynth_v1.seed_ranges),
+    configs={k: c.with_(lighting=FRONT_LIGHTINGS, backlight=True) for k, c in magsynth_v1.configs.items()},
+)
+
+SUITES: dict[str, SynthSuite] = {s.name: s for s in (magsynth_v1, magsynth_v2)}
 
 
 def get_suite(name: str) -> SynthSuite:

@@ -49,6 +49,20 @@ def load_val_views(cfg: TrainConfig) -> list[tuple[np.ndarray, np.ndarray]]:
     return [src.render(s.seed + i, s.specs[i % len(s.specs)], s.views[0]) for i in range(v.n_parts)]
 
 
+def part_box(mask: np.ndarray, context_px: int | None) -> tuple[int, int, int, int]:
+    """``(y0, y1, x0, x1)``: the labelled part's bounding box widened by ``context_px`` (the whole
+    view when ``context_px`` is None or nothing is labelled)."""
+    h, w = mask.shape[:2]
+    if context_px is None:
+        return 0, h, 0, w
+    ys, xs = np.nonzero(mask > 0)
+    if ys.size == 0:
+        return 0, h, 0, w
+    c = context_px
+    y0, y1 = max(int(ys.min()) - c, 0), min(int(ys.max()) + c + 1, h)
+    return y0, y1, max(int(xs.min()) - c, 0), min(int(xs.max()) + c + 1, w)
+
+
 @torch.no_grad()
 def evaluate(
     model: torch.nn.Module,
@@ -56,12 +70,19 @@ def evaluate(
     in_chans: int,
     device: torch.device | str = "cpu",
     min_area_px: int = 4,
+    context_px: int | None = 32,
 ) -> dict[str, float]:
-    """Per-class IoU and instance recall/precision over ``views`` (one view at a time)."""
+    """Per-class IoU and instance recall/precision over ``views`` (one view at a time).
+
+    Each view is cut to its part with ``context_px`` around it, as the runtime feeds the model
+    (``magspect.inspect.inspector.MODEL_CONTEXT_PX``); ``None`` scores whole views.
+    """
     was_training = model.training
     model.eval()
     m = SegMetrics(min_area_px=min_area_px)
     for image, mask in views:
+        y0, y1, x0, x1 = part_box(mask, context_px)
+        image, mask = image[y0:y1, x0:x1], mask[y0:y1, x0:x1]
         x = torch.from_numpy(to_unit_float(image, in_chans).transpose(2, 0, 1)).unsqueeze(0).to(device)
         pred = predict_logits(model, x).argmax(1)[0].cpu().numpy().astype(np.uint8)
         m.update(pred, mask)

@@ -47,3 +47,21 @@ def test_contact_sheet_has_every_row() -> None:
     assert sheet.dtype == np.uint8 and sheet.ndim == 3
     assert sheet.shape[1] == 6 * 48
     assert sheet.shape[0] == 48 * (5 + 2)
+
+
+def test_magsynth_v2_is_v1_imaged_by_a_station() -> None:
+    """Same parts (specs, seeds, truth) as v1; every view front-lit, with a back-lit companion."""
+    v2 = get_suite("magsynth-v2")
+    assert v2.seed_ranges == magsynth_v1.seed_ranges and v2.parts("test", 20) == magsynth_v1.parts("test", 20)
+    lightings = []
+    for p1, p2 in zip(magsynth_v1.iter_parts("test", 6, size_px=128), v2.iter_parts("test", 6, size_px=128),
+                      strict=True):
+        assert p1.truth["dimensions_mm"] == p2.truth["dimensions_mm"]
+        assert [(d["class_name"], d["length_mm"]) for d in p1.truth["defects"]] == [
+            (d["class_name"], d["length_mm"]) for d in p2.truth["defects"]
+        ]
+        assert p1.truth["verdict"] == p2.truth["verdict"]
+        for rv in p2.views.values():
+            lightings.append(rv.truth["lighting"])
+            assert rv.backlight is not None and rv.backlight.shape == rv.image.shape
+    assert set(lightings) <= {"coaxial", "dome", "darkfield"}

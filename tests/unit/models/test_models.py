@@ -19,6 +19,22 @@ def test_registry_lists_small_and_large_variants():
     small = sum(p.numel() for p in create_model("unet_mnv3s").parameters())
     assert 0.8e6 < small < 1.5e6  # the edge-CPU model stays around a million parameters
     assert default_cfg("unet_mnv3s").input_multiple == 32
+    lite = create_model("unet_mnv3s_lite")
+    assert 0.5e6 < sum(p.numel() for p in lite.parameters()) < 1.5e6
+
+
+def test_lite_decoder_ends_at_stride_2_and_still_sees_a_one_pixel_line():
+    """The lite model's head runs at stride 2 and its logits are upsampled: a one-pixel line in the
+    input must still change the output at the line's pixels (the stride-2 stem's 3x3 kernels overlap)."""
+    torch.manual_seed(0)
+    model = create_model("unet_mnv3s_lite").eval()
+    assert model.decoder.out_stride == 2 and model.full_res is None
+    x = torch.full((1, 1, 64, 64), 0.5)
+    line = x.clone()
+    line[..., 31, :] = 1.0
+    with torch.no_grad():
+        d = (model(line) - model(x)).abs().sum(1)[0]
+    assert float(d[31].mean()) > 10 * float(d[:8].mean()) + 1e-6
 
 
 def test_unknown_model_and_duplicate_registration_fail():
@@ -29,7 +45,7 @@ def test_unknown_model_and_duplicate_registration_fail():
         register_model("dup_test_model")(lambda cfg: None)
 
 
-@pytest.mark.parametrize("name", ["unet_mnv3s", "unet_mnv3l", "unet_r34"])
+@pytest.mark.parametrize("name", ["unet_mnv3s", "unet_mnv3s_lite", "unet_mnv3l", "unet_r34"])
 @pytest.mark.parametrize("in_chans", [1, 3])
 def test_forward_backward_tiny(name, in_chans):
     torch.manual_seed(0)

@@ -97,3 +97,14 @@ def test_surface_flaws_are_unlabelled_on_back_lit_views_only():
     assert visible_labels(mask, "backlight").tolist() == [[0, 1, IGNORE_ID, 3, IGNORE_ID]]
     for lighting in ("coaxial", "dome", "darkfield", None):
         assert visible_labels(mask, lighting) is mask
+
+
+def test_validation_crops_each_view_to_its_part_like_the_runtime():
+    from magspect.training.validate import part_box
+
+    mask = np.zeros((100, 120), np.uint8)
+    mask[40:60, 50:70] = 1
+    assert part_box(mask, 10) == (30, 70, 40, 80)
+    assert part_box(mask, 100) == (0, 100, 0, 120)  # clipped to the view
+    assert part_box(mask, None) == (0, 100, 0, 120)
+    assert part_box(np.zeros_like(mask), 10) == (0, 100, 0, 120)  # nothing labelled: the whole view
