@@ -27,10 +27,10 @@ def main() -> None:
     import cv2
 
     cv2.setNumThreads(args.threads)
-    from magspect.datasets import SynthConfig, generate_part
+    from magspect.datasets import FRONT_LIGHTINGS, SynthConfig, generate_part
     from magspect.inspect.inspector import Inspector
 
-    cfg = SynthConfig(backlight=True)  # front-lit views for defects, back-lit for dimensions
+    cfg = SynthConfig(backlight=True, lighting=FRONT_LIGHTINGS)  # front-lit views for defects, back-lit for dimensions
     parts = [generate_part(spec=args.spec, seed=args.seed + i, config=cfg) for i in range(args.parts)]
     inspectors = {
         "fp32": Inspector(int8=False, threads=args.threads),

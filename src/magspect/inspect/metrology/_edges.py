@@ -29,9 +29,10 @@ def edge_points(
     nv = np.asarray(normals_xy, np.float64).reshape(-1, 2)
     nv = nv / np.linalg.norm(nv, axis=1, keepdims=True)
     t = np.arange(-half_len_px, half_len_px + 1e-9, step_px)
-    pts = st[:, None, :] + t[None, :, None] * nv[:, None, :]
-    mapx = pts[..., 0].astype(np.float32)
-    mapy = pts[..., 1].astype(np.float32)
+    # sample coordinates built in float32 (remap's own precision is 1/32 px): half the time of float64
+    t32 = t.astype(np.float32)[None, :]
+    mapx = st[:, 0:1].astype(np.float32) + nv[:, 0:1].astype(np.float32) * t32
+    mapy = st[:, 1:2].astype(np.float32) + nv[:, 1:2].astype(np.float32) * t32
     if len(st) == 0:
         return np.empty((0, 2)), np.zeros(0, bool)
     # remap needs width < 32768: tile stations in rows
