@@ -21,26 +21,34 @@ def predict_logits(model: torch.nn.Module, x: torch.Tensor, multiple: int = 32) 
     return model(x)[..., :h, :w]
 
 
-def magsynth_v1_views(
-    n_parts: int, split: str = "val", views: tuple[str, ...] = ("top", "side")
+def magsynth_views(
+    n_parts: int, split: str = "val", views: tuple[str, ...] = ("top", "side"), suite: str = "magsynth-v1"
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Every view of the first ``n_parts`` parts of a fixed magsynth-v1 split (default: validation)."""
-    from magspect.datasets import magsynth_v1
+    """Every view of the first ``n_parts`` parts of a fixed synthetic split (default: magsynth-v1
+    validation), with the labels the images can show (:func:`visible_labels`)."""
+    from magspect.datasets import get_suite
 
     out = []
-    for part in magsynth_v1.iter_parts(split, limit=n_parts, views=tuple(views)):
+    for part in get_suite(suite).iter_parts(split, limit=n_parts, views=tuple(views)):
         for name in views:
             v = part.views[name]
             out.append((v.image, visible_labels(v.class_mask, v.truth.get("lighting"))))
     return out
 
 
+def magsynth_v1_views(
+    n_parts: int, split: str = "val", views: tuple[str, ...] = ("top", "side")
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Every view of the first ``n_parts`` parts of a fixed magsynth-v1 split (default: validation)."""
+    return magsynth_views(n_parts, split, views, "magsynth-v1")
+
+
 def load_val_views(cfg: TrainConfig) -> list[tuple[np.ndarray, np.ndarray]]:
     v = cfg.val
     if v.source == "none":
         return []
-    if v.source == "magsynth_v1":
-        return magsynth_v1_views(v.n_parts, "val")
+    if v.source in ("magsynth_v1", "magsynth_v2"):
+        return magsynth_views(v.n_parts, "val", suite=v.source.replace("_", "-"))
     if v.source == "folder":
         src = FolderSource(v.folder)
         return [src.load(i) for i in range(min(v.n_parts, len(src)))]

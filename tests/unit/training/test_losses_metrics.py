@@ -108,3 +108,20 @@ def test_validation_crops_each_view_to_its_part_like_the_runtime():
     assert part_box(mask, 100) == (0, 100, 0, 120)  # clipped to the view
     assert part_box(mask, None) == (0, 100, 0, 120)
     assert part_box(np.zeros_like(mask), 10) == (0, 100, 0, 120)  # nothing labelled: the whole view
+
+
+def test_a_chips_bite_is_background_and_its_fracture_face_stays_chip():
+    from magspect.training.data import silhouette_from_backlight, visible_labels
+
+    mask = np.ones((20, 20), np.uint8)
+    mask[:, :5] = 0
+    mask[0:4, 5:12] = 3  # a chip: rows 0-1 bitten off (no material), rows 2-3 its fracture face
+    backlight = np.full((20, 20), 230, np.uint8)
+    backlight[2:, 5:] = 10  # material present (dark against the back light)
+    backlight[0:2, 5:] = 230
+    sil = silhouette_from_backlight(backlight)
+    assert sil[5, 10] and not sil[0, 8] and not sil[5, 2]
+    out = visible_labels(mask, "coaxial", sil)
+    assert (out[0:2, 5:12] == 0).all() and (out[2:4, 5:12] == 3).all()
+    assert (mask[0:2, 5:12] == 3).all()  # the input is not modified
+    assert visible_labels(mask, "coaxial") is mask
