@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
 
 
 def evaluate_cmd(
-    suite: Annotated[str | None, typer.Option(help="Synthetic suite: magsynth-v2 (front-lit, as a station) or v1.")] = None,
+    suite: Annotated[str | None, typer.Option(help="magsynth-v2 (front-lit, as a station) or -v1.")] = None,
     split: Annotated[str, typer.Option(help="Split of the suite: test or val.")] = "test",
     n: Annotated[int | None, typer.Option("--n", min=1, help="Only the first N parts of the split.")] = None,
     data: Annotated[
