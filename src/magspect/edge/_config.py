@@ -70,6 +70,7 @@ class ModelCfg(_Cfg):
     threads: PositiveInt | None = None  # onnxruntime intra-op threads (default: all cores)
     providers: list[str] | None = None
     max_batch_images: PositiveInt = 8  # batching when behind: model calls of waiting parts merged up to this
+    spin: bool = True  # onnxruntime pool threads spin while idle (False: sleep; see BENCHMARKS.md "Camera station")
 
 
 class RecordsCfg(_Cfg):
@@ -156,7 +157,7 @@ def build_station(cfg: StationConfig, *, inspector: Any = None, on_record: Any =
                     raise ValueError(f"model kind 'promoted': no model is promoted in the registry {m.registry or ''}")
             else:
                 path = m.path if m.kind == "path" else bundled_model_path(int8=m.int8)
-            seg = Segmenter(path, providers=m.providers, threads=m.threads, warmup=True)
+            seg = Segmenter(path, providers=m.providers, threads=m.threads, warmup=True, spin=m.spin)
             inspector = Inspector(segmenter=BatchingSegmenter(seg, max_images=m.max_batch_images))
     records = None
     if cfg.records.enabled:

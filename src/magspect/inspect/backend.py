@@ -154,6 +154,7 @@ class Segmenter:
         threads: int | None = None,
         expected_sha: str | None = None,
         warmup: bool = True,
+        spin: bool = True,
     ) -> None:
         self.path = Path(path) if path is not None else bundled_model_path()
         if not self.path.is_file():
@@ -170,6 +171,8 @@ class Segmenter:
         if n:
             opts.intra_op_num_threads = n
             opts.inter_op_num_threads = 1
+        if not spin:  # idle pool threads sleep instead of spinning: better when other work shares the cores
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         chosen = choose_providers(providers)
         try:

@@ -120,3 +120,10 @@ def test_predict_on_a_roi_equals_the_whole_image_inside_it(tiny_onnx):
     np.testing.assert_array_equal(full.class_mask, whole.class_mask)
     with pytest.raises(ValueError, match="1 rois for 2 images"):
         seg.predict([img, img], rois=[None])
+
+
+def test_sessions_can_run_without_spinning_threads(tiny_onnx):
+    img = np.random.default_rng(1).integers(0, 255, (64, 64), dtype=np.uint8)
+    a = Segmenter(tiny_onnx, threads=2, spin=False).predict([img])[0]
+    b = Segmenter(tiny_onnx, threads=2).predict([img])[0]
+    np.testing.assert_array_equal(a.class_mask, b.class_mask)
