@@ -13,6 +13,7 @@ import os
 import subprocess
 import time
 from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -167,27 +168,53 @@ class _Logs:
         write_curves(self.out_dir / "curves.png", self.train, self.val, CURVE_KEYS)
 
 
-def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
-    """Train as ``cfg`` says; returns the final summary (also written to ``summary.json``)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    distributed = world > 1
-    use_cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
+@dataclass(frozen=True)
+class Process:
+    """This training process: single, or one rank of a ``torchrun`` DDP group."""
+
+    distributed: bool
+    rank: int
+    local_rank: int
+    use_cuda: bool
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_process(device: str, num_threads: int | None, seed: int, out_dir: Path, config_json: str) -> Process:
+    """Join the DDP group under ``torchrun`` (gloo on CPU, NCCL on CUDA), pick the device, set torch
+    threads and the seed; rank 0 creates ``out_dir`` and writes the resolved config there."""
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
     if distributed and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-    rank = dist.get_rank() if distributed else 0
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    is_main = rank == 0
-    device = torch.device(f"cuda:{local_rank}" if use_cuda else "cpu")
+    proc = Process(
+        distributed=distributed,
+        rank=dist.get_rank() if distributed else 0,
+        local_rank=local_rank,
+        use_cuda=use_cuda,
+        device=torch.device(f"cuda:{local_rank}" if use_cuda else "cpu"),
+    )
     if use_cuda:
-        torch.cuda.set_device(device)
-    if cfg.num_threads and not use_cuda:
-        torch.set_num_threads(cfg.num_threads)
-    torch.manual_seed(cfg.seed)
-
-    out_dir = Path(cfg.out_dir)
-    if is_main:
+        torch.cuda.set_device(proc.device)
+    if num_threads and not use_cuda:
+        torch.set_num_threads(num_threads)
+    torch.manual_seed(seed)
+    if proc.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "config.json").write_text(cfg.model_dump_json(indent=2))
+        (out_dir / "config.json").write_text(config_json)
+    return proc
+
+
+def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
+    """Train as ``cfg`` says; returns the final summary (also written to ``summary.json``)."""
+    out_dir = Path(cfg.out_dir)
+    proc = setup_process(cfg.device, cfg.num_threads, cfg.seed, out_dir, cfg.model_dump_json(indent=2))
+    distributed, rank, local_rank = proc.distributed, proc.rank, proc.local_rank
+    is_main, use_cuda, device = proc.is_main, proc.use_cuda, proc.device
 
     model = create_model(cfg.model.name, in_chans=cfg.model.in_chans, **cfg.model.kwargs).to(device)
     # torchvision's MobileNetV3 tracks BatchNorm statistics with momentum 0.01: on a short CPU run

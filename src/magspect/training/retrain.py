@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -477,29 +476,14 @@ def run_retrain(cfg: RetrainConfig, log=print) -> dict[str, Any]:  # noqa: ANN00
 
     from magspect.training.checkpoint import save_checkpoint
     from magspect.training.data import CropStream
-    from magspect.training.loop import git_commit
+    from magspect.training.loop import git_commit, setup_process
     from magspect.training.losses import SegLoss
 
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    distributed = world > 1
-    use_cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
-    if distributed and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-    rank = dist.get_rank() if distributed else 0
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    is_main = rank == 0
-    device = torch.device(f"cuda:{local_rank}" if use_cuda else "cpu")
-    if use_cuda:
-        torch.cuda.set_device(device)
-    if cfg.num_threads and not use_cuda:
-        torch.set_num_threads(cfg.num_threads)
-    torch.manual_seed(cfg.seed)
-    say = log if is_main else (lambda *a, **k: None)
-
     out_dir = Path(cfg.out_dir)
-    if is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "config.json").write_text(cfg.model_dump_json(indent=2))
+    proc = setup_process(cfg.device, cfg.num_threads, cfg.seed, out_dir, cfg.model_dump_json(indent=2))
+    distributed, rank, local_rank = proc.distributed, proc.rank, proc.local_rank
+    is_main, use_cuda, device = proc.is_main, proc.use_cuda, proc.device
+    say = log if is_main else (lambda *a, **k: None)
 
     data, split = load_real(cfg)
     say(f"real data {cfg.real.path}: {len(data)} images; split by content hash -> {len(split.train)} train "
@@ -639,7 +623,8 @@ def run_retrain(cfg: RetrainConfig, log=print) -> dict[str, Any]:  # noqa: ANN00
             "config_sha256": cfg.sha256(),
             "git_commit": ckpt["git_commit"],
             "training": {"steps": step, "best_step": best_step, "stopped_early": stopped_early,
-                         "train_s": train_s, "world_size": world, "device": str(device)},
+                         "train_s": train_s, "world_size": dist.get_world_size() if distributed else 1,
+                         "device": str(device)},
         }
         summary = {"steps": step, "best_step": best_step, "stopped_early": stopped_early, "train_s": train_s,
                    "first_loss": losses[0], "final_loss": float(np.mean(losses[-10:])), "history": history,
