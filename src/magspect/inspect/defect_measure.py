@@ -10,7 +10,8 @@ generator's truth or a model), the view's :class:`~magspect.inspect.metrology.Me
 * depth (chips): the deeper of how far the silhouette falls inside the fitted ideal outline
   within the chip and how far the chip's pixels (its visible fracture face) reach inside it.
 * zone: ``corner`` if the defect comes within ``corner_radius_mm`` of a corner of the ideal
-  outline, ``edge`` if within ``edge_band_mm`` of the outline, else the view's face.
+  outline, ``edge`` if within ``edge_band_mm`` of the outline, else the view's face. A chip call
+  inside a face is reported as a coating flaw (subtype unknown): chips only happen at edges.
 """
 
 from __future__ import annotations
@@ -216,6 +217,11 @@ def measure_defects(
                     edge_index = min(metrology.edges, key=lambda e: _polyline_distance(probe, e.points_xy_px)).index
             else:
                 zone = face
+            if cname == "chip" and zone == face:
+                # a chip is material missing at an edge or corner: a "chip" called inside a face, clear
+                # of every edge, is a surface flaw (a dark-field blister looks like a fracture face)
+                cname = "coating_flaw"
+                length_px, width_px = _feret_px(ys, xs)
             if cname == "chip":  # along the edge (corner chips: the longer leg), width = depth
                 length_px = _extent_along_edges(pts, metrology, probe, corner_px if zone == "corner" else 0.0)
             depth_mm = None

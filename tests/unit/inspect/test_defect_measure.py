@@ -90,3 +90,18 @@ def test_chips_against_generator_truth():
         assert (g.zone, g.edge_index) == (t["zone"], t["edge_index"])
         assert g.length_mm == pytest.approx(t["length_mm"], abs=0.06)
         assert g.depth_mm == pytest.approx(t["depth_mm"], abs=0.06)
+
+
+def test_a_chip_called_inside_a_face_is_a_surface_flaw(chipped):
+    """Chips happen at edges: a chip-class blob clear of every edge is reported as a coating flaw
+    (subtype unknown, judged as the strictest), with the chip class's confidence."""
+    r, res = chipped
+    cm = r.class_mask.copy()
+    cm[cm == 3] = 1
+    cv2.circle(cm, (500, 500), 6, 3, -1)
+    probs = np.zeros(cm.shape + (5,), np.float32)
+    probs[..., 3] = 0.8
+    (d,) = measure_defects(cm, res, SPEC, probs=probs)
+    assert d.class_name == "coating_flaw" and d.zone == "pole_face" and d.subtype is None and d.depth_mm is None
+    assert d.confidence == pytest.approx(0.8)
+    assert d.length_mm == pytest.approx(13 * UM / 1000, abs=0.03)
