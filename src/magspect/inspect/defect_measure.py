@@ -23,6 +23,9 @@ from magspect.inspect.metrology import MetrologyResult
 from magspect.specs import Spec, get_spec
 from magspect.types import CLASS_IDS, Defect
 
+#: A defect must span about 3 px to be detected reliably (shared/brief/magnet-specs.md, imaging practice).
+DETECTION_LIMIT_PX = 3.0
+
 _DEFECT_IDS = {CLASS_IDS["crack"]: "crack", CLASS_IDS["chip"]: "chip", CLASS_IDS["coating_flaw"]: "coating_flaw"}
 
 
@@ -153,8 +156,13 @@ def measure_defects(
     *,
     probs: np.ndarray | None = None,
     min_area_px: int = 3,
+    min_span_px: float = DETECTION_LIMIT_PX,
 ) -> list[Defect]:
     """Every connected defect instance in ``class_mask`` (8-connectivity), measured.
+
+    Instances smaller than ``min_area_px`` pixels or shorter than ``min_span_px`` (their length as
+    measured below) are under the system's detection limit and left out: a one- or two-pixel blob
+    cannot be told from dust or noise.
 
     ``probs``: optional per-pixel class probabilities ``(H, W, C)``; a defect's ``confidence`` is
     the mean probability of its class over its pixels (1.0 without).
@@ -195,6 +203,8 @@ def measure_defects(
                 width_px = area_px / length_px
             else:
                 length_px, width_px = _feret_px(ys, xs)
+            if length_px < min_span_px:
+                continue
             pts = np.column_stack([xs, ys]).astype(float)
             # where it lies: chips and cracks by their nearest pixel, coating flaws by their centre
             if cname == "coating_flaw":

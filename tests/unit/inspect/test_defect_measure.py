@@ -105,3 +105,16 @@ def test_a_chip_called_inside_a_face_is_a_surface_flaw(chipped):
     assert d.class_name == "coating_flaw" and d.zone == "pole_face" and d.subtype is None and d.depth_mm is None
     assert d.confidence == pytest.approx(0.8)
     assert d.length_mm == pytest.approx(13 * UM / 1000, abs=0.03)
+
+
+def test_blobs_under_the_detection_limit_are_left_out(chipped):
+    """A defect must span about 3 px to be detected reliably: a 2x2 speck (dust) is not a crack;
+    a 4-px line is."""
+    r, res = chipped
+    cm = r.class_mask.copy()
+    cm[cm == 3] = 1
+    cm[500:502, 500:502] = 2  # a 2x2 speck
+    cm[450, 400:404] = 2  # a line 4 px long
+    found = measure_defects(cm, res, SPEC)
+    assert [(d.class_name, round(d.length_mm / (UM / 1000))) for d in found] == [("crack", 4)]
+    assert len(measure_defects(cm, res, SPEC, min_span_px=1.0)) == 2
