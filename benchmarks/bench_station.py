@@ -10,7 +10,7 @@ workers with batching when behind, deadline watchdog, output, records to a local
 2. 80 % of that rate for ``--parts-80`` parts with ``--deadline-ms``: deadline misses (must be 0),
    fail-safe rejects, p50/p99 latency (trigger -> verdict).
 
-    .venv/bin/python benchmarks/bench_station.py            # the bundled INT8 model
+    .venv/bin/python benchmarks/bench_station.py            # the bundled FP32 model
     .venv/bin/python benchmarks/bench_station.py --model path/to/model-int8.onnx
 
 Without a model file it says so and exits 0 (the bundled model ships with a release).
@@ -71,7 +71,7 @@ def _run(st) -> dict:  # noqa: ANN001
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", type=Path, default=None, help="ONNX model [default: the bundled INT8 one]")
+    ap.add_argument("--model", type=Path, default=None, help="ONNX model [default: the bundled FP32 one]")
     ap.add_argument("--spec", default="def-blk-20x10x5-nicuni")
     ap.add_argument("--size-px", type=int, default=1024)
     ap.add_argument("--pool", type=int, default=6, help="distinct parts rendered up front")
@@ -88,9 +88,9 @@ def main() -> None:
     if args.model is None:
         from magspect.inspect import bundled_model_path
 
-        args.model = bundled_model_path(int8=True)
+        args.model = bundled_model_path(int8=False)
     if not Path(args.model).is_file():
-        print(f"SKIP: no model at {args.model} (the bundled INT8 model has not landed; pass --model)")
+        print(f"SKIP: no model at {args.model} (pass --model)")
         return
     import cv2
 

@@ -59,8 +59,8 @@ def test_simulated_line_with_the_bundled_model(tmp_path):
 
     from magspect.inspect import bundled_model_path
 
-    if not bundled_model_path(int8=True).is_file():
-        pytest.skip("the bundled INT8 model (src/magspect/models/weights/default-int8.onnx) has not landed yet")
+    if not bundled_model_path(int8=False).is_file():
+        pytest.skip("the bundled model (src/magspect/models/weights/default.onnx) is missing")
     cfg = _cfg(tmp_path, n_parts=4, size_px=512, rate_hz=1, prerender=2)
     cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"kind": "bundled", "threads": 2}),
                                  "deadline_ms": 60000})
@@ -72,6 +72,6 @@ def test_simulated_line_with_the_bundled_model(tmp_path):
     c = st.counters
     assert c.acquired == 4 == c.inspected + c.fail_safe == c.recorded
     for d in decisions:
-        assert d.result.model.name != "truth" and d.result.error is None
+        assert d.result.model.name == "unet_mnv3s_lite-fp32" and d.result.error is None
         if any(r.verdict == Verdict.REJECT for r in d.result.reasons):  # what the model caught is rejected
             assert d.reject

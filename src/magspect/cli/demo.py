@@ -30,7 +30,7 @@ def demo_cmd(
         "magspect-demo"
     ),
     spec: Annotated[list[str] | None, typer.Option(help="Spec id(s) to cycle through (default: all bundled).")] = None,
-    int8: Annotated[bool, typer.Option("--int8/--fp32", help="Bundled INT8 model (default) or FP32.")] = True,
+    int8: Annotated[bool, typer.Option("--int8/--fp32", help="Bundled FP32 model (default) or INT8.")] = False,
     model: Annotated[Path | None, typer.Option(help="ONNX model instead of the bundled one.")] = None,
 ) -> None:
     """Generate N synthetic parts with known truth, inspect them, print truth vs verdict, write a report."""
