@@ -91,6 +91,20 @@ def silhouette_chips(
     return out
 
 
+def below_threshold_to_good(
+    class_mask: np.ndarray, confidence: np.ndarray, threshold: float, roi: Roi | None = None
+) -> np.ndarray:
+    """``class_mask`` with defect pixels whose probability is under ``threshold`` called good surface
+    (the model's operating point). ``roi``: where defects can be (after :func:`on_part_only`)."""
+    cm, conf = _crop(class_mask, roi), _crop(confidence, roi)
+    weak = _IS_DEFECT[cm] & (conf < threshold)
+    if not weak.any():
+        return class_mask
+    out = class_mask.copy()
+    _crop(out, roi)[weak] = CLASS_IDS["good_surface"]
+    return out
+
+
 def merge_chips(class_mask: np.ndarray, chips: np.ndarray) -> np.ndarray:
     """Label the geometric chips as chip in the class mask (they win over whatever was called there)."""
     if not chips.any():

@@ -21,7 +21,7 @@ import numpy as np
 from magspect.inspect.backend import Segmentation, Segmenter, bundled_model_path
 from magspect.inspect.defect_measure import measure_defects
 from magspect.inspect.gate import assess_dimension, fail_closed, judge
-from magspect.inspect.geometry_defects import merge_chips, on_part_only, silhouette_chips
+from magspect.inspect.geometry_defects import below_threshold_to_good, merge_chips, on_part_only, silhouette_chips
 from magspect.inspect.imageio import ImageError, decode_image
 from magspect.inspect.metrology import PartNotFoundError, measure_view
 from magspect.inspect.subtype import infer_coating_subtype
@@ -83,6 +83,8 @@ class Inspector:
     ``model``: path to an exported ONNX (its embedded manifest says how to feed it), default the
     bundled FP32 model (``int8=True``: the bundled INT8 one). ``providers``: execution providers,
     short (``cuda``, ``tensorrt``, ``openvino``, ``cpu``) or full names; default the best installed.
+    ``defect_threshold``: a pixel is a defect only where its class probability reaches this (default:
+    the model's operating point from its manifest; 0 = plain argmax).
     """
 
     def __init__(
@@ -96,11 +98,18 @@ class Inspector:
         calibration: Any = None,
         um_per_px: float | Mapping[str, float] | None = None,
         segmenter: Segmenter | None = None,
+        defect_threshold: float | None = None,
     ) -> None:
         if segmenter is None:
             path = model if model is not None else bundled_model_path(int8=int8)
             segmenter = Segmenter(path, providers=providers, threads=threads, warmup=True)
         self.segmenter = segmenter
+        manifest = getattr(segmenter, "manifest", None)
+        self.defect_threshold = float(
+            defect_threshold if defect_threshold is not None else getattr(manifest, "defect_threshold", 0.0)
+        )
+        if not 0.0 <= self.defect_threshold < 1.0:
+            raise ValueError(f"defect_threshold must be in [0, 1), got {self.defect_threshold}")
         self.default_spec = default_spec
         self.calibration = calibration
         self.um_per_px = um_per_px
@@ -275,6 +284,8 @@ class Inspector:
             ideal, roi = metro.ideal_mask(), metro.roi_xyxy_px()
             class_mask = on_part_only(s.class_mask, ideal, roi=roi)  # no defect lies off the part
             conf = s.confidence
+            if self.defect_threshold > 0:  # the model's operating point (manifest, or the caller's)
+                class_mask = below_threshold_to_good(class_mask, conf, self.defect_threshold, roi)
             if v in p.backlit:  # a back-lit silhouette shows every chip's missing material exactly
                 chips = silhouette_chips(ideal, metro.part_mask, roi=roi, depth_px=metro.inner_distance_px())
                 if chips.any():
