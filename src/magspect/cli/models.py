@@ -150,7 +150,7 @@ def compare_cmd(
     a: Annotated[str, typer.Argument(help="champion (e.g. promoted)")],
     b: Annotated[str, typer.Argument(help="challenger (e.g. latest)")],
     registry: RegistryOpt = None,
-    magsynth_n: Annotated[int, typer.Option(min=0, help="first N magsynth-v1 test parts (0: skip)")] = 10,
+    magsynth_n: Annotated[int, typer.Option(min=0, help="first N magsynth-v2 test parts (0: skip)")] = 10,
     data: Annotated[Path | None, typer.Option(help="real labelled data (default: the challenger's, from its lineage)")]
     = None,
     class_map: Annotated[Path | None, typer.Option(help="class map for --data")] = None,
@@ -169,20 +169,15 @@ def compare_cmd(
     ma, mb = _get(reg, a), _get(reg, b)
     results: dict[str, dict[str, dict]] = {ma.version: {}, mb.version: {}}
     if magsynth_n:
-        from magspect.datasets import magsynth_v1
-        from magspect.inspect.evaluate import evaluate_parts
-        from magspect.inspect.inspector import Inspector
+        from magspect.inspect.evaluate import evaluate_suite_subset, suite_key
 
-        key = f"magsynth-v1/test[:{magsynth_n}]"
-        keep = ("n_parts", "n_nonconforming", "escape_rate", "false_reject_rate", "review_rate",
-                "false_defects_per_100_parts", "iou_per_class", "defect_recall")
+        key = suite_key(magsynth_n)
         for m in (ma, mb):
             console.print(f"{m.version}: {key}")
             try:
-                ev = evaluate_parts(Inspector(m.onnx_path), magsynth_v1.iter_parts("test", limit=magsynth_n))
+                results[m.version].update(evaluate_suite_subset(m.onnx_path, magsynth_n))
             except ModelError as exc:
                 fail(str(exc))
-            results[m.version][key] = {k: ev.summary[k] for k in keep if k in ev.summary}
     if not no_real:
         real = (mb.lineage.get("data") or {}).get("real") or (ma.lineage.get("data") or {}).get("real") or {}
         path = data or (Path(real["path"]) if real.get("path") else None)

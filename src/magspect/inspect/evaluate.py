@@ -14,6 +14,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -171,6 +172,25 @@ def evaluate_parts(
     }
     ev.summary = summary
     return ev
+
+
+#: The figures a model registry keeps per synthetic suite (champion/challenger comparisons).
+SUITE_KEEP = ("n_parts", "n_nonconforming", "escape_rate", "false_reject_rate", "review_rate",
+              "false_defects_per_100_parts", "iou_per_class", "defect_recall")
+
+
+def suite_key(n: int, suite: str = "magsynth-v2") -> str:
+    return f"{suite}/test[:{n}]"
+
+
+def evaluate_suite_subset(model: str | Path, n: int, suite: str = "magsynth-v2") -> dict[str, dict[str, Any]]:
+    """The first ``n`` test parts of a synthetic suite (with back-lit companions) through the whole
+    Inspector with ``model``: ``{suite_key: figures}`` as the model registry stores them."""
+    from magspect.datasets import get_suite
+
+    parts = get_suite(suite).iter_parts("test", limit=n, backlight=True)
+    ev = evaluate_parts(Inspector(model), parts)
+    return {suite_key(n, suite): {k: ev.summary[k] for k in SUITE_KEEP if k in ev.summary}}
 
 
 def defect_probability(logits: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ Layout::
       v0001/
         model.onnx           the FP32 export (manifest embedded) + model.manifest.json beside it
         model-int8.onnx      optional
-        metrics.json         suite key -> figures ({"real-val:<hash>": {...}, "magsynth-v1/test[:20]": {...}})
+        metrics.json         suite key -> figures ({"real-val:<hash>": {...}, "magsynth-v2/test[:20]": {...}})
         lineage.json         parent model, data hashes, training config
         info.json            version, sha256 of the ONNX, created_at, notes
 

@@ -10,7 +10,7 @@ folder or COCO export, through a class map), the share of synthetic views, and t
 3. fine-tunes with BatchNorm frozen on a mix of real and synthetic crops, validates on the real
    validation split every ``early_stop.every_steps`` and stops when it no longer improves;
 4. exports the best state to ONNX + manifest (parity-checked, :func:`export_checkpoint`), measures it
-   on the real validation split (and optionally a magsynth-v1 test subset), and registers it with
+   on the real validation split (and optionally a magsynth-v2 test subset), and registers it with
    its lineage in the model registry (not promoted: see ``magspect models promote``).
 
 Under ``torchrun`` it runs DDP (gloo on CPU, NCCL on GPUs); rank 0 validates, exports, registers.
@@ -86,7 +86,7 @@ class EarlyStopSection(_Cfg):
 
 class EvalSection(_Cfg):
     min_defect_px: int = Field(12, ge=1)  # an image is flagged when this many pixels are predicted defect
-    magsynth_n: int = Field(0, ge=0)  # also run the first N magsynth-v1 test parts (0: skip)
+    magsynth_n: int = Field(0, ge=0)  # also run the first N magsynth-v2 test parts (0: skip)
 
 
 class ExportSection(_Cfg):
@@ -721,16 +721,13 @@ def _export_checked(ckpt: dict, out: Path, inputs: list[np.ndarray], ex: ExportS
 
 
 def magsynth_suite_key(n: int) -> str:
-    return f"magsynth-v1/test[:{n}]"
+    from magspect.inspect.evaluate import suite_key
+
+    return suite_key(n)
 
 
 def evaluate_magsynth(onnx_path: str | Path, n: int) -> dict[str, dict[str, Any]]:
-    """The first ``n`` magsynth-v1 test parts through the whole Inspector (escape rate etc.)."""
-    from magspect.datasets import magsynth_v1
-    from magspect.inspect.evaluate import evaluate_parts
-    from magspect.inspect.inspector import Inspector
+    """The first ``n`` magsynth-v2 test parts through the whole Inspector (escape rate etc.)."""
+    from magspect.inspect.evaluate import evaluate_suite_subset
 
-    ev = evaluate_parts(Inspector(onnx_path), magsynth_v1.iter_parts("test", limit=n))
-    keep = ("n_parts", "n_nonconforming", "escape_rate", "false_reject_rate", "review_rate",
-            "false_defects_per_100_parts", "iou_per_class", "defect_recall")
-    return {magsynth_suite_key(n): {k: ev.summary[k] for k in keep if k in ev.summary}}
+    return evaluate_suite_subset(onnx_path, n)
