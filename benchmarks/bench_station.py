@@ -47,7 +47,7 @@ def pool_inspector(args):  # noqa: ANN001, ANN201
         from magspect.edge import BatchingSegmenter
         from magspect.inspect import Inspector, Segmenter
 
-        seg = Segmenter(args.model, threads=args.threads, warmup=True, spin=not args.no_spin)
+        seg = Segmenter(args.model, threads=args.threads, warmup=True, spin=args.spin)
         if args.tile_px:  # what-if: the model's tile size overridden (a model property; see BENCHMARKS.md)
             seg.manifest = seg.manifest.model_copy(update={"tile_size_px": args.tile_px})
         _INSPECTOR = Inspector(segmenter=BatchingSegmenter(seg, max_images=args.max_batch_images))
@@ -81,7 +81,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2, help="onnxruntime intra-op threads")
     ap.add_argument("--max-batch-images", type=int, default=8)
-    ap.add_argument("--no-spin", action="store_true", help="onnxruntime pool threads sleep when idle")
+    ap.add_argument("--spin", action="store_true",
+                    help="onnxruntime pool threads spin while idle (the station's default, model.spin: false, sleeps)")
     ap.add_argument("--seed", type=int, default=500)
     ap.add_argument("--tile-px", type=int, default=None, help="what-if: override the manifest's tile size")
     args = ap.parse_args()
@@ -118,7 +119,7 @@ def main() -> None:
         print("at 80 %:", json.dumps(at80), file=sys.stderr)
     out = {
         "model": str(args.model), "size_px": args.size_px, "views": 2, "workers": args.workers,
-        "threads": args.threads, "spin": not args.no_spin, "max_batch_images": args.max_batch_images,
+        "threads": args.threads, "spin": args.spin, "max_batch_images": args.max_batch_images,
         "cpus": os.cpu_count(),
         "tile_px": args.tile_px or pool_inspector(args).segmenter.manifest.tile_size_px,
         "python": platform.python_version(), "sustained": sustained, "at_80pct": at80,
