@@ -20,23 +20,14 @@ import numpy as np
 
 from magspect.inspect.backend import Segmentation, Segmenter, bundled_model_path
 from magspect.inspect.defect_measure import measure_defects
-from magspect.inspect.gate import assess_dimension, fail_closed, judge
+from magspect.inspect.gate import assess_dimension, combine, fail_closed, judge
 from magspect.inspect.geometry_defects import below_threshold_to_good, merge_chips, on_part_only, silhouette_chips
 from magspect.inspect.imageio import ImageError, decode_image
 from magspect.inspect.metrology import PartNotFoundError, measure_view
 from magspect.inspect.subtype import infer_coating_subtype
 from magspect.inspect.visibility import hidden_surface
 from magspect.specs import Spec, SpecError, UnknownSpecError, get_spec
-from magspect.types import (
-    Defect,
-    GateResult,
-    InspectionResult,
-    Measurement,
-    ModelRef,
-    Reason,
-    SpecRef,
-    Verdict,
-)
+from magspect.types import Defect, InspectionResult, Measurement, ModelRef, Reason, SpecRef, Verdict
 
 ImageSource = bytes | str | Path | np.ndarray
 #: Pixels of context the model gets around the part's outline (defects off the part are dropped).
@@ -311,12 +302,13 @@ class Inspector:
         t = time.perf_counter()
         gate = judge(spec, measurements, defects)
         if p.hidden:  # a surface nobody could see is not shown to be good: never PASS
-            hidden = tuple(
-                Reason(rule="inspection.surface_not_visible", verdict=Verdict.REVIEW, message=msg)
-                for msg in p.hidden.values()
+            gate = combine(
+                [
+                    *gate.reasons,
+                    *(Reason(rule="inspection.surface_not_visible", verdict=Verdict.REVIEW, message=m)
+                      for m in p.hidden.values()),
+                ]
             )
-            verdict = Verdict.REJECT if gate.verdict == Verdict.REJECT else Verdict.REVIEW
-            gate = GateResult(verdict=verdict, reasons=(*gate.reasons, *hidden))
         p.timings["gate"] = (time.perf_counter() - t) * 1e3
         p.timings["total"] = (time.perf_counter() - p.t_start) * 1e3
         result = InspectionResult(
