@@ -88,7 +88,6 @@ class Manifest(_Frozen):
     # operating point: a pixel counts as a defect only where its class's softmax probability reaches
     # this (chosen on validation parts, recorded with how); 0 = plain argmax
     defect_threshold: float = Field(0.0, ge=0.0, lt=1.0)
-    defect_threshold_note: str | None = None
     magspect_version: str | None = None
     created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 

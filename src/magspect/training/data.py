@@ -33,9 +33,9 @@ def visible_labels(mask: np.ndarray, lighting: str | None, silhouette: np.ndarra
     only teaches it to guess).
 
     * On a back-lit view the surface-only defects become :data:`IGNORE_ID`.
-    * With ``silhouette`` (bool, True where material is present, e.g. from the back-lit companion
-      image), a chip's bitten-off part, where there is no material and the image shows background,
-      is labelled background: the model learns the visible fracture face, and the bite, which a
+    * With ``silhouette`` (bool, True where material is present: the generator's coverage), a
+      chip's bitten-off part, where there is no material and the image shows background, is
+      labelled background: the model learns the visible fracture face, and the bite, which a
       back-lit silhouette shows exactly, is left to metrology (``geometry_defects``).
     """
     out = mask
@@ -48,15 +48,6 @@ def visible_labels(mask: np.ndarray, lighting: str | None, silhouette: np.ndarra
             out = out.copy() if out is mask else out
             out[bite] = CLASS_IDS["background"]
     return out
-
-
-def silhouette_from_backlight(backlight: np.ndarray) -> np.ndarray:
-    """Material present (bool): the dark side of an Otsu threshold of a back-lit image."""
-    img = backlight if backlight.ndim == 2 else cv2.cvtColor(backlight, cv2.COLOR_BGR2GRAY)
-    if img.dtype != np.uint8:
-        img = (img.astype(np.float32) * (255.0 / max(float(img.max()), 1.0))).astype(np.uint8)
-    _, bright = cv2.threshold(img, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    return bright == 0
 
 
 _DIVISOR = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
@@ -110,11 +101,10 @@ class SynthStreamSource:
 
         synth = dict(self.synth)
         synth.setdefault("views", (view,))
-        synth.setdefault("backlight", True)  # the silhouette tells a chip's visible face from its bite
         part = generate_part(spec=spec, seed=int(part_seed), config=SynthConfig(**synth))
         v = part.views[view]
         self.last_truth = v.truth
-        sil = silhouette_from_backlight(v.backlight) if v.backlight is not None else None
+        sil = v.coverage >= 0.5 if v.coverage is not None else None  # the generator's exact silhouette
         return v.image, visible_labels(v.class_mask, v.truth.get("lighting"), sil)
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

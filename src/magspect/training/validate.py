@@ -36,13 +36,6 @@ def magsynth_views(
     return out
 
 
-def magsynth_v1_views(
-    n_parts: int, split: str = "val", views: tuple[str, ...] = ("top", "side")
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Every view of the first ``n_parts`` parts of a fixed magsynth-v1 split (default: validation)."""
-    return magsynth_views(n_parts, split, views, "magsynth-v1")
-
-
 def load_val_views(cfg: TrainConfig) -> list[tuple[np.ndarray, np.ndarray]]:
     v = cfg.val
     if v.source == "none":

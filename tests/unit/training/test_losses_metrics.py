@@ -111,17 +111,28 @@ def test_validation_crops_each_view_to_its_part_like_the_runtime():
 
 
 def test_a_chips_bite_is_background_and_its_fracture_face_stays_chip():
-    from magspect.training.data import silhouette_from_backlight, visible_labels
+    from magspect.training.data import visible_labels
 
     mask = np.ones((20, 20), np.uint8)
     mask[:, :5] = 0
     mask[0:4, 5:12] = 3  # a chip: rows 0-1 bitten off (no material), rows 2-3 its fracture face
-    backlight = np.full((20, 20), 230, np.uint8)
-    backlight[2:, 5:] = 10  # material present (dark against the back light)
-    backlight[0:2, 5:] = 230
-    sil = silhouette_from_backlight(backlight)
-    assert sil[5, 10] and not sil[0, 8] and not sil[5, 2]
+    sil = np.zeros((20, 20), bool)
+    sil[2:, 5:] = True  # material present
     out = visible_labels(mask, "coaxial", sil)
     assert (out[0:2, 5:12] == 0).all() and (out[2:4, 5:12] == 3).all()
     assert (mask[0:2, 5:12] == 3).all()  # the input is not modified
     assert visible_labels(mask, "coaxial") is mask
+
+
+def test_streamed_labels_use_the_generators_silhouette():
+    """A forced chip: its label keeps only pixels with material (the generator's coverage >= 0.5)."""
+    from magspect.datasets import FRONT_LIGHTINGS, SynthConfig, generate_part
+    from magspect.training.data import SynthStreamSource
+
+    synth = {"size_px": 512, "force_defect": "chip", "lighting": FRONT_LIGHTINGS, "views": ("top",)}
+    src = SynthStreamSource(["def-blk-20x10x5-nicuni"], ["top"], 0, None, synth)
+    _, labels = src.render(2, "def-blk-20x10x5-nicuni", "top")
+    rv = generate_part("def-blk-20x10x5-nicuni", 2, SynthConfig(**synth)).views["top"]
+    chip = rv.class_mask == 3
+    assert chip.any() and (~(rv.coverage[chip] >= 0.5)).any()  # the truth chip includes its bite
+    assert ((labels == 3) == (chip & (rv.coverage >= 0.5))).all()
