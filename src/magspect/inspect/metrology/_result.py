@@ -47,12 +47,14 @@ class MetrologyResult:
         widened by ``pad_px`` and clipped to the image: every per-pixel step after metrology (ideal
         mask, distances, chips, the model) needs only this region."""
         h, w = self.part_mask.shape
+        x0, y0, x1, y1 = (int(v) for v in self._cached("_bbox", self._tight_bbox))
+        return max(x0 - pad_px, 0), max(y0 - pad_px, 0), min(x1 + pad_px + 1, w), min(y1 + pad_px + 1, h)
+
+    def _tight_bbox(self) -> np.ndarray:
         pts = [np.asarray(p, float).reshape(-1, 2) for p in self.ideal_outline_xy_px]
         pts.append(np.asarray(self.contour_xy_px, float).reshape(-1, 2))
         allp = np.concatenate(pts)
-        x0, y0 = np.floor(allp.min(0)).astype(int) - pad_px
-        x1, y1 = np.ceil(allp.max(0)).astype(int) + pad_px + 1
-        return max(int(x0), 0), max(int(y0), 0), min(int(x1), w), min(int(y1), h)
+        return np.concatenate([np.floor(allp.min(0)), np.ceil(allp.max(0))]).astype(int)  # x0, y0, x1, y1
 
     def _cached(self, key: str, compute):  # noqa: ANN001, ANN202 - frozen dataclass: cache beside the fields
         value = self.__dict__.get(key)
