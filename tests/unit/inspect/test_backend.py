@@ -123,7 +123,10 @@ def test_predict_on_a_roi_equals_the_whole_image_inside_it(tiny_onnx):
 
 
 def test_sessions_can_run_without_spinning_threads(tiny_onnx):
+    key = "session.intra_op.allow_spinning"
+    sleeping, spinning = Segmenter(tiny_onnx, threads=2, spin=False), Segmenter(tiny_onnx, threads=2)
+    assert sleeping.session.get_session_options().get_session_config_entry(key) == "0"
+    with pytest.raises(RuntimeError, match="does not have configuration"):  # onnxruntime's default: spin
+        spinning.session.get_session_options().get_session_config_entry(key)
     img = np.random.default_rng(1).integers(0, 255, (64, 64), dtype=np.uint8)
-    a = Segmenter(tiny_onnx, threads=2, spin=False).predict([img])[0]
-    b = Segmenter(tiny_onnx, threads=2).predict([img])[0]
-    np.testing.assert_array_equal(a.class_mask, b.class_mask)
+    np.testing.assert_array_equal(sleeping.predict([img])[0].class_mask, spinning.predict([img])[0].class_mask)
