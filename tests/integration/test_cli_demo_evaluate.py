@@ -32,6 +32,12 @@ def test_evaluate_suite_and_data_json_keys(const_model, tmp_path):
     assert r.exit_code == 0, r.output
     d = json.loads(js.read_text())
     assert d["n_parts"] == 2 and {"escape_rate", "false_reject_rate", "review_rate", "parts_per_s"} <= set(d)
+    assert d["defect_threshold"] == 0.0  # the model's manifest
+    r = runner.invoke(app, ["evaluate", "--suite", "magsynth-v2", "--split", "val", "--n", "1", "--model",
+                            str(const_model), "--defect-threshold", "0.7", "--json", str(js)])
+    assert r.exit_code == 0, r.output
+    d = json.loads(js.read_text())
+    assert d["suite"] == "magsynth-v2" and d["split"] == "val" and d["defect_threshold"] == 0.7
     # a real-data style mask folder
     import cv2
     import numpy as np

@@ -25,6 +25,11 @@ def evaluate_cmd(
     class_map: Annotated[Path | None, typer.Option(help="YAML label -> class map for --data.")] = None,
     model: Annotated[Path | None, typer.Option(help="ONNX model (default: the bundled model).")] = None,
     int8: Annotated[bool, typer.Option("--int8", help="Use the bundled INT8 model.")] = False,
+    defect_threshold: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=0.999, help="Operating point: defect pixels need this probability (--suite; "
+                     "default: the model's manifest)."),
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON here.")] = None,
 ) -> None:
     """Escape rate, false rejects, reviews, defect recall and metrology error (suite); AUROC and IoU (data)."""
@@ -70,7 +75,7 @@ def evaluate_cmd(
             fail(f"unknown suite {suite!r}; known: {', '.join(SUITES)}")
         synth_suite = SUITES[suite]
         try:
-            inspector = Inspector(model, int8=int8 and model is None)
+            inspector = Inspector(model, int8=int8 and model is None, defect_threshold=defect_threshold)
             total = len(synth_suite.seeds(split)) if n is None else min(n, len(synth_suite.seeds(split)))
             parts = synth_suite.iter_parts(split, limit=n, backlight=True)  # + back-lit images for metrology
         except (ModelError, ValueError, KeyError) as exc:
@@ -78,7 +83,7 @@ def evaluate_cmd(
         with Progress(*columns, console=console, transient=True) as bar:
             task = bar.add_task(f"{suite}/{split}", total=total)
             ev = evaluate_parts(inspector, parts, progress=lambda o: bar.advance(task))
-        summary = {"suite": suite, "split": split, **ev.summary}
+        summary = {"suite": suite, "split": split, "defect_threshold": inspector.defect_threshold, **ev.summary}
         console.print(
             f"{summary['n_parts']} parts ({summary['n_nonconforming']} nonconforming): escape rate "
             f"{summary['escape_rate']:.2%}, false rejects {summary['false_reject_rate']:.2%}, reviews "

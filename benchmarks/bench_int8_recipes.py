@@ -1,0 +1,95 @@
+"""INT8 quantisation recipes side by side: agreement with FP32 on validation views cut to their parts.
+
+    .venv/bin/python benchmarks/bench_int8_recipes.py runs/default/best.pt --views 3 --calib-views 16
+
+Exports the checkpoint to FP32 ONNX, then quantises it (static QDQ, per-channel int8 weights, uint8
+activations, calibrated like ``magspect export --int8``) with each recipe and prints the argmax
+agreement with FP32 and the "defect class or not" agreement, on the same views. The recipe that
+``magspect.training.quantize`` ships is marked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("checkpoint", type=Path)
+    ap.add_argument("--views", type=int, default=3, help="validation parts (top + side views each)")
+    ap.add_argument("--calib-views", type=int, default=16)
+    args = ap.parse_args()
+
+    import onnxruntime as ort
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from magspect.training.checkpoint import load_checkpoint
+    from magspect.training.config import TrainConfig
+    from magspect.training.data import crop_pair, pick_crop_origin, to_unit_float
+    from magspect.training.export import _pad_mask, _pad_to, export_checkpoint
+    from magspect.training.loop import build_source
+    from magspect.training.quantize import _Reader, sensitive_nodes
+    from magspect.training.validate import load_val_views, part_box
+
+    ck = load_checkpoint(args.checkpoint)
+    cfg = TrainConfig.model_validate(ck["config"])
+    views = load_val_views(cfg.model_copy(update={"val": cfg.val.model_copy(update={"n_parts": args.views})}))
+    cmp = []
+    for im, m in views:
+        y0, y1, x0, x1 = part_box(m, 32)
+        x = _pad_to(to_unit_float(im[y0:y1, x0:x1], ck["in_chans"]).transpose(2, 0, 1)[None], 32)
+        cmp.append((np.ascontiguousarray(x, np.float32), _pad_mask(m[y0:y1, x0:x1], 32)))
+    src, rng, calib = build_source(cfg, is_main=True), np.random.default_rng(20240917), []
+    for _ in range(args.calib_views):  # as magspect.training.export does
+        image, mask = src.sample(rng)
+        x = to_unit_float(image, ck["in_chans"])
+        for _ in range(2):
+            y0, x0 = pick_crop_origin(mask, 256, 0.5, rng)
+            calib.append(np.ascontiguousarray(crop_pair(x, mask, y0, x0, 256)[0].transpose(2, 0, 1)[None], np.float32))
+
+    pct = (CalibrationMethod.Percentile, {"ActivationSymmetric": False, "WeightSymmetric": True})
+    recipes = [
+        ("every op, min/max", None, CalibrationMethod.MinMax, {}),
+        ("every op, 99.99th percentile", None, *pct[:1], {"CalibPercentile": 99.99}),
+        ("convolutions, min/max", ["Conv"], CalibrationMethod.MinMax, {}),
+        ("convolutions, 99.99th percentile", ["Conv"], *pct[:1], {"CalibPercentile": 99.99}),
+        ("convolutions, 99.9th percentile (shipped)", ["Conv"], *pct[:1], {"CalibPercentile": 99.9}),
+        ("convolutions + Add + Mul, 99.99th percentile", ["Conv", "Add", "Mul"], *pct[:1], {"CalibPercentile": 99.99}),
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        fp = Path(tmp) / "fp32.onnx"
+        export_checkpoint(ck, fp, [x for x, _ in cmp[:1]])
+        pre = Path(tmp) / "pre.onnx"
+        quant_pre_process(str(fp), str(pre), skip_symbolic_shape=True)
+        keep = sensitive_nodes(pre)
+        s32 = ort.InferenceSession(str(fp), providers=["CPUExecutionProvider"])
+        ref = [s32.run(None, {"image": x})[0].argmax(1) for x, _ in cmp]
+        print(f"# {args.checkpoint}, {len(cmp)} views cut to their parts, {len(calib)} calibration crops")
+        print("| recipe | argmax agreement | defect-or-not agreement | quantise s |")
+        print("|---|---|---|---|")
+        for name, ops, method, extra in recipes:
+            out = Path(tmp) / "int8.onnx"
+            t = time.perf_counter()
+            kw = {"op_types_to_quantize": ops} if ops else {}
+            quantize_static(str(pre), str(out), _Reader(calib), quant_format=QuantFormat.QDQ, per_channel=True,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, calibrate_method=method,
+                            nodes_to_exclude=keep, extra_options={**pct[1], **extra}, **kw)
+            s8 = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+            agree = agree_def = total = 0
+            for (x, _), p32 in zip(cmp, ref, strict=True):
+                p8 = s8.run(None, {"image": x})[0].argmax(1)
+                agree += int((p8 == p32).sum())
+                agree_def += int(((p8 >= 2) == (p32 >= 2)).sum())
+                total += p32.size
+            print(f"| {name} | {100 * agree / total:.1f} % | {100 * agree_def / total:.2f} % | "
+                  f"{time.perf_counter() - t:.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
