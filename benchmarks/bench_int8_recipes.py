@@ -31,7 +31,7 @@ def main() -> None:
 
     from magspect.training.checkpoint import load_checkpoint
     from magspect.training.config import TrainConfig
-    from magspect.training.data import crop_pair, pick_crop_origin, to_unit_float
+    from magspect.training.data import crop_pair, pick_crop_origin, to_unit_float, unpack_sample
     from magspect.training.export import _pad_mask, _pad_to, export_checkpoint
     from magspect.training.loop import build_source
     from magspect.training.quantize import _Reader, sensitive_nodes
@@ -47,7 +47,7 @@ def main() -> None:
         cmp.append((np.ascontiguousarray(x, np.float32), _pad_mask(m[y0:y1, x0:x1], 32)))
     src, rng, calib = build_source(cfg, is_main=True), np.random.default_rng(20240917), []
     for _ in range(args.calib_views):  # as magspect.training.export does
-        image, mask = src.sample(rng)
+        image, mask, _ = unpack_sample(src.sample(rng))
         x = to_unit_float(image, ck["in_chans"])
         for _ in range(2):
             y0, x0 = pick_crop_origin(mask, 256, 0.5, rng)

@@ -230,7 +230,8 @@ def _render_view(spec: Spec, view: str, geom: ViewGeometry, um_per_px: float, di
     lf = cv2.resize(rng.standard_normal((6, 6)).astype(np.float32), (n, n), interpolation=cv2.INTER_CUBIC)
     bg_kd = (np.ones(C, np.float32) * bgk)[None, None, :] * (1 + 0.06 * lf)[..., None]
     face_level = _TARGET_LEVEL / gain
-    nuis = _nuisances.apply(cv, rng, lighting, um_per_px, face_level) if config.nuisances else None
+    nuisances: list[dict] = []
+    nuis = _nuisances.apply(cv, rng, lighting, um_per_px, face_level, nuisances) if config.nuisances else None
     r_part = part_radiance(maps, lighting)
     r_bg = background_radiance(bg_kd, lighting) if lighting != "backlight" else np.ones_like(bg_kd)
     if nuis is not None:
@@ -252,7 +253,7 @@ def _render_view(spec: Spec, view: str, geom: ViewGeometry, um_per_px: float, di
         "pose": {"cx_px": pose.cx_px, "cy_px": pose.cy_px, "angle_deg": pose.angle_deg, "origin": geom.origin},
         "dimensions_mm": dims, "defects": records, "surface": surface, "lighting": lighting,
         "bit_depth": config.bit_depth, "color": "bgr" if config.color else "gray", "blur_sigma_px": sigma,
-        "shape": spec.part.shape,
+        "shape": spec.part.shape, "nuisances": nuisances,
     }
     if geom.arc_axis_mm is not None:
         ax = pose.to_px(np.array(geom.arc_axis_mm))

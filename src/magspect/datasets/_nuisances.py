@@ -2,7 +2,9 @@
 
 Dust specks, lint fibres (thin and curved: the classic false crack), dried water spots,
 fingerprints (ridged, dull the specular), specular hot spots, and shadows cast by the fixture.
-They change only the look (surface maps or a smooth multiplier on the whole image).
+They change only the look (surface maps or a smooth multiplier on the whole image). Where each
+local one lies is recorded (``truth["nuisances"]``: kind and pixel box), so training can show the
+model the look-alikes it must not call defects, and evaluation can count false calls on them.
 """
 
 from __future__ import annotations
@@ -25,9 +27,25 @@ def _grid(roi: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
     return np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
 
 
-def apply(cv, rng: np.random.Generator, lighting: str, um_per_px: float, face_level: float) -> np.ndarray:  # noqa: ANN001
-    """Add nuisances to ``cv.maps``; return a multiplier for the background radiance (HxW)."""
+def apply(
+    cv,  # noqa: ANN001
+    rng: np.random.Generator,
+    lighting: str,
+    um_per_px: float,
+    face_level: float,
+    record: list[dict] | None = None,
+) -> np.ndarray:
+    """Add nuisances to ``cv.maps``; return a multiplier for the background radiance (HxW).
+
+    ``record``, when given, receives ``{"kind", "bbox_xyxy_px"}`` for each local nuisance that
+    lands in the image (the random draws are the same with or without it: images don't change).
+    """
     h, w = cv.hw
+
+    def note(kind: str, roi: tuple[int, int, int, int]) -> None:
+        if record is not None and roi[2] > roi[0] and roi[3] > roi[1]:
+            record.append({"kind": kind, "bbox_xyxy_px": [int(v) for v in roi]})
+
     maps = cv.maps
     mul = np.ones(cv.hw, np.float32)
     px = 1000.0 / um_per_px  # px per mm
@@ -39,6 +57,7 @@ def apply(cv, rng: np.random.Generator, lighting: str, um_per_px: float, face_le
         x0, y0, x1, y1 = roi
         xx, yy = _grid(roi)
         d = _disc(xx, yy, cx, cy, r)
+        note("dust", roi)
         maps.ks[y0:y1, x0:x1] *= (1 - 0.7 * d)[..., None]
         maps.kd[y0:y1, x0:x1] *= (1 - 0.3 * d)[..., None]
         maps.scatter[y0:y1, x0:x1] += 1.2 * d
@@ -60,6 +79,7 @@ def apply(cv, rng: np.random.Generator, lighting: str, um_per_px: float, face_le
         width = max(1, int(round(rng.uniform(0.012, 0.03) * px)))
         cv2.polylines(canvas, [q], False, 1.0, width, cv2.LINE_AA, 4)
         canvas = cv2.GaussianBlur(canvas, (0, 0), 0.9)
+        note("lint", roi)
         maps.scatter[y0:y1, x0:x1] += 0.9 * canvas
         maps.ks[y0:y1, x0:x1] *= (1 - 0.5 * canvas)[..., None]
         mul[y0:y1, x0:x1] *= 1 - 0.4 * canvas
@@ -74,6 +94,7 @@ def apply(cv, rng: np.random.Generator, lighting: str, um_per_px: float, face_le
         ring = np.exp(-(((rho - r) / max(1.5, 0.03 * px)) ** 2)).astype(np.float32)
         inside = np.clip(r - rho, 0, 1).astype(np.float32)
         k = float(rng.uniform(0.04, 0.15))
+        note("water_spot", roi)
         maps.scatter[y0:y1, x0:x1] += k * ring
         maps.sharp[y0:y1, x0:x1] *= 1 - k * ring - 0.03 * inside
     # fingerprint: elliptic patch of ridges (period ~0.45 mm) that dulls the specular
@@ -91,6 +112,7 @@ def apply(cv, rng: np.random.Generator, lighting: str, um_per_px: float, face_le
         ridges = 0.5 + 0.5 * np.sin(2 * math.pi * q * ra / (0.45 * px) + 0.6 * np.sin(du / (0.7 * px)))
         f = (env * ridges * (0.6 + 0.4 * rng.random(env.shape))).astype(np.float32)
         k = float(rng.uniform(0.06, 0.18))
+        note("fingerprint", roi)
         maps.sharp[y0:y1, x0:x1] *= 1 - k * f
         maps.scatter[y0:y1, x0:x1] += 0.4 * k * f
     # specular hot spots (coaxial, dome): light source glints, bright and soft
@@ -102,6 +124,7 @@ def apply(cv, rng: np.random.Generator, lighting: str, um_per_px: float, face_le
             x0, y0, x1, y1 = roi
             xx, yy = _grid(roi)
             g = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * s * s)).astype(np.float32)
+            note("glint", roi)
             maps.add[y0:y1, x0:x1] += float(rng.uniform(0.1, 0.35)) * face_level * g * cv.alpha[y0:y1, x0:x1]
     # fixture shadow: a soft darkening band along one side of the field (not under a backlight)
     if lighting != "backlight" and rng.random() < 0.5:

@@ -41,6 +41,9 @@ class DataSection(_Cfg):
     um_per_px: float | None = None  # resolution trained for; recorded in the manifest
     crop_px: int = Field(256, ge=32)
     defect_bias: float = Field(0.7, ge=0, le=1)  # share of crops centred on a defect pixel
+    # share centred on a hard negative: a nuisance the generator recorded (dust, lint, water spot,
+    # fingerprint, glint) or a corner of the part's outline (chamfers look like chips)
+    hard_bias: float = Field(0.0, ge=0, le=1)
     crops_per_part: int = Field(8, ge=1)  # crops cut per part drawn (on average)
     pool_size: int = Field(16, ge=1)  # parts held at once; each crop from a random one (iid batches)
     augment: bool = True
@@ -94,6 +97,8 @@ class TrainConfig(_Cfg):
     def _check(self) -> TrainConfig:
         if self.data.crop_px % 32:
             raise ValueError("data.crop_px must be a multiple of 32")
+        if self.data.defect_bias + self.data.hard_bias > 1:
+            raise ValueError("data.defect_bias + data.hard_bias must be <= 1 (they are shares of the crops)")
         if self.data.source == "folder" and self.data.folder is None:
             raise ValueError("data.source 'folder' needs data.folder")
         if self.data.source == "coco" and self.data.coco is None:

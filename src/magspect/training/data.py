@@ -4,7 +4,12 @@ A *source* returns whole views as ``(image, class_mask)``: ``image`` HxW or HxWx
 and generator convention) uint8/uint16,
 ``class_mask`` HxW uint8 with the ids of :data:`magspect.types.CLASS_NAMES`. :class:`CropStream`
 turns a source into an endless, seeded stream of aligned, augmented crops, distinct per DDP rank
-and per DataLoader worker, with a share of crops centred on a defect so thin cracks are seen.
+and per DataLoader worker, with a share of crops centred on a defect so thin cracks are seen and a
+share centred on *hard negatives* (look-alikes: dust, lint, water spots, fingerprints, glints, and
+the part's outline corners, where chamfers look like chips) so the model learns what not to call.
+
+A source may return a third element, the look-alikes' pixel boxes ``[[x0, y0, x1, y1], ...]``
+(the generator records its nuisances; a rendered cache keeps them in ``lookalikes/<stem>.json``).
 """
 
 from __future__ import annotations
@@ -77,9 +82,50 @@ def to_unit_float(image: np.ndarray, in_chans: int) -> np.ndarray:
 
 
 class PartSource(Protocol):
-    """Anything that hands out whole views for training."""
+    """Anything that hands out whole views for training: ``(image, mask)`` or
+    ``(image, mask, lookalike_boxes)`` (see :func:`unpack_sample`)."""
 
-    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]: ...
+    def sample(self, rng: np.random.Generator) -> tuple: ...
+
+
+def unpack_sample(sample: tuple) -> tuple[np.ndarray, np.ndarray, list]:
+    """``(image, mask[, lookalike_boxes])`` -> ``(image, mask, boxes)`` (empty list when absent)."""
+    if len(sample) == 3:
+        return sample[0], sample[1], list(sample[2] or [])
+    image, mask = sample
+    return image, mask, []
+
+
+def lookalike_boxes(truth: dict) -> list[list[int]]:
+    """Pixel boxes of the generator's recorded nuisances (``truth["nuisances"]``)."""
+    return [list(map(int, n["bbox_xyxy_px"])) for n in truth.get("nuisances", [])]
+
+
+def outline_corners(mask: np.ndarray, step: int = 2) -> np.ndarray:
+    """``(N, 2)`` (y, x) vertices of the labelled part's outline (polygon fit to 1 % of its
+    perimeter): the corners, where chamfers and edge shading look like chips."""
+    part = (mask[::step, ::step] > 0).astype(np.uint8)
+    contours, _ = cv2.findContours(part, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    pts = []
+    for c in contours:
+        if len(c) < 3:
+            continue
+        eps = 0.01 * cv2.arcLength(c, True)
+        pts.append(cv2.approxPolyDP(c, eps, True).reshape(-1, 2))
+    if not pts:
+        return np.zeros((0, 2), np.int64)
+    xy = np.concatenate(pts).astype(np.int64) * step
+    return xy[:, ::-1].copy()
+
+
+def hard_negative_centres(mask: np.ndarray, boxes: list) -> np.ndarray:
+    """``(N, 2)`` (y, x) centres for hard-negative crops: look-alike box centres and outline corners."""
+    h, w = mask.shape[:2]
+    cs = [np.array([[(b[1] + b[3]) // 2, (b[0] + b[2]) // 2] for b in boxes], np.int64).reshape(-1, 2)]
+    cs.append(outline_corners(mask))
+    out = np.concatenate(cs)
+    ok = (out[:, 0] >= 0) & (out[:, 0] < h) & (out[:, 1] >= 0) & (out[:, 1] < w)
+    return out[ok]
 
 
 class SynthStreamSource:
@@ -96,7 +142,8 @@ class SynthStreamSource:
         self.specs, self.views, self.seed, self.n_parts = list(specs), list(views), seed, n_parts
         self.synth = dict(synth or {})
 
-    def render(self, part_seed: int, spec: str, view: str) -> tuple[np.ndarray, np.ndarray]:
+    def render(self, part_seed: int, spec: str, view: str) -> tuple[np.ndarray, np.ndarray, list]:
+        """``(image, visible labels, look-alike boxes)`` of one view of one part."""
         from magspect.datasets import SynthConfig, generate_part
 
         synth = dict(self.synth)
@@ -105,9 +152,9 @@ class SynthStreamSource:
         v = part.views[view]
         self.last_truth = v.truth
         sil = v.coverage >= 0.5 if v.coverage is not None else None  # the generator's exact silhouette
-        return v.image, visible_labels(v.class_mask, v.truth.get("lighting"), sil)
+        return v.image, visible_labels(v.class_mask, v.truth.get("lighting"), sil), lookalike_boxes(v.truth)
 
-    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, list]:
         if self.n_parts is None:
             part_seed = int(rng.integers(self.seed + 10_000_000, self.seed + 2**31 - 1))
         else:
@@ -127,7 +174,8 @@ def _read_image(path: Path) -> np.ndarray:
 
 
 class FolderSource:
-    """``root/images/<stem>.<ext>`` with ``root/masks/<stem>.png`` (class ids as pixel values)."""
+    """``root/images/<stem>.<ext>`` with ``root/masks/<stem>.png`` (class ids as pixel values), and
+    optionally ``root/lookalikes/<stem>.json`` (boxes of defect look-alikes, for hard negatives)."""
 
     def __init__(self, root: str | Path) -> None:
         root = Path(root)
@@ -147,17 +195,27 @@ class FolderSource:
             raise OSError(f"bad mask {mask_p}")
         return _read_image(img_p), mask.astype(np.uint8)
 
-    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        return self.load(int(rng.integers(len(self))))
+    def lookalikes(self, i: int) -> list:
+        p = self.pairs[i][1].parent.parent / "lookalikes" / f"{self.pairs[i][0].stem}.json"
+        return json.loads(p.read_text()) if p.exists() else []
+
+    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, list]:
+        i = int(rng.integers(len(self)))
+        return (*self.load(i), self.lookalikes(i))
 
 
-def write_pair(root: str | Path, stem: str, image: np.ndarray, mask: np.ndarray) -> None:
+def write_pair(
+    root: str | Path, stem: str, image: np.ndarray, mask: np.ndarray, lookalikes: list | None = None
+) -> None:
     """Write one view in :class:`FolderSource` layout (lossless PNG, uint16 kept)."""
     root = Path(root)
     (root / "images").mkdir(parents=True, exist_ok=True)
     (root / "masks").mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(root / "images" / f"{stem}.png"), image)  # BGR when colour
     cv2.imwrite(str(root / "masks" / f"{stem}.png"), mask.astype(np.uint8))
+    if lookalikes is not None:
+        (root / "lookalikes").mkdir(exist_ok=True)
+        (root / "lookalikes" / f"{stem}.json").write_text(json.dumps(lookalikes))
 
 
 class CocoSource:
@@ -218,13 +276,24 @@ def build_augment(enabled: bool):  # noqa: ANN201
     )
 
 
-def pick_crop_origin(mask: np.ndarray, crop: int, defect_bias: float, rng: np.random.Generator) -> tuple[int, int]:
+def pick_crop_origin(
+    mask: np.ndarray,
+    crop: int,
+    defect_bias: float,
+    rng: np.random.Generator,
+    hard_bias: float = 0.0,
+    hard_centres: np.ndarray | None = None,
+) -> tuple[int, int]:
     """Top-left (y, x) of a crop: centred near a random defect *instance* with probability
     ``defect_bias`` (every instance equally likely, so one-pixel-wide cracks count as much as big
-    blisters), otherwise near a random point of the part, sometimes anywhere."""
+    blisters), near a random hard negative (``hard_centres``, (y, x)) with probability
+    ``hard_bias``, otherwise near a random point of the part, sometimes anywhere."""
     h, w = mask.shape
     centre = None
-    if rng.random() < defect_bias:
+    u = rng.random()
+    if defect_bias <= u < defect_bias + hard_bias and hard_centres is not None and len(hard_centres):
+        centre = tuple(int(v) for v in hard_centres[int(rng.integers(len(hard_centres)))])
+    elif u < defect_bias:
         defects = (mask >= FIRST_DEFECT_ID) & (mask != IGNORE_ID)
         n, labels = cv2.connectedComponents(defects.astype(np.uint8), connectivity=8)
         if n > 1:
@@ -271,6 +340,7 @@ class CropStream(IterableDataset):
         crop_px: int,
         in_chans: int,
         defect_bias: float = 0.7,
+        hard_bias: float = 0.0,
         crops_per_part: int = 8,
         augment: bool = True,
         seed: int = 0,
@@ -280,7 +350,10 @@ class CropStream(IterableDataset):
         super().__init__()
         self.pool_size = max(1, pool_size)
         self.source, self.crop_px, self.in_chans = source, crop_px, in_chans
+        if defect_bias + hard_bias > 1:
+            raise ValueError(f"defect_bias + hard_bias must be <= 1, got {defect_bias} + {hard_bias}")
         self.defect_bias, self.crops_per_part, self.augment = defect_bias, crops_per_part, augment
+        self.hard_bias = hard_bias
         self.seed, self.rank = seed, rank
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -291,9 +364,10 @@ class CropStream(IterableDataset):
         if aug is not None:
             aug.set_random_seed(int(rng.integers(2**31)))
 
-        def draw() -> tuple[np.ndarray, np.ndarray]:
-            image, mask = self.source.sample(rng)
-            return to_unit_float(image, self.in_chans), mask
+        def draw() -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+            image, mask, boxes = unpack_sample(self.source.sample(rng))
+            hard = hard_negative_centres(mask, boxes) if self.hard_bias > 0 else None
+            return to_unit_float(image, self.in_chans), mask, hard
 
         # A pool of parts, each crop from a random member, one member replaced every
         # ``crops_per_part`` crops: consecutive crops (one batch) come from different parts and
@@ -301,8 +375,8 @@ class CropStream(IterableDataset):
         pool = [draw() for _ in range(self.pool_size)]
         n = 0
         while True:
-            x, mask = pool[int(rng.integers(len(pool)))]
-            y0, x0 = pick_crop_origin(mask, self.crop_px, self.defect_bias, rng)
+            x, mask, hard = pool[int(rng.integers(len(pool)))]
+            y0, x0 = pick_crop_origin(mask, self.crop_px, self.defect_bias, rng, self.hard_bias, hard)
             xc, mc = crop_pair(x, mask, y0, x0, self.crop_px)
             if aug is not None:
                 out = aug(image=np.ascontiguousarray(xc), mask=np.ascontiguousarray(mc))

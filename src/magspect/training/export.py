@@ -261,7 +261,7 @@ def export_from_checkpoint(
     calibrated on synthetic training views and compared with FP32 on the validation views."""
     from magspect.training.checkpoint import load_checkpoint
     from magspect.training.config import TrainConfig
-    from magspect.training.data import crop_pair, pick_crop_origin, to_unit_float
+    from magspect.training.data import crop_pair, pick_crop_origin, to_unit_float, unpack_sample
     from magspect.training.loop import build_source
     from magspect.training.validate import load_val_views, part_box
 
@@ -290,7 +290,7 @@ def export_from_checkpoint(
     calib = []
     crop = min(256, cfg.data.crop_px * 2)
     for _ in range(calib_views):
-        image, mask = source.sample(rng)
+        image, mask, _ = unpack_sample(source.sample(rng))
         x = to_unit_float(image, in_chans)
         for _ in range(2):
             y0, x0 = pick_crop_origin(mask, crop, 0.5, rng)

@@ -60,29 +60,60 @@ def build_source(cfg: TrainConfig, is_main: bool) -> PartSource:
     return SynthStreamSource(s.specs, s.views, s.seed, s.n_parts, s.synth)
 
 
-def render_cache(cfg: TrainConfig) -> Path:
-    """Render the ``n_parts`` training parts once to ``cache_dir`` (FolderSource layout)."""
-    s, root = cfg.data.synth, Path(cfg.data.cache_dir)
+def _render_one(args: tuple) -> dict:
+    """Render one part's views into the cache (a worker of :func:`render_cache`)."""
+    s, root, i = args
+    import cv2
+
+    cv2.setNumThreads(1)
     src = SynthStreamSource(s.specs, s.views, s.seed, s.n_parts, s.synth)
+    seed, spec = s.seed + i, s.specs[i % len(s.specs)]
+    recs = []
+    for view in s.views:
+        image, mask, lookalikes = src.render(seed, spec, view)
+        stem = f"{spec}-{seed:07d}-{view}"
+        write_pair(root, stem, image, mask, lookalikes)
+        um = float(src.last_truth.get("um_per_px", float("nan")))
+        n_def = len(src.last_truth.get("defects", []))
+        recs.append({"stem": stem, "spec": spec, "seed": seed, "view": view, "um_per_px": um, "n_defects": n_def})
+    return {"i": i, "views": recs}
+
+
+def render_cache(cfg: TrainConfig, workers: int | None = None) -> Path:
+    """Render the ``n_parts`` training parts once to ``cache_dir`` (FolderSource layout, with the
+    nuisances' boxes as look-alikes for hard-negative crops), on ``workers`` processes (default:
+    the data loader's worker count, at least 1). The same files whatever the worker count."""
+    s, root = cfg.data.synth, Path(cfg.data.cache_dir)
     root.mkdir(parents=True, exist_ok=True)
+    n_proc = max(1, workers if workers is not None else cfg.data.workers)
+    jobs = [(s, root, i) for i in range(s.n_parts)]
+    results: list[dict] = []
+    with _progress(cfg.progress, s.n_parts, 0) as prog:
+        task = prog.add_task("render", total=s.n_parts, info="parts") if prog else None
+        if n_proc == 1:
+            it = map(_render_one, jobs)
+            pool = None
+        else:
+            import multiprocessing as mp
+
+            pool = mp.get_context("fork").Pool(n_proc)  # as the DataLoader does on Linux; workers use no torch
+            it = pool.imap_unordered(_render_one, jobs, chunksize=4)
+        try:
+            for r in it:
+                results.append(r)
+                if prog is not None:
+                    prog.update(task, advance=1)
+        finally:
+            if pool is not None:
+                pool.close()
+                pool.join()
+    results.sort(key=lambda r: r["i"])
     scales = []
     with open(root / "views.jsonl", "w") as f:
-        for i in range(s.n_parts):
-            seed = s.seed + i
-            spec = s.specs[i % len(s.specs)]
-            for view in s.views:
-                image, mask = src.render(seed, spec, view)
-                stem = f"{spec}-{seed:07d}-{view}"
-                write_pair(root, stem, image, mask)
-                um = float(src.last_truth.get("um_per_px", float("nan")))
-                scales.append(um)
-                n_def = len(src.last_truth.get("defects", []))
-                f.write(
-                    json.dumps(
-                        {"stem": stem, "spec": spec, "seed": seed, "view": view, "um_per_px": um, "n_defects": n_def}
-                    )
-                    + "\n"
-                )
+        for r in results:
+            for rec in r["views"]:
+                scales.append(rec["um_per_px"])
+                f.write(json.dumps(rec) + "\n")
     info = {
         "n_parts": s.n_parts,
         "seed": s.seed,
@@ -105,6 +136,14 @@ def data_um_per_px_range(cfg: TrainConfig) -> tuple[float, float] | None:
     return tuple(rng) if rng else None
 
 
+def _worker_init(_: int) -> None:
+    """One thread per data-loader worker: the workers are the parallelism (no oversubscription)."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+
+
 def lr_factor(cfg: TrainConfig, step: int, progress: float) -> float:
     """Linear warm-up over ``warmup_steps``, then cosine from 1 to 0.02 over ``progress`` in [0, 1]."""
     warm = cfg.optim.warmup_steps
@@ -119,7 +158,7 @@ def _progress(enabled: bool, total: int, start: int):  # noqa: ANN202
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     return Progress(
-        TextColumn("[bold]train"),
+        TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[info]}"),
@@ -252,6 +291,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         crop_px=cfg.data.crop_px,
         in_chans=cfg.model.in_chans,
         defect_bias=cfg.data.defect_bias,
+        hard_bias=cfg.data.hard_bias,
         crops_per_part=cfg.data.crops_per_part,
         pool_size=cfg.data.pool_size,
         augment=cfg.data.augment,
@@ -259,7 +299,12 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         rank=rank,
     )
     loader = DataLoader(
-        stream, batch_size=cfg.optim.batch_size, num_workers=cfg.data.workers, persistent_workers=cfg.data.workers > 0
+        stream,
+        batch_size=cfg.optim.batch_size,
+        num_workers=cfg.data.workers,
+        persistent_workers=cfg.data.workers > 0,
+        pin_memory=use_cuda,
+        worker_init_fn=_worker_init if cfg.data.workers > 0 else None,
     )
     um_range = data_um_per_px_range(cfg)
     val_views = load_val_views(cfg) if is_main and cfg.val.source != "none" else []

@@ -47,7 +47,7 @@ def load_val_views(cfg: TrainConfig) -> list[tuple[np.ndarray, np.ndarray]]:
         return [src.load(i) for i in range(min(v.n_parts, len(src)))]
     s = v.synth or cfg.data.synth
     src = SynthStreamSource(s.specs, s.views, s.seed, None, s.synth)
-    return [src.render(s.seed + i, s.specs[i % len(s.specs)], s.views[0]) for i in range(v.n_parts)]
+    return [src.render(s.seed + i, s.specs[i % len(s.specs)], s.views[0])[:2] for i in range(v.n_parts)]
 
 
 def part_box(mask: np.ndarray, context_px: int | None) -> tuple[int, int, int, int]:

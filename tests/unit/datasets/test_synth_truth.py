@@ -142,6 +142,36 @@ def test_nuisances_never_enter_the_masks() -> None:
         assert any(not np.array_equal(with_n.views[v].image, without.views[v].image) for v in with_n.views)
 
 
+def test_nuisances_are_recorded_where_they_change_the_image_and_recording_changes_nothing(monkeypatch) -> None:
+    from magspect.datasets import _generate
+
+    base = dict(defects=False, size_px=256, lighting="darkfield")
+    part = generate_part("def-blk-20x10x5-nicuni", 5, SynthConfig(nuisances=True, **base))
+    without = generate_part("def-blk-20x10x5-nicuni", 5, SynthConfig(nuisances=False, **base))
+    kinds = set()
+    for name, v in part.views.items():
+        recs = v.truth["nuisances"]
+        assert recs, "every view gets at least 3 dust specks"
+        for r in recs:
+            x0, y0, x1, y1 = r["bbox_xyxy_px"]
+            assert 0 <= x0 < x1 <= 256 and 0 <= y0 < y1 <= 256
+            kinds.add(r["kind"])
+        # a dust speck changes the image inside its box (darkfield: it scatters light)
+        dust = [r["bbox_xyxy_px"] for r in recs if r["kind"] == "dust"]
+        diff = np.abs(v.image.astype(int) - without.views[name].image.astype(int))
+        assert any(diff[y0:y1, x0:x1].max() > 0 for x0, y0, x1, y1 in dust)
+    assert kinds <= {"dust", "lint", "water_spot", "fingerprint", "glint"}
+    assert without.views["top"].truth["nuisances"] == []
+
+    # recording draws nothing from the rng: the images are the bytes they were without it
+    original = _generate._nuisances.apply
+    monkeypatch.setattr(_generate._nuisances, "apply", lambda *a, **k: original(*a[:5]))
+    unrecorded = generate_part("def-blk-20x10x5-nicuni", 5, SynthConfig(nuisances=True, **base))
+    for name, v in part.views.items():
+        assert np.array_equal(v.image, unrecorded.views[name].image)
+        assert unrecorded.views[name].truth["nuisances"] == []
+
+
 @pytest.mark.parametrize("bit_depth,color,dtype,ndim", [(8, False, np.uint8, 2), (16, False, np.uint16, 2),
                                                         (8, True, np.uint8, 3)])
 def test_output_formats(bit_depth: int, color: bool, dtype: type, ndim: int) -> None:

@@ -10,7 +10,17 @@ import numpy as np
 import pytest
 import torch
 
-from magspect.training.data import CocoSource, CropStream, FolderSource, build_augment, pick_crop_origin, to_unit_float
+from magspect.training.data import (
+    CocoSource,
+    CropStream,
+    FolderSource,
+    build_augment,
+    hard_negative_centres,
+    outline_corners,
+    pick_crop_origin,
+    to_unit_float,
+    write_pair,
+)
 from magspect.training.toy import toy_views, write_toy_folder
 
 
@@ -61,6 +71,54 @@ def test_defect_bias_puts_defects_in_crops():
     origins = [pick_crop_origin(view[1], 32, 0.0, rng) for _ in range(50)]
     none = [(view[1][y : y + 32, x : x + 32] >= 2).any() for y, x in origins]
     assert np.mean(none) < np.mean(hits)
+
+
+def test_outline_corners_are_the_part_corners():
+    mask = np.zeros((200, 300), np.uint8)
+    mask[40:161, 60:241] = 1
+    mask[100:104, 100:200] = 2  # a crack inside is no corner
+    pts = outline_corners(mask)
+    assert len(pts) == 4
+    for corner in [(40, 60), (40, 240), (160, 60), (160, 240)]:
+        assert np.abs(pts - np.array(corner)).sum(axis=1).min() <= 4
+
+
+def test_hard_bias_centres_crops_on_lookalikes_and_corners():
+    mask = np.zeros((512, 512), np.uint8)
+    mask[100:400, 150:350] = 1
+    mask[200:203, 200:300] = 2  # a crack
+    boxes = [[20, 460, 30, 470]]  # a dust speck on the fixture, far from everything
+    centres = hard_negative_centres(mask, boxes)
+    assert [465, 25] in centres.tolist() and len(centres) == 5
+    rng = np.random.default_rng(0)
+    near = 0
+    for _ in range(200):
+        y0, x0 = pick_crop_origin(mask, 64, 0.0, rng, hard_bias=1.0, hard_centres=centres)
+        # the crop holds a hard-negative centre
+        inside = (centres[:, 0] >= y0) & (centres[:, 0] < y0 + 64) & (centres[:, 1] >= x0) & (centres[:, 1] < x0 + 64)
+        near += bool(inside.any())
+    assert near == 200
+    rng = np.random.default_rng(0)
+    plain = [pick_crop_origin(mask, 64, 0.0, rng) for _ in range(200)]
+    hits = [
+        ((centres[:, 0] >= y) & (centres[:, 0] < y + 64) & (centres[:, 1] >= x) & (centres[:, 1] < x + 64)).any()
+        for y, x in plain
+    ]
+    assert np.mean(hits) < 0.5
+    with pytest.raises(ValueError, match="defect_bias \\+ hard_bias"):
+        CropStream(_ListSource([]), crop_px=64, in_chans=1, defect_bias=0.8, hard_bias=0.3)
+
+
+def test_folder_source_hands_out_stored_lookalikes(tmp_path):
+    image, mask = toy_views(1, 96, seed=3)[0]
+    write_pair(tmp_path, "a", image, mask, [[1, 2, 5, 6]])
+    write_pair(tmp_path, "b", image, mask)
+    src = FolderSource(tmp_path)
+    got = {len(src.sample(np.random.default_rng(s))[2]) for s in range(20)}
+    assert got == {0, 1}
+    stream = CropStream(src, crop_px=64, in_chans=1, hard_bias=0.5, defect_bias=0.3, seed=1)
+    x, m = _take(stream, 3)[0]
+    assert x.shape == (1, 64, 64)
 
 
 def test_augmentation_keeps_mask_aligned():

@@ -103,3 +103,35 @@ def test_lr_factor_warms_up_then_anneals():
     assert lr_factor(cfg, 10, 0.0) == pytest.approx(1.0)
     assert lr_factor(cfg, 50, 0.5) == pytest.approx(0.51)
     assert lr_factor(cfg, 99, 1.0) == pytest.approx(0.02)
+
+
+def test_render_cache_is_the_same_on_two_processes_and_keeps_lookalikes(tmp_path):
+    from magspect.training.loop import render_cache
+
+    def cfg(out):
+        return TrainConfig.model_validate(
+            {
+                "out_dir": str(out),
+                "progress": False,
+                "data": {
+                    "source": "synth",
+                    "cache_dir": str(out / "data"),
+                    "synth": {
+                        "specs": ["def-blk-20x10x5-nicuni"],
+                        "views": ["top"],
+                        "seed": 7,
+                        "n_parts": 3,
+                        "synth": {"size_px": 128},
+                    },
+                },
+            }
+        )
+
+    one = render_cache(cfg(tmp_path / "one"), workers=1)
+    two = render_cache(cfg(tmp_path / "two"), workers=2)
+    files = sorted(p.relative_to(one).as_posix() for p in one.rglob("*") if p.is_file())
+    assert "lookalikes/def-blk-20x10x5-nicuni-0000007-top.json" in files and len(files) == 3 * 3 + 2
+    for f in files:
+        assert (one / f).read_bytes() == (two / f).read_bytes(), f
+    boxes = json.loads((one / "lookalikes/def-blk-20x10x5-nicuni-0000008-top.json").read_text())
+    assert boxes and all(len(b) == 4 for b in boxes)

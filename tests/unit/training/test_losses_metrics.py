@@ -131,7 +131,7 @@ def test_streamed_labels_use_the_generators_silhouette():
 
     synth = {"size_px": 512, "force_defect": "chip", "lighting": FRONT_LIGHTINGS, "views": ("top",)}
     src = SynthStreamSource(["def-blk-20x10x5-nicuni"], ["top"], 0, None, synth)
-    _, labels = src.render(2, "def-blk-20x10x5-nicuni", "top")
+    _, labels, _ = src.render(2, "def-blk-20x10x5-nicuni", "top")
     rv = generate_part("def-blk-20x10x5-nicuni", 2, SynthConfig(**synth)).views["top"]
     chip = rv.class_mask == 3
     assert chip.any() and (~(rv.coverage[chip] >= 0.5)).any()  # the truth chip includes its bite
