@@ -20,7 +20,14 @@ from typing import Any
 import numpy as np
 
 from magspect.inspect.inspector import Inspection, Inspector
-from magspect.inspect.metrics import ConfusionAccumulator, false_detections, instance_recall, part_rates
+from magspect.inspect.metrics import (
+    FALSE_CAUSES_OTHER,
+    ConfusionAccumulator,
+    false_detections,
+    false_reported_defects,
+    instance_recall,
+    part_rates,
+)
 from magspect.inspect.visibility import visible_under
 from magspect.specs import get_spec
 from magspect.types import CLASS_NAMES, DEFECT_CLASSES, Verdict
@@ -75,6 +82,7 @@ def evaluate_parts(
     pix = ConfusionAccumulator()
     recall: dict[tuple[str, str], list[bool]] = defaultdict(list)  # (class, band) -> found?
     false_det: dict[str, int] = defaultdict(int)
+    false_reported: dict[str, int] = defaultdict(int)  # reported defects on no truth defect, by cause
     not_visible: dict[str, int] = defaultdict(int)  # truth defects a view's lighting hides (back light)
     metro_err: dict[tuple[str, str], list[float]] = defaultdict(list)  # (spec, dim) -> measured - true
     metro_unit: dict[tuple[str, str], str] = {}
@@ -117,6 +125,9 @@ def evaluate_parts(
                 recall[(d["class_name"], band)].append(found[int(iid)])
             for c, n in false_detections(rv.class_mask, pred).items():
                 false_det[c] += n
+            boxes = [d.bbox_xyxy_px for d in insp.result.defects if d.view == v and d.bbox_xyxy_px is not None]
+            for cause in false_reported_defects(boxes, rv.class_mask, rv.truth.get("nuisances", [])):
+                false_reported[cause] += 1
         # metrology against the true dimensions
         for name, m in insp.result.measurements.items():
             true_value = truth.get("dimensions_mm", {}).get(name)
@@ -152,6 +163,14 @@ def evaluate_parts(
         ),
         "false_defects_on_clean_surface": dict(false_det),
         "false_defects_per_100_parts": (100.0 * sum(false_det.values()) / n) if n else 0.0,
+        # what the part's report lists (after the detection limit), not raw pixel blobs
+        "reported_false_defects_by_cause": dict(sorted(false_reported.items())),
+        "reported_false_defects_per_100_parts": (100.0 * sum(false_reported.values()) / n) if n else 0.0,
+        "false_defects_on_nuisances_per_100_parts": (
+            100.0 * sum(v for k, v in false_reported.items() if k not in FALSE_CAUSES_OTHER) / n
+        )
+        if n
+        else 0.0,
         "metrology": {
             f"{spec}/{name}": {
                 "n": len(errs),

@@ -118,3 +118,48 @@ def false_detections(
                 count += 1
         out[c] = count
     return out
+
+
+#: Where a false defect lies, when it lies on no recorded nuisance: near the part's outline (chamfers,
+#: edge shading), on the part's surface, or off the part (fixture, background).
+FALSE_CAUSES_OTHER = ("outline", "surface", "off_part")
+
+
+def _boxes_overlap(a: Sequence[float], b: Sequence[float], pad: float) -> bool:
+    return a[0] - pad < b[2] and b[0] - pad < a[2] and a[1] - pad < b[3] and b[1] - pad < a[3]
+
+
+def false_reported_defects(
+    reported: Sequence[Sequence[float]],
+    truth_mask: np.ndarray,
+    nuisances: Sequence[dict] = (),
+    tolerance_px: int = 2,
+    outline_band_px: int = 6,
+) -> list[str]:
+    """The cause of each *reported* defect (pixel box ``x0, y0, x1, y1``) that touches no truth
+    defect: the kind of the recorded nuisance its box overlaps (dust, lint, water_spot, ...), else
+    ``outline`` (within ``outline_band_px`` of the part's edge), ``surface`` or ``off_part``.
+    One entry per false defect; true detections give none."""
+    h, w = truth_mask.shape[:2]
+    defects = np.isin(truth_mask, [CLASS_NAMES.index(c) for c in DEFECT_CLASSES]).astype(np.uint8)
+    k = 2 * tolerance_px + 1
+    defects = cv2.dilate(defects, np.ones((k, k), np.uint8)).astype(bool)
+    part = (truth_mask > 0).astype(np.uint8)
+    kb = 2 * outline_band_px + 1
+    band = (cv2.dilate(part, np.ones((kb, kb), np.uint8)) - cv2.erode(part, np.ones((kb, kb), np.uint8))).astype(bool)
+    causes = []
+    for box in reported:
+        x0, y0 = max(0, int(np.floor(box[0]))), max(0, int(np.floor(box[1])))
+        x1, y1 = min(w, int(np.ceil(box[2])) + 1), min(h, int(np.ceil(box[3])) + 1)
+        if x1 <= x0 or y1 <= y0 or defects[y0:y1, x0:x1].any():
+            continue
+        kind = next((n["kind"] for n in nuisances if _boxes_overlap(box, n["bbox_xyxy_px"], tolerance_px)), None)
+        if kind is None:
+            if band[y0:y1, x0:x1].any():
+                kind = "outline"
+            elif part[y0:y1, x0:x1].any():
+                kind = "surface"
+            else:
+                kind = "off_part"
+        causes.append(kind)
+    return causes

@@ -19,6 +19,9 @@ class ModelSection(_Cfg):
     name: str = "unet_mnv3s"
     in_chans: Literal[1, 3] = 1
     kwargs: dict[str, Any] = Field(default_factory=dict)
+    # fine-tune: start from this checkpoint's weights (same architecture) with a fresh optimiser and
+    # schedule; ignored when resuming (the run's own last.pt wins)
+    init_from: Path | None = None
 
 
 class SynthSource(_Cfg):

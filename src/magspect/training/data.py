@@ -8,8 +8,10 @@ and per DataLoader worker, with a share of crops centred on a defect so thin cra
 share centred on *hard negatives* (look-alikes: dust, lint, water spots, fingerprints, glints, and
 the part's outline corners, where chamfers look like chips) so the model learns what not to call.
 
-A source may return a third element, the look-alikes' pixel boxes ``[[x0, y0, x1, y1], ...]``
-(the generator records its nuisances; a rendered cache keeps them in ``lookalikes/<stem>.json``).
+A source may return a third element, its look-alikes: ``[{"kind": "lint", "bbox_xyxy_px": [x0, y0,
+x1, y1]}, ...]`` or bare boxes (the generator records its nuisances; a rendered cache keeps them in
+``lookalikes/<stem>.json``). Hard-negative crops pick a kind first (dust, lint, ..., outline corner),
+then one of that kind: 20 dust specks must not drown the one lint fibre, the classic false crack.
 """
 
 from __future__ import annotations
@@ -83,22 +85,24 @@ def to_unit_float(image: np.ndarray, in_chans: int) -> np.ndarray:
 
 class PartSource(Protocol):
     """Anything that hands out whole views for training: ``(image, mask)`` or
-    ``(image, mask, lookalike_boxes)`` (see :func:`unpack_sample`)."""
+    ``(image, mask, lookalikes)`` (see :func:`unpack_sample`)."""
 
     def sample(self, rng: np.random.Generator) -> tuple: ...
 
 
 def unpack_sample(sample: tuple) -> tuple[np.ndarray, np.ndarray, list]:
-    """``(image, mask[, lookalike_boxes])`` -> ``(image, mask, boxes)`` (empty list when absent)."""
+    """``(image, mask[, lookalikes])`` -> ``(image, mask, lookalikes)`` (empty list when absent)."""
     if len(sample) == 3:
         return sample[0], sample[1], list(sample[2] or [])
     image, mask = sample
     return image, mask, []
 
 
-def lookalike_boxes(truth: dict) -> list[list[int]]:
-    """Pixel boxes of the generator's recorded nuisances (``truth["nuisances"]``)."""
-    return [list(map(int, n["bbox_xyxy_px"])) for n in truth.get("nuisances", [])]
+def lookalikes_of(truth: dict) -> list[dict]:
+    """The generator's recorded nuisances (``truth["nuisances"]``): kind and pixel box."""
+    return [
+        {"kind": str(n["kind"]), "bbox_xyxy_px": list(map(int, n["bbox_xyxy_px"]))} for n in truth.get("nuisances", [])
+    ]
 
 
 def outline_corners(mask: np.ndarray, step: int = 2) -> np.ndarray:
@@ -118,14 +122,22 @@ def outline_corners(mask: np.ndarray, step: int = 2) -> np.ndarray:
     return xy[:, ::-1].copy()
 
 
-def hard_negative_centres(mask: np.ndarray, boxes: list) -> np.ndarray:
-    """``(N, 2)`` (y, x) centres for hard-negative crops: look-alike box centres and outline corners."""
+def hard_negative_centres(mask: np.ndarray, lookalikes: list) -> list[np.ndarray]:
+    """Centres ``(y, x)`` for hard-negative crops, one ``(N, 2)`` array per kind: the look-alikes'
+    box centres grouped by kind (bare boxes form one group) and the outline's corners."""
     h, w = mask.shape[:2]
-    cs = [np.array([[(b[1] + b[3]) // 2, (b[0] + b[2]) // 2] for b in boxes], np.int64).reshape(-1, 2)]
-    cs.append(outline_corners(mask))
-    out = np.concatenate(cs)
-    ok = (out[:, 0] >= 0) & (out[:, 0] < h) & (out[:, 1] >= 0) & (out[:, 1] < w)
-    return out[ok]
+    groups: dict[str, list] = {}
+    for item in lookalikes:
+        kind, b = (item["kind"], item["bbox_xyxy_px"]) if isinstance(item, dict) else ("lookalike", item)
+        groups.setdefault(kind, []).append([(b[1] + b[3]) // 2, (b[0] + b[2]) // 2])
+    arrays = [np.array(v, np.int64).reshape(-1, 2) for v in groups.values()]
+    arrays.append(outline_corners(mask))
+    out = []
+    for a in arrays:
+        a = a[(a[:, 0] >= 0) & (a[:, 0] < h) & (a[:, 1] >= 0) & (a[:, 1] < w)]
+        if len(a):
+            out.append(a)
+    return out
 
 
 class SynthStreamSource:
@@ -152,7 +164,7 @@ class SynthStreamSource:
         v = part.views[view]
         self.last_truth = v.truth
         sil = v.coverage >= 0.5 if v.coverage is not None else None  # the generator's exact silhouette
-        return v.image, visible_labels(v.class_mask, v.truth.get("lighting"), sil), lookalike_boxes(v.truth)
+        return v.image, visible_labels(v.class_mask, v.truth.get("lighting"), sil), lookalikes_of(v.truth)
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, list]:
         if self.n_parts is None:
@@ -175,7 +187,7 @@ def _read_image(path: Path) -> np.ndarray:
 
 class FolderSource:
     """``root/images/<stem>.<ext>`` with ``root/masks/<stem>.png`` (class ids as pixel values), and
-    optionally ``root/lookalikes/<stem>.json`` (boxes of defect look-alikes, for hard negatives)."""
+    optionally ``root/lookalikes/<stem>.json`` (defect look-alikes, for hard negatives)."""
 
     def __init__(self, root: str | Path) -> None:
         root = Path(root)
@@ -282,17 +294,19 @@ def pick_crop_origin(
     defect_bias: float,
     rng: np.random.Generator,
     hard_bias: float = 0.0,
-    hard_centres: np.ndarray | None = None,
+    hard_centres: list[np.ndarray] | None = None,
 ) -> tuple[int, int]:
     """Top-left (y, x) of a crop: centred near a random defect *instance* with probability
     ``defect_bias`` (every instance equally likely, so one-pixel-wide cracks count as much as big
-    blisters), near a random hard negative (``hard_centres``, (y, x)) with probability
-    ``hard_bias``, otherwise near a random point of the part, sometimes anywhere."""
+    blisters), near a random hard negative with probability ``hard_bias`` (``hard_centres``: one
+    ``(N, 2)`` (y, x) array per kind; a kind is drawn first, then one of its centres), otherwise
+    near a random point of the part, sometimes anywhere."""
     h, w = mask.shape
     centre = None
     u = rng.random()
-    if defect_bias <= u < defect_bias + hard_bias and hard_centres is not None and len(hard_centres):
-        centre = tuple(int(v) for v in hard_centres[int(rng.integers(len(hard_centres)))])
+    if defect_bias <= u < defect_bias + hard_bias and hard_centres:
+        group = hard_centres[int(rng.integers(len(hard_centres)))]
+        centre = tuple(int(v) for v in group[int(rng.integers(len(group)))])
     elif u < defect_bias:
         defects = (mask >= FIRST_DEFECT_ID) & (mask != IGNORE_ID)
         n, labels = cv2.connectedComponents(defects.astype(np.uint8), connectivity=8)
@@ -364,7 +378,7 @@ class CropStream(IterableDataset):
         if aug is not None:
             aug.set_random_seed(int(rng.integers(2**31)))
 
-        def draw() -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        def draw() -> tuple[np.ndarray, np.ndarray, list[np.ndarray] | None]:
             image, mask, boxes = unpack_sample(self.source.sample(rng))
             hard = hard_negative_centres(mask, boxes) if self.hard_bias > 0 else None
             return to_unit_float(image, self.in_chans), mask, hard

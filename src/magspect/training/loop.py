@@ -268,6 +268,14 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
 
     step, best, elapsed_before = 0, -math.inf, 0.0
     last = out_dir / "last.pt"
+    if cfg.model.init_from is not None and not (resume and last.exists()):
+        init = load_checkpoint(cfg.model.init_from)
+        if (init.get("model_name"), init.get("in_chans")) != (cfg.model.name, cfg.model.in_chans):
+            raise ValueError(
+                f"model.init_from {cfg.model.init_from} holds {init.get('model_name')} with "
+                f"{init.get('in_chans')} channel(s), the config asks for {cfg.model.name} with {cfg.model.in_chans}"
+            )
+        model.load_state_dict(init["model"])
     if resume and last.exists():
         ck = load_checkpoint(last)
         if ck["config_sha256"] != cfg.sha256() and is_main:

@@ -87,17 +87,21 @@ def test_hard_bias_centres_crops_on_lookalikes_and_corners():
     mask = np.zeros((512, 512), np.uint8)
     mask[100:400, 150:350] = 1
     mask[200:203, 200:300] = 2  # a crack
-    boxes = [[20, 460, 30, 470]]  # a dust speck on the fixture, far from everything
-    centres = hard_negative_centres(mask, boxes)
-    assert [465, 25] in centres.tolist() and len(centres) == 5
+    # one lint fibre and many dust specks: kinds are drawn first, so the fibre is not drowned
+    lint = {"kind": "lint", "bbox_xyxy_px": [20, 460, 30, 470]}
+    dust = [{"kind": "dust", "bbox_xyxy_px": [400 + i, 20, 402 + i, 22]} for i in range(0, 100, 5)]
+    groups = hard_negative_centres(mask, [lint, *dust])
+    assert [g.shape[0] for g in groups] == [1, 20, 4]  # lint, dust, the outline's 4 corners
+    assert groups[0].tolist() == [[465, 25]]
     rng = np.random.default_rng(0)
-    near = 0
-    for _ in range(200):
-        y0, x0 = pick_crop_origin(mask, 64, 0.0, rng, hard_bias=1.0, hard_centres=centres)
-        # the crop holds a hard-negative centre
+    near_lint = 0
+    centres = np.concatenate(groups)
+    for _ in range(300):
+        y0, x0 = pick_crop_origin(mask, 64, 0.0, rng, hard_bias=1.0, hard_centres=groups)
         inside = (centres[:, 0] >= y0) & (centres[:, 0] < y0 + 64) & (centres[:, 1] >= x0) & (centres[:, 1] < x0 + 64)
-        near += bool(inside.any())
-    assert near == 200
+        assert inside.any()  # every crop holds a hard-negative centre
+        near_lint += y0 <= 465 < y0 + 64 and x0 <= 25 < x0 + 64
+    assert 0.2 < near_lint / 300 < 0.5  # about a third, not 1 in 25
     rng = np.random.default_rng(0)
     plain = [pick_crop_origin(mask, 64, 0.0, rng) for _ in range(200)]
     hits = [
@@ -111,7 +115,7 @@ def test_hard_bias_centres_crops_on_lookalikes_and_corners():
 
 def test_folder_source_hands_out_stored_lookalikes(tmp_path):
     image, mask = toy_views(1, 96, seed=3)[0]
-    write_pair(tmp_path, "a", image, mask, [[1, 2, 5, 6]])
+    write_pair(tmp_path, "a", image, mask, [{"kind": "dust", "bbox_xyxy_px": [1, 2, 5, 6]}])
     write_pair(tmp_path, "b", image, mask)
     src = FolderSource(tmp_path)
     got = {len(src.sample(np.random.default_rng(s))[2]) for s in range(20)}

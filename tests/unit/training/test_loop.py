@@ -67,6 +67,27 @@ def test_resume_continues_from_last_checkpoint(toy_dir, tmp_path):
     assert [s for k, s in keys if k == "train"] == [5, 10, 15, 20]
 
 
+def test_init_from_fine_tunes_a_checkpoint_and_refuses_another_architecture(toy_dir, tmp_path):
+    train(_cfg(toy_dir, tmp_path / "a", steps=20))
+    parent = tmp_path / "a" / "last.pt"
+    # no steps at all: nothing to train, so the saved weights are the parent's
+    cfg = _cfg(toy_dir, tmp_path / "b", steps=1, model={"name": "unet_mnv3s", "in_chans": 1, "init_from": str(parent)})
+    cfg.optim.lr = 0.0
+    train(cfg)
+    a, b = load_checkpoint(parent)["model"], load_checkpoint(tmp_path / "b" / "last.pt")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a if "running" not in k and "num_batches" not in k)
+    scratch = _cfg(toy_dir, tmp_path / "c", steps=1)
+    scratch.optim.lr = 0.0
+    train(scratch)
+    c = load_checkpoint(tmp_path / "c" / "last.pt")["model"]
+    assert not torch.equal(a["head.weight"], c["head.weight"])
+    other = _cfg(
+        toy_dir, tmp_path / "d", steps=1, model={"name": "unet_mnv3s_lite", "in_chans": 1, "init_from": str(parent)}
+    )
+    with pytest.raises(ValueError, match="init_from"):
+        train(other)
+
+
 def test_config_from_yaml_validates(tmp_path):
     p = tmp_path / "c.yaml"
     p.write_text(yaml.safe_dump({"data": {"crop_px": 100}}))
@@ -134,4 +155,7 @@ def test_render_cache_is_the_same_on_two_processes_and_keeps_lookalikes(tmp_path
     for f in files:
         assert (one / f).read_bytes() == (two / f).read_bytes(), f
     boxes = json.loads((one / "lookalikes/def-blk-20x10x5-nicuni-0000008-top.json").read_text())
-    assert boxes and all(len(b) == 4 for b in boxes)
+    assert boxes and all(
+        len(b["bbox_xyxy_px"]) == 4 and b["kind"] in ("dust", "lint", "water_spot", "fingerprint", "glint")
+        for b in boxes
+    )
