@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from magspect.cli.main import app
@@ -33,6 +34,9 @@ def test_evaluate_suite_and_data_json_keys(const_model, tmp_path):
     d = json.loads(js.read_text())
     assert d["n_parts"] == 2 and {"escape_rate", "false_reject_rate", "review_rate", "parts_per_s"} <= set(d)
     assert d["defect_threshold"] == 0.0  # the model's manifest
+    causes = d["reported_false_defects_by_cause"]
+    assert d["reported_false_defects_per_100_parts"] == pytest.approx(100 * sum(causes.values()) / 2)
+    assert 0 <= d["false_defects_on_nuisances_per_100_parts"] <= d["reported_false_defects_per_100_parts"]
     r = runner.invoke(app, ["evaluate", "--suite", "magsynth-v2", "--split", "val", "--n", "1", "--model",
                             str(const_model), "--defect-threshold", "0.7", "--json", str(js)])
     assert r.exit_code == 0, r.output

@@ -45,3 +45,22 @@ def test_iou_and_instance_recall():
     assert false_detections(t, p) == {"crack": 0, "chip": 0, "coating_flaw": 0}
     p[0:3, 0:3] = 4
     assert false_detections(t, p)["coating_flaw"] == 1
+
+
+def test_false_reported_defects_are_attributed_to_their_cause():
+    from magspect.inspect.metrics import false_reported_defects
+
+    t = np.zeros((200, 200), np.uint8)
+    t[50:150, 50:150] = 1  # the part
+    t[90:92, 60:100] = 2  # a true crack
+    nuisances = [{"kind": "lint", "bbox_xyxy_px": [110, 110, 140, 120]}, {"kind": "dust", "bbox_xyxy_px": [5, 5, 9, 9]}]
+    reported = [
+        (62, 89, 98, 93),  # the crack: a true detection, not counted
+        (115, 112, 125, 118),  # on the lint fibre
+        (4, 4, 8, 8),  # on the dust speck, off the part
+        (48, 70, 53, 75),  # on the part's edge
+        (70, 120, 75, 125),  # on the clean surface
+        (170, 170, 175, 175),  # on the fixture, no nuisance recorded there
+    ]
+    assert false_reported_defects(reported, t, nuisances) == ["lint", "dust", "outline", "surface", "off_part"]
+    assert false_reported_defects(reported[:1], t, nuisances) == []
