@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 _TUKEY_C = 4.685
+_CONVERGED_PX = 1e-5
 
 
 class FitError(ValueError):
@@ -111,13 +112,20 @@ def fit_line(pts_xy: np.ndarray, n_iter: int = 15, normal_hint: np.ndarray | Non
         w = tukey_weights(r, min_scale=0.5, scale_from=np.abs(r) < 1.5)
     if w.sum() <= 0:
         raise FitError("all points rejected")
+    n_prev, d_prev = None, 0.0
     for _ in range(n_iter):
         n, d = _weighted_line(pts, w)
+        if n_prev is not None and n @ n_prev < 0:  # an eigenvector's sign is arbitrary
+            n, d = -n, -d
         r = pts @ n - d
+        # converged once the line stops moving (1e-5 px, far below any tolerance here): the
+        # weights' last digits change for many more iterations without moving it
+        if n_prev is not None and abs(d - d_prev) < _CONVERGED_PX and np.abs(n - n_prev).max() < _CONVERGED_PX * 1e-3:
+            break
         w_new = tukey_weights(r, min_scale=min_scale, scale_from=w > 0)
         if np.allclose(w_new, w, atol=1e-6):
             break
-        w = w_new
+        w, n_prev, d_prev = w_new, n, d
     if normal_hint is not None and n @ normal_hint < 0:
         n, d = -n, -d
     inl = w > 0
@@ -137,7 +145,11 @@ def fit_offset(pts_xy: np.ndarray, normal: np.ndarray, n_iter: int = 15) -> Line
     for _ in range(n_iter):
         if w.sum() <= 0:
             break
-        d = float((w * s).sum() / w.sum())
+        d_new = float((w * s).sum() / w.sum())
+        converged = abs(d_new - d) < _CONVERGED_PX
+        d = d_new
+        if converged:
+            break
         w = tukey_weights(s - d, scale_from=w > 0)
     inl = w > 0
     rms = float(np.sqrt(np.mean((s[inl] - d) ** 2))) if inl.any() else float("nan")
@@ -169,6 +181,7 @@ def fit_circle(pts_xy: np.ndarray, n_iter: int = 20, init: Circle | None = None)
     else:
         c, r = np.asarray(init.center_xy_px, float), float(init.radius_px)
     w = tukey_weights(np.hypot(*(pts - c).T) - r, min_scale=0.5, center=True)
+    prev = np.full(3, np.inf)
     for it in range(n_iter):
         for _ in range(3):  # Gauss-Newton steps at fixed weights
             dxy = pts - c
@@ -186,6 +199,10 @@ def fit_circle(pts_xy: np.ndarray, n_iter: int = 20, init: Circle | None = None)
         res = np.hypot(*(pts - c).T) - r
         if not np.isfinite(res).all():
             raise FitError("circle fit diverged")
+        params = np.r_[c, r]
+        if it > 2 and np.abs(params - prev).max() < _CONVERGED_PX:  # the circle stopped moving
+            break
+        prev = params
         w_new = tukey_weights(res, scale_from=w > 0)
         if it > 2 and np.allclose(w_new, w, atol=1e-6):
             break
@@ -325,6 +342,7 @@ def fit_concentric(pts_a: np.ndarray, pts_b: np.ndarray, init_a: Circle, init_b:
     w = np.ones(len(pts))
     w[is_a] = tukey_weights(resid(c, ra, rb)[is_a], min_scale=0.5, center=True)
     w[~is_a] = tukey_weights(resid(c, ra, rb)[~is_a], min_scale=0.5, center=True)
+    prev = np.full(4, np.inf)
     for it in range(n_iter):
         if (w[is_a] > 0).sum() < 3 or (w[~is_a] > 0).sum() < 3:
             raise FitError("concentric fit: too few inliers on a circle")
@@ -343,6 +361,10 @@ def fit_concentric(pts_a: np.ndarray, pts_b: np.ndarray, init_a: Circle, init_b:
         res = resid(c, ra, rb)
         if not np.isfinite(res).all():
             raise FitError("concentric fit diverged")
+        params = np.r_[c, ra, rb]
+        if it > 2 and np.abs(params - prev).max() < _CONVERGED_PX:  # the circles stopped moving
+            break
+        prev = params
         w_new = np.empty_like(w)
         w_new[is_a] = tukey_weights(res[is_a], scale_from=w[is_a] > 0)
         w_new[~is_a] = tukey_weights(res[~is_a], scale_from=w[~is_a] > 0)
