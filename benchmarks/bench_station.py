@@ -6,7 +6,8 @@ workers with batching when behind, deadline watchdog, output, records to a local
 
 1. Sustained rate: parts arrive faster than the station can inspect them, with a long deadline and
    a queue deep enough to hold them all; parts/s = parts inspected / time from first trigger to
-   last verdict.
+   last verdict. The first parts fill the pipeline (warm-up, queues), so short runs read low: 40
+   parts gave 8.1 parts/s where 120 gave 10.2-10.6 on the same machine and code.
 2. 80 % of that rate for ``--parts-80`` parts with ``--deadline-ms``: deadline misses (must be 0),
    fail-safe rejects, p50/p99 latency (trigger -> verdict).
 
@@ -75,8 +76,8 @@ def main() -> None:
     ap.add_argument("--spec", default="def-blk-20x10x5-nicuni")
     ap.add_argument("--size-px", type=int, default=1024)
     ap.add_argument("--pool", type=int, default=6, help="distinct parts rendered up front")
-    ap.add_argument("--parts", type=int, default=40, help="parts in the sustained-rate phase")
-    ap.add_argument("--parts-80", type=int, default=60, help="parts in the 80 %% phase")
+    ap.add_argument("--parts", type=int, default=120, help="parts in the sustained-rate phase")
+    ap.add_argument("--parts-80", type=int, default=100, help="parts in the 80 %% phase")
     ap.add_argument("--deadline-ms", type=float, default=3000.0)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2, help="onnxruntime intra-op threads")
