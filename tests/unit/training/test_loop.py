@@ -101,6 +101,16 @@ def test_config_from_yaml_validates(tmp_path):
     assert a.sha256() != TrainConfig(seed=1).sha256()
 
 
+@pytest.mark.parametrize("name", ["default-model.yaml", "default-model-gpu.yaml", "default-model-gpu-ft.yaml"])
+def test_shipped_training_recipes_validate(name):
+    from pathlib import Path
+
+    cfg = TrainConfig.from_yaml(Path(__file__).parents[3] / "configs" / name)
+    assert cfg.model.name == "unet_mnv3s_lite" and cfg.data.defect_bias + cfg.data.hard_bias <= 1
+    if name == "default-model-gpu-ft.yaml":  # stage 2 starts from stage 1's best checkpoint
+        assert cfg.model.init_from == Path("runs/default-gpu/best.pt") and cfg.data.hard_bias > 0
+
+
 def test_time_budget_ends_the_run_on_an_annealed_schedule(toy_dir, tmp_path):
     cfg = _cfg(toy_dir, tmp_path, steps=10_000, log_every=2)
     cfg.optim.warmup_steps = 1
