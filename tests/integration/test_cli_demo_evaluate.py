@@ -37,6 +37,7 @@ def test_evaluate_suite_and_data_json_keys(const_model, tmp_path):
     causes = d["reported_false_defects_by_cause"]
     assert d["reported_false_defects_per_100_parts"] == pytest.approx(100 * sum(causes.values()) / 2)
     assert 0 <= d["false_defects_on_nuisances_per_100_parts"] <= d["reported_false_defects_per_100_parts"]
+    assert "false defects reported:" in r.output and "per 100 parts" in r.output
     r = runner.invoke(app, ["evaluate", "--suite", "magsynth-v2", "--split", "val", "--n", "1", "--model",
                             str(const_model), "--defect-threshold", "0.7", "--json", str(js)])
     assert r.exit_code == 0, r.output

@@ -95,6 +95,19 @@ def evaluate_cmd(
                 for b, v in bands.items()
             )
             console.print(f"  recall {c:13s} {txt}")
+        causes = summary["reported_false_defects_by_cause"]
+        per_100 = 100.0 / max(summary["n_parts"], 1)
+        console.print(
+            f"  false defects reported: {summary['reported_false_defects_per_100_parts']:.1f} per 100 parts"
+            + (
+                " ("
+                + ", ".join(f"{k} {v * per_100:.1f}" for k, v in sorted(causes.items(), key=lambda kv: -kv[1]))
+                + "); on nuisances "
+                + f"{summary['false_defects_on_nuisances_per_100_parts']:.1f}"
+                if causes
+                else ""
+            )
+        )
         if summary["parts_with_surface_not_visible"]:
             hidden = ", ".join(f"{k} {v}" for k, v in summary["defects_not_visible"].items()) or "none"
             console.print(
