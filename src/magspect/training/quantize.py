@@ -60,8 +60,11 @@ class _Reader:
 
 
 def sensitive_nodes(path: str | Path) -> list[str]:
-    """Nodes kept in FP32: the input normalisation, the convolutions that read the normalised image
-    and the convolution that writes the logits (the usual "first and last layer" exception)."""
+    """Nodes kept in FP32: the input normalisation, the convolutions that read the normalised image,
+    the convolution that writes the logits (the usual "first and last layer" exception), and every
+    depthwise convolution (``group`` > 1): one 3×3 filter per channel has too few weights to share a
+    channel's int8 scale well, and quantising them cost 4–9 points of argmax agreement with FP32
+    (91.5 → 99.8 % on the bundled model without them)."""
     import onnx
 
     g = onnx.load(str(path), load_external_data=False).graph
@@ -73,7 +76,10 @@ def sensitive_nodes(path: str | Path) -> list[str]:
             names.append(node.name)
             near_input.update(node.output)
     for node in g.node:
-        if node.op_type == "Conv" and (set(node.input) & near_input or set(node.output) & outputs):
+        if node.op_type != "Conv":
+            continue
+        depthwise = any(a.name == "group" and a.i > 1 for a in node.attribute)
+        if depthwise or set(node.input) & near_input or set(node.output) & outputs:
             names.append(node.name)
     return names
 
