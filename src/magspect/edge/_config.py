@@ -66,7 +66,7 @@ class ModelCfg(_Cfg):
     kind: Literal["bundled", "path", "promoted", "truth"] = "bundled"
     path: Path | None = None
     registry: Path | None = None
-    int8: bool = False  # the bundled INT8 file fails its export gate (BENCHMARKS.md "Defect model"): FP32
+    int8: bool = False  # FP32: faster than INT8 on 2 CPU cores, and INT8 loses 5 points of crack recall (MODEL_CARD)
     threads: PositiveInt | None = None  # onnxruntime intra-op threads (default: all cores)
     providers: list[str] | None = None
     max_batch_images: PositiveInt = 8  # batching when behind: model calls of waiting parts merged up to this
