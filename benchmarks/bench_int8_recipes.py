@@ -35,7 +35,7 @@ def main() -> None:
     from magspect.training.data import crop_pair, pick_crop_origin, to_unit_float, unpack_sample
     from magspect.training.export import _pad_mask, _pad_to, export_checkpoint
     from magspect.training.loop import build_source
-    from magspect.training.quantize import _Reader, sensitive_nodes
+    from magspect.training.quantize import _Reader, is_depthwise, sensitive_nodes
     from magspect.training.validate import load_val_views, part_box
 
     ck = load_checkpoint(args.checkpoint)
@@ -71,8 +71,7 @@ def main() -> None:
         pre = Path(tmp) / "pre.onnx"
         quant_pre_process(str(fp), str(pre), skip_symbolic_shape=True)
         keep = sensitive_nodes(pre)  # first/last convolutions and the depthwise ones
-        depthwise = {n.name for n in onnx.load(str(pre)).graph.node
-                     if n.op_type == "Conv" and any(a.name == "group" and a.i > 1 for a in n.attribute)}
+        depthwise = {n.name for n in onnx.load(str(pre)).graph.node if is_depthwise(n)}
         s32 = ort.InferenceSession(str(fp), providers=["CPUExecutionProvider"])
         ref = [s32.run(None, {"image": x})[0].argmax(1) for x, _ in cmp]
         print(f"# {args.checkpoint}, {len(cmp)} views cut to their parts, {len(calib)} calibration crops")

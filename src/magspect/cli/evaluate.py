@@ -95,18 +95,12 @@ def evaluate_cmd(
                 for b, v in bands.items()
             )
             console.print(f"  recall {c:13s} {txt}")
-        causes = summary["reported_false_defects_by_cause"]
         per_100 = 100.0 / max(summary["n_parts"], 1)
+        by_cause = sorted(summary["reported_false_defects_by_cause"].items(), key=lambda kv: -kv[1])
         console.print(
-            f"  false defects reported: {summary['reported_false_defects_per_100_parts']:.1f} per 100 parts"
-            + (
-                " ("
-                + ", ".join(f"{k} {v * per_100:.1f}" for k, v in sorted(causes.items(), key=lambda kv: -kv[1]))
-                + "); on nuisances "
-                + f"{summary['false_defects_on_nuisances_per_100_parts']:.1f}"
-                if causes
-                else ""
-            )
+            f"  false defects reported: {summary['reported_false_defects_per_100_parts']:.1f} per 100 parts "
+            f"({', '.join(f'{k} {v * per_100:.1f}' for k, v in by_cause) or 'none'}); "
+            f"on nuisances {summary['false_defects_on_nuisances_per_100_parts']:.1f}"
         )
         if summary["parts_with_surface_not_visible"]:
             hidden = ", ".join(f"{k} {v}" for k, v in summary["defects_not_visible"].items()) or "none"

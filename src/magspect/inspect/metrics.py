@@ -99,13 +99,18 @@ def instance_recall(
     return found
 
 
+def _near_truth_defect(truth_mask: np.ndarray, tolerance_px: int) -> np.ndarray:
+    """Bool mask: within ``tolerance_px`` of a truth defect pixel of any class."""
+    k = 2 * tolerance_px + 1
+    defects = np.isin(truth_mask, [CLASS_NAMES.index(c) for c in DEFECT_CLASSES]).astype(np.uint8)
+    return cv2.dilate(defects, np.ones((k, k), np.uint8)).astype(bool)
+
+
 def false_detections(
     truth_mask: np.ndarray, pred_mask: np.ndarray, tolerance_px: int = 2, min_area_px: int = 4
 ) -> dict[str, int]:
     """Predicted defect components (per class) that touch no truth defect of any class."""
-    kernel = np.ones((2 * tolerance_px + 1, 2 * tolerance_px + 1), np.uint8)
-    truth_def = np.isin(truth_mask, [CLASS_NAMES.index(c) for c in DEFECT_CLASSES]).astype(np.uint8)
-    truth_def = cv2.dilate(truth_def, kernel).astype(bool)
+    truth_def = _near_truth_defect(truth_mask, tolerance_px)
     out: dict[str, int] = {}
     for c in DEFECT_CLASSES:
         m = (pred_mask == CLASS_NAMES.index(c)).astype(np.uint8)
@@ -141,9 +146,7 @@ def false_reported_defects(
     ``outline`` (within ``outline_band_px`` of the part's edge), ``surface`` or ``off_part``.
     One entry per false defect; true detections give none."""
     h, w = truth_mask.shape[:2]
-    defects = np.isin(truth_mask, [CLASS_NAMES.index(c) for c in DEFECT_CLASSES]).astype(np.uint8)
-    k = 2 * tolerance_px + 1
-    defects = cv2.dilate(defects, np.ones((k, k), np.uint8)).astype(bool)
+    defects = _near_truth_defect(truth_mask, tolerance_px)
     part = (truth_mask > 0).astype(np.uint8)
     kb = 2 * outline_band_px + 1
     band = (cv2.dilate(part, np.ones((kb, kb), np.uint8)) - cv2.erode(part, np.ones((kb, kb), np.uint8))).astype(bool)

@@ -9,7 +9,7 @@ share centred on *hard negatives* (look-alikes: dust, lint, water spots, fingerp
 the part's outline corners, where chamfers look like chips) so the model learns what not to call.
 
 A source may return a third element, its look-alikes: ``[{"kind": "lint", "bbox_xyxy_px": [x0, y0,
-x1, y1]}, ...]`` or bare boxes (the generator records its nuisances; a rendered cache keeps them in
+x1, y1]}, ...]`` (the generator's ``truth["nuisances"]``; a rendered cache keeps them in
 ``lookalikes/<stem>.json``). Hard-negative crops pick a kind first (dust, lint, ..., outline corner),
 then one of that kind: 20 dust specks must not drown the one lint fibre, the classic false crack.
 """
@@ -98,13 +98,6 @@ def unpack_sample(sample: tuple) -> tuple[np.ndarray, np.ndarray, list]:
     return image, mask, []
 
 
-def lookalikes_of(truth: dict) -> list[dict]:
-    """The generator's recorded nuisances (``truth["nuisances"]``): kind and pixel box."""
-    return [
-        {"kind": str(n["kind"]), "bbox_xyxy_px": list(map(int, n["bbox_xyxy_px"]))} for n in truth.get("nuisances", [])
-    ]
-
-
 def outline_corners(mask: np.ndarray, step: int = 2) -> np.ndarray:
     """``(N, 2)`` (y, x) vertices of the labelled part's outline (polygon fit to 1 % of its
     perimeter): the corners, where chamfers and edge shading look like chips."""
@@ -124,12 +117,12 @@ def outline_corners(mask: np.ndarray, step: int = 2) -> np.ndarray:
 
 def hard_negative_centres(mask: np.ndarray, lookalikes: list) -> list[np.ndarray]:
     """Centres ``(y, x)`` for hard-negative crops, one ``(N, 2)`` array per kind: the look-alikes'
-    box centres grouped by kind (bare boxes form one group) and the outline's corners."""
+    box centres grouped by kind, and the outline's corners."""
     h, w = mask.shape[:2]
     groups: dict[str, list] = {}
     for item in lookalikes:
-        kind, b = (item["kind"], item["bbox_xyxy_px"]) if isinstance(item, dict) else ("lookalike", item)
-        groups.setdefault(kind, []).append([(b[1] + b[3]) // 2, (b[0] + b[2]) // 2])
+        b = item["bbox_xyxy_px"]
+        groups.setdefault(item["kind"], []).append([(b[1] + b[3]) // 2, (b[0] + b[2]) // 2])
     arrays = [np.array(v, np.int64).reshape(-1, 2) for v in groups.values()]
     arrays.append(outline_corners(mask))
     out = []
@@ -155,7 +148,7 @@ class SynthStreamSource:
         self.synth = dict(synth or {})
 
     def render(self, part_seed: int, spec: str, view: str) -> tuple[np.ndarray, np.ndarray, list]:
-        """``(image, visible labels, look-alike boxes)`` of one view of one part."""
+        """``(image, visible labels, look-alikes)`` of one view of one part."""
         from magspect.datasets import SynthConfig, generate_part
 
         synth = dict(self.synth)
@@ -164,7 +157,7 @@ class SynthStreamSource:
         v = part.views[view]
         self.last_truth = v.truth
         sil = v.coverage >= 0.5 if v.coverage is not None else None  # the generator's exact silhouette
-        return v.image, visible_labels(v.class_mask, v.truth.get("lighting"), sil), lookalikes_of(v.truth)
+        return v.image, visible_labels(v.class_mask, v.truth.get("lighting"), sil), v.truth.get("nuisances", [])
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, list]:
         if self.n_parts is None:
