@@ -177,6 +177,10 @@ class InspectionResult(_Strict):
     measurements: dict[str, Measurement] = Field(default_factory=dict)
     spec: SpecRef | None = None
     model: ModelRef | None = None
+    # the look-alike verifier, when one looked again at the model's candidates, and the candidates it
+    # judged look-alikes (dust, lint, ...): kept for the record and the overlay, not judged by the gate
+    verifier: ModelRef | None = None
+    dismissed: tuple[Defect, ...] = ()
     calibration_id: str | None = None
     views: tuple[str, ...] = ()
     timings_ms: dict[str, float] = Field(default_factory=dict)

@@ -30,6 +30,11 @@ def evaluate_cmd(
         typer.Option(min=0.0, max=0.999, help="Operating point: defect pixels need this probability (--suite; "
                      "default: the model's manifest)."),
     ] = None,
+    verifier: Annotated[
+        str | None,
+        typer.Option(help="Look-alike verifier ONNX, or 'none' (--suite; default: the bundled one when it was "
+                     "trained for the model)."),
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON here.")] = None,
 ) -> None:
     """Escape rate, false rejects, reviews, defect recall and metrology error (suite); AUROC and IoU (data)."""
@@ -70,20 +75,26 @@ def evaluate_cmd(
         from magspect.datasets import SUITES
         from magspect.inspect.evaluate import evaluate_parts
         from magspect.inspect.inspector import Inspector
+        from magspect.inspect.verifier import VerifierError
 
         if suite not in SUITES:
             fail(f"unknown suite {suite!r}; known: {', '.join(SUITES)}")
         synth_suite = SUITES[suite]
         try:
-            inspector = Inspector(model, int8=int8 and model is None, defect_threshold=defect_threshold)
+            inspector = Inspector(
+                model, int8=int8 and model is None, defect_threshold=defect_threshold,
+                verifier=False if (verifier or "").lower() == "none" else verifier,
+            )
             total = len(synth_suite.seeds(split)) if n is None else min(n, len(synth_suite.seeds(split)))
             parts = synth_suite.iter_parts(split, limit=n, backlight=True)  # + back-lit images for metrology
-        except (ModelError, ValueError, KeyError) as exc:
+        except (ModelError, VerifierError, ValueError, KeyError) as exc:
             fail(str(exc))
         with Progress(*columns, console=console, transient=True) as bar:
             task = bar.add_task(f"{suite}/{split}", total=total)
             ev = evaluate_parts(inspector, parts, progress=lambda o: bar.advance(task))
-        summary = {"suite": suite, "split": split, "defect_threshold": inspector.defect_threshold, **ev.summary}
+        summary = {"suite": suite, "split": split, "defect_threshold": inspector.defect_threshold,
+                   "verifier": None if inspector.verifier_ref is None else inspector.verifier_ref.model_dump(),
+                   **ev.summary}
         console.print(
             f"{summary['n_parts']} parts ({summary['n_nonconforming']} nonconforming): escape rate "
             f"{summary['escape_rate']:.2%}, false rejects {summary['false_reject_rate']:.2%}, reviews "

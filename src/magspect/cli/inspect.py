@@ -25,6 +25,11 @@ def inspect_cmd(
     calibration: Annotated[Path | None, typer.Option(help="Calibration file from `magspect calibrate`.")] = None,
     um_per_px: Annotated[float | None, typer.Option("--um-per-px", help="Scale for every view (telecentric).")] = None,
     providers: Annotated[str | None, typer.Option(help="Execution providers, e.g. 'cuda,cpu'.")] = None,
+    verifier: Annotated[
+        str | None,
+        typer.Option(help="Look-alike verifier ONNX, or 'none' (default: the bundled one when it was trained "
+                     "for the model)."),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print results as JSON (one object per part).")] = False,
     report: Annotated[Path | None, typer.Option(help="Write an HTML report here.")] = None,
     overlays: Annotated[Path | None, typer.Option(help="Write overlay PNGs into this folder.")] = None,
@@ -36,6 +41,7 @@ def inspect_cmd(
     from magspect.inspect.inspector import Inspector
     from magspect.inspect.parts_input import PartsInputError, collect_parts
     from magspect.inspect.report import ReportEntry, draw_overlay, write_html_report
+    from magspect.inspect.verifier import VerifierError
     from magspect.specs import SpecError, UnknownSpecError, get_spec
     from magspect.types import Verdict
 
@@ -57,9 +63,10 @@ def inspect_cmd(
             fail(f"{calibration}: cannot load calibration: {exc}")
     try:
         inspector = Inspector(
-            model, int8=int8, providers=providers.split(",") if providers else None, calibration=cal
+            model, int8=int8, providers=providers.split(",") if providers else None, calibration=cal,
+            verifier=False if (verifier or "").lower() == "none" else verifier,
         )
-    except ModelError as exc:
+    except (ModelError, VerifierError) as exc:
         fail(str(exc))
 
     entries = []

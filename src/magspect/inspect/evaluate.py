@@ -27,6 +27,7 @@ from magspect.inspect.metrics import (
     false_reported_defects,
     instance_recall,
     part_rates,
+    reported_defect_causes,
 )
 from magspect.inspect.visibility import visible_under
 from magspect.specs import get_spec
@@ -83,6 +84,7 @@ def evaluate_parts(
     recall: dict[tuple[str, str], list[bool]] = defaultdict(list)  # (class, band) -> found?
     false_det: dict[str, int] = defaultdict(int)
     false_reported: dict[str, int] = defaultdict(int)  # reported defects on no truth defect, by cause
+    dismissed: dict[str, int] = {"real": 0, "look_alike": 0}  # candidates the verifier dismissed, by truth
     not_visible: dict[str, int] = defaultdict(int)  # truth defects a view's lighting hides (back light)
     metro_err: dict[tuple[str, str], list[float]] = defaultdict(list)  # (spec, dim) -> measured - true
     metro_unit: dict[tuple[str, str], str] = {}
@@ -128,6 +130,9 @@ def evaluate_parts(
             boxes = [d.bbox_xyxy_px for d in insp.result.defects if d.view == v and d.bbox_xyxy_px is not None]
             for cause in false_reported_defects(boxes, rv.class_mask, rv.truth.get("nuisances", [])):
                 false_reported[cause] += 1
+            gone = [d.bbox_xyxy_px for d in insp.result.dismissed if d.view == v and d.bbox_xyxy_px is not None]
+            for cause in reported_defect_causes(gone, rv.class_mask, rv.truth.get("nuisances", [])):
+                dismissed["real" if cause is None else "look_alike"] += 1
         # metrology against the true dimensions
         for name, m in insp.result.measurements.items():
             true_value = truth.get("dimensions_mm", {}).get(name)
@@ -171,6 +176,8 @@ def evaluate_parts(
         )
         if n
         else 0.0,
+        # what the look-alike verifier dropped: "real" ones touched a truth defect (sensitivity lost)
+        "verifier_dismissed": dismissed,
         "metrology": {
             f"{spec}/{name}": {
                 "n": len(errs),

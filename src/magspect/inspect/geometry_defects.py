@@ -29,6 +29,11 @@ def _crop(a: np.ndarray, roi: Roi | None) -> np.ndarray:
     return a if roi is None else a[roi[1] : roi[3], roi[0] : roi[2]]
 
 
+def defect_pixels(class_mask: np.ndarray) -> np.ndarray:
+    """Bool mask of the pixels called any defect class."""
+    return _IS_DEFECT[class_mask]
+
+
 def on_part_only(
     class_mask: np.ndarray, ideal_mask: np.ndarray, margin_px: int = 3, roi: Roi | None = None
 ) -> np.ndarray:

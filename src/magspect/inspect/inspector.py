@@ -21,10 +21,17 @@ import numpy as np
 from magspect.inspect.backend import Segmentation, Segmenter, bundled_model_path
 from magspect.inspect.defect_measure import measure_defects
 from magspect.inspect.gate import assess_dimension, combine, fail_closed, judge
-from magspect.inspect.geometry_defects import below_threshold_to_good, merge_chips, on_part_only, silhouette_chips
+from magspect.inspect.geometry_defects import (
+    below_threshold_to_good,
+    defect_pixels,
+    merge_chips,
+    on_part_only,
+    silhouette_chips,
+)
 from magspect.inspect.imageio import ImageError, decode_image
 from magspect.inspect.metrology import PartNotFoundError, measure_view
 from magspect.inspect.subtype import infer_coating_subtype
+from magspect.inspect.verifier import Verifier, VerifierError, bundled_verifier_path
 from magspect.inspect.visibility import hidden_surface
 from magspect.specs import Spec, SpecError, UnknownSpecError, get_spec
 from magspect.types import Defect, InspectionResult, Measurement, ModelRef, Reason, SpecRef, Verdict
@@ -46,6 +53,7 @@ class ViewArtifacts:
     segmentation: Segmentation | None = None
     metrology: Any = None  # MetrologyResult
     error: str | None = None
+    dismissed: list[Defect] = field(default_factory=list)  # candidates the verifier judged look-alikes
 
 
 @dataclass
@@ -76,6 +84,9 @@ class Inspector:
     short (``cuda``, ``tensorrt``, ``openvino``, ``cpu``) or full names; default the best installed.
     ``defect_threshold``: a pixel is a defect only where its class probability reaches this (default:
     the model's operating point from its manifest; 0 = plain argmax).
+    ``verifier``: the look-alike verifier (:mod:`magspect.inspect.verifier`) that looks again at every
+    defect the model reports: a path or :class:`Verifier`; ``None`` (default) the bundled one when
+    it was trained for this model (same sha256), else none; ``False`` none.
     """
 
     def __init__(
@@ -90,6 +101,7 @@ class Inspector:
         um_per_px: float | Mapping[str, float] | None = None,
         segmenter: Segmenter | None = None,
         defect_threshold: float | None = None,
+        verifier: str | Path | Verifier | bool | None = None,
     ) -> None:
         if segmenter is None:
             path = model if model is not None else bundled_model_path(int8=int8)
@@ -104,7 +116,38 @@ class Inspector:
         self.default_spec = default_spec
         self.calibration = calibration
         self.um_per_px = um_per_px
+        self.verifier = self._load_verifier(verifier, threads)
 
+    def _load_verifier(self, verifier: str | Path | Verifier | bool | None, threads: int | None) -> Verifier | None:
+        if verifier is False:
+            return None
+        if verifier is None or verifier is True:
+            path = bundled_verifier_path()
+            if not path.is_file():
+                if verifier is True:
+                    raise VerifierError(f"no bundled verifier ({path})")
+                return None
+            v = Verifier(path, threads=threads)
+            if v.manifest.segmenter_sha256 != getattr(self.segmenter, "sha256", None):
+                if verifier is True:
+                    raise VerifierError(
+                        f"the bundled verifier was trained for model {v.manifest.segmenter_sha256[:12]}…, "
+                        f"not this one ({str(getattr(self.segmenter, 'sha256', '?'))[:12]}…)"
+                    )
+                return None  # trained on another model's candidates: not used by default
+            return v
+        v = verifier if isinstance(verifier, Verifier) else Verifier(verifier, threads=threads)
+        if v.manifest.segmenter_sha256 != getattr(self.segmenter, "sha256", None):
+            raise VerifierError(
+                f"verifier {v.name} was trained on the candidates of model {v.manifest.segmenter_sha256[:12]}…, "
+                f"not of this one ({str(getattr(self.segmenter, 'sha256', '?'))[:12]}…): retrain it for this model"
+            )
+        return v
+
+    @property
+    def verifier_ref(self) -> ModelRef | None:
+        v = self.verifier
+        return None if v is None else ModelRef(name=v.name, sha256=v.sha256, provider=v.session.get_providers()[0])
     @property
     def model_ref(self) -> ModelRef:
         s = self.segmenter
@@ -288,6 +331,10 @@ class Inspector:
             # is that class's probability there: broadcast it as the (H, W, C) probabilities
             probs = np.broadcast_to(s.confidence[..., None], (*s.confidence.shape, n_classes))
             found = measure_defects(s.class_mask, p.metro[v], spec, probs=probs)
+            if self.verifier is not None and found:
+                tv = time.perf_counter()
+                found, p.arts[v].dismissed = self.verifier.split(p.images[v], defect_pixels(s.class_mask), found)
+                p.timings["verify"] = p.timings.get("verify", 0.0) + (time.perf_counter() - tv) * 1e3
             u_mm = spec.decision.defect_uncertainty_px * p.metro[v].mm_per_px
             defects.extend(infer_coating_subtype(d).model_copy(update={"uncertainty_mm": u_mm}) for d in found)
         p.timings["defects"] = (time.perf_counter() - t) * 1e3
@@ -319,6 +366,8 @@ class Inspector:
             measurements=measurements,
             spec=SpecRef(id=spec.id, version=spec.version),
             model=self.model_ref,
+            verifier=self.verifier_ref,
+            dismissed=tuple(d for a in p.arts.values() for d in a.dismissed),
             calibration_id=getattr(p.calibration, "id", None),
             views=tuple(p.request.views),
             timings_ms={k: round(v, 2) for k, v in p.timings.items()},

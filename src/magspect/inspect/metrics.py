@@ -134,27 +134,28 @@ def _boxes_overlap(a: Sequence[float], b: Sequence[float], pad: float) -> bool:
     return a[0] - pad < b[2] and b[0] - pad < a[2] and a[1] - pad < b[3] and b[1] - pad < a[3]
 
 
-def false_reported_defects(
+def reported_defect_causes(
     reported: Sequence[Sequence[float]],
     truth_mask: np.ndarray,
     nuisances: Sequence[dict] = (),
     tolerance_px: int = 2,
     outline_band_px: int = 6,
-) -> list[str]:
-    """The cause of each *reported* defect (pixel box ``x0, y0, x1, y1``) that touches no truth
-    defect: the kind of the recorded nuisance its box overlaps (dust, lint, water_spot, ...), else
-    ``outline`` (within ``outline_band_px`` of the part's edge), ``surface`` or ``off_part``.
-    One entry per false defect; true detections give none."""
+) -> list[str | None]:
+    """For each *reported* defect (pixel box ``x0, y0, x1, y1``): ``None`` if it touches a truth
+    defect (within ``tolerance_px``), else the cause of the false call: the kind of the recorded
+    nuisance its box overlaps (dust, lint, water_spot, ...), else ``outline`` (within
+    ``outline_band_px`` of the part's edge), ``surface`` or ``off_part``."""
     h, w = truth_mask.shape[:2]
     defects = _near_truth_defect(truth_mask, tolerance_px)
     part = (truth_mask > 0).astype(np.uint8)
     kb = 2 * outline_band_px + 1
     band = (cv2.dilate(part, np.ones((kb, kb), np.uint8)) - cv2.erode(part, np.ones((kb, kb), np.uint8))).astype(bool)
-    causes = []
+    causes: list[str | None] = []
     for box in reported:
         x0, y0 = max(0, int(np.floor(box[0]))), max(0, int(np.floor(box[1])))
         x1, y1 = min(w, int(np.ceil(box[2])) + 1), min(h, int(np.ceil(box[3])) + 1)
         if x1 <= x0 or y1 <= y0 or defects[y0:y1, x0:x1].any():
+            causes.append(None)
             continue
         kind = next((n["kind"] for n in nuisances if _boxes_overlap(box, n["bbox_xyxy_px"], tolerance_px)), None)
         if kind is None:
@@ -166,3 +167,16 @@ def false_reported_defects(
                 kind = "off_part"
         causes.append(kind)
     return causes
+
+
+def false_reported_defects(
+    reported: Sequence[Sequence[float]],
+    truth_mask: np.ndarray,
+    nuisances: Sequence[dict] = (),
+    tolerance_px: int = 2,
+    outline_band_px: int = 6,
+) -> list[str]:
+    """The cause of each *reported* defect that touches no truth defect (see
+    :func:`reported_defect_causes`). One entry per false defect; true detections give none."""
+    causes = reported_defect_causes(reported, truth_mask, nuisances, tolerance_px, outline_band_px)
+    return [c for c in causes if c is not None]

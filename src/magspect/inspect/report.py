@@ -47,10 +47,20 @@ def draw_overlay(
     view: str = "top",
     outline_px: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The image with defect outlines by class, the fitted outline and this view's measurements."""
+    """The image with defect outlines by class, the fitted outline and this view's measurements.
+
+    Candidates the look-alike verifier dismissed are drawn in grey, boxed and labelled, not in their
+    class's colour: they were not judged."""
     out = to_display_bgr(image).copy()
     h, w = out.shape[:2]
     thick = max(1, round(min(h, w) / 400))
+    dismissed = [d.bbox_xyxy_px for d in (result.dismissed if result is not None else ()) if d.view == view
+                 and d.bbox_xyxy_px is not None]
+    if class_mask is not None and dismissed:
+        class_mask = class_mask.copy()
+        for x0, y0, x1, y1 in dismissed:
+            box = class_mask[int(y0) : int(y1), int(x0) : int(x1)]
+            box[box >= CLASS_IDS["crack"]] = CLASS_IDS["good_surface"]
     if outline_px is not None and len(outline_px) >= 2:
         pts = np.round(np.asarray(outline_px, np.float64) * 16).astype(np.int32).reshape(-1, 1, 2)
         cv2.polylines(out, [pts], True, (80, 200, 80), thick, cv2.LINE_AA, shift=4)
@@ -62,6 +72,10 @@ def draw_overlay(
             m = cv2.dilate(m, np.ones((3, 3), np.uint8))  # make 1-px cracks visible
             contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
             cv2.drawContours(out, contours, -1, colour, thick + 1, cv2.LINE_AA)
+    for x0, y0, x1, y1 in dismissed:
+        cv2.rectangle(out, (int(x0) - 3, int(y0) - 3), (int(x1) + 3, int(y1) + 3), (150, 150, 150), thick, cv2.LINE_AA)
+        cv2.putText(out, "look-alike", (int(x0), max(int(y0) - 6, 8)), cv2.FONT_HERSHEY_SIMPLEX,
+                    max(0.35, min(h, w) / 2400), (150, 150, 150), 1, cv2.LINE_AA)
     if result is not None:
         scale = max(0.4, min(h, w) / 1400)
         y = int(30 * scale * 1.6)
@@ -139,6 +153,9 @@ def write_html_report(entries: Sequence[ReportEntry], path: str | Path, title: s
         if x.truth_verdict is not None:
             agree = "agrees" if x.truth_verdict == r.verdict else "differs"
             truth = f"<p class='truth'>true verdict: {x.truth_verdict.value} ({agree})</p>"
+        if r.dismissed:
+            kinds = ", ".join(f"{d.view} {d.class_name.replace('_', ' ')}" for d in r.dismissed)
+            reasons += f"<li class='note'>{len(r.dismissed)} look-alike(s) dismissed by the verifier: {e(kinds)}</li>"
         stages = ", ".join(f"{k} {v:.0f} ms" for k, v in r.timings_ms.items())
         cards.append(
             f"<section class='card'><h2>{e(r.part_id or x.source or '?')} "
@@ -155,7 +172,7 @@ body{{font-family:system-ui,sans-serif;margin:1.5em;color:#222}} table{{border-c
 td,th{{padding:2px 8px;border-bottom:1px solid #ddd;text-align:left}} .card{{border:1px solid #ccc;
 border-radius:6px;padding:0.6em 1em;margin:0.8em 0}} .imgs{{display:flex;gap:8px}} figure{{margin:0}}
 img{{max-width:320px;border:1px solid #999}} li.reject{{color:#c62828}} li.review{{color:#b36b00}}
-li.pass{{color:#2e7d32}} .small{{font-size:80%;color:#666}} .truth{{font-style:italic}}
+li.pass{{color:#2e7d32}} li.note{{color:#777}} .small{{font-size:80%;color:#666}} .truth{{font-style:italic}}
 </style></head><body><h1>{e(title)}</h1><h2>Totals: {len(entries)} parts</h2>
 <table>{''.join(rows)}</table>{truth_html}
 <p class="small">Outlines: <span style="color:#ff2828">crack</span>, <span style="color:#ffa500">chip</span>,

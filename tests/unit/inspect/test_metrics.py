@@ -64,3 +64,7 @@ def test_false_reported_defects_are_attributed_to_their_cause():
     ]
     assert false_reported_defects(reported, t, nuisances) == ["lint", "dust", "outline", "surface", "off_part"]
     assert false_reported_defects(reported[:1], t, nuisances) == []
+    from magspect.inspect.metrics import reported_defect_causes
+
+    # the same, one entry per reported box: None where it found the truth defect
+    assert reported_defect_causes(reported, t, nuisances) == [None, "lint", "dust", "outline", "surface", "off_part"]

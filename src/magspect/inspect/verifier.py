@@ -1,0 +1,214 @@
+"""The look-alike verifier: a second, small model that looks again at each defect the segmentation
+model reported and says whether it is a real defect or a look-alike (dust, lint, water spot,
+fingerprint, glint, an outline's shading). numpy, OpenCV and onnxruntime only.
+
+Why a second stage: the segmentation model sees the whole part and must call every pixel; most of
+its false calls are small look-alikes that a closer look at the candidate, with the candidate's own
+shape marked, settles (the cascade of proposal + verification that industrial inspection uses to
+keep false rejects down without losing sensitivity). It is trained on the segmentation model's own
+candidates on synthetic parts whose truth is known (``magspect train-verifier``), so it belongs to
+one segmentation model: its manifest records that model's sha256, and the Inspector uses the
+bundled verifier only with the model it was trained for.
+
+Input per candidate (``patches``: ``N x 4 x P x P`` float32, ``P`` = :data:`PATCH_PX`):
+  0. the image around the candidate's box centre at full resolution, minus that patch's mean;
+  1. the model's defect pixels (any defect class) in the same window, 0/1;
+  2. the candidate's box with a margin, resized to ``P x P`` (area averaging), minus its mean;
+  3. the defect pixels in that window (fraction covered).
+``features`` (``N x 4``): the class the gate would judge, one-hot (crack, chip, coating_flaw), and the
+candidate's mean class probability from the segmentation model.
+Output ``logit`` (``N x 1``): real defect if ``sigmoid(logit) >= keep_threshold`` (manifest).
+
+Fail closed: the verifier can only drop a candidate it scores under its threshold; a verifier that
+cannot run is an error, and an inspection with an error never passes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+from pydantic import BaseModel, ConfigDict, Field
+
+from magspect.types import DEFECT_CLASSES, Defect
+
+VERIFIER_METADATA_KEY = "magspect.verifier"
+PATCH_PX = 64
+CONTEXT_MARGIN = 0.5  # the context window is the box's longer side x (1 + margin) + 16 px
+N_INPUT_CHANNELS = 4
+
+
+class VerifierManifest(BaseModel):
+    """What a runtime needs to use an exported verifier (embedded in the ONNX metadata)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    format: Literal[1] = 1
+    kind: Literal["verifier"] = "verifier"
+    name: str
+    patch_px: int = PATCH_PX
+    classes: tuple[str, ...] = DEFECT_CLASSES
+    keep_threshold: float = Field(ge=0.0, lt=1.0)  # sigmoid(logit) below this: a look-alike
+    segmenter_sha256: str  # the segmentation model whose candidates it was trained on
+    input_divisor_by_dtype: dict[str, float] = Field(default_factory=lambda: {"uint8": 255.0, "uint16": 65535.0})
+    training: dict = Field(default_factory=dict)  # data seeds, counts, validation figures, command
+    created_at: str | None = None
+    git_commit: str | None = None
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> VerifierManifest:
+        return cls.model_validate(json.loads(text))
+
+
+def to_gray_float(image: np.ndarray, divisor_by_dtype: dict[str, float]) -> np.ndarray:
+    """A decoded image (HxW or HxWx3 BGR, uint8/uint16) as float32 gray in [0, 1]."""
+    try:
+        divisor = divisor_by_dtype[image.dtype.name]
+    except KeyError:
+        raise ValueError(f"no input scaling for dtype {image.dtype.name!r}") from None
+    if image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    return image.astype(np.float32) / np.float32(divisor)
+
+
+def _window(a: np.ndarray, x0: int, y0: int, side: int) -> np.ndarray:
+    """``a[y0:y0+side, x0:x0+side]``, edge pixels repeated where the window leaves the image."""
+    h, w = a.shape
+    xa, ya, xb, yb = max(x0, 0), max(y0, 0), min(x0 + side, w), min(y0 + side, h)
+    if xa >= xb or ya >= yb:
+        return np.zeros((side, side), a.dtype)
+    win = a[ya:yb, xa:xb]
+    if (xa, ya, xb, yb) != (x0, y0, x0 + side, y0 + side):
+        win = np.pad(win, ((ya - y0, y0 + side - yb), (xa - x0, x0 + side - xb)), mode="edge")
+    return win
+
+
+def candidate_patches(
+    gray: np.ndarray, defect_mask: np.ndarray, boxes: Sequence[Sequence[float]], patch_px: int = PATCH_PX
+) -> np.ndarray:
+    """The verifier's input for each candidate box ``(x0, y0, x1, y1)`` (px, exclusive ends).
+
+    ``gray``: the view as float32 in [0, 1] (:func:`to_gray_float`); ``defect_mask``: the pixels the
+    segmentation model called a defect (any class), bool or 0/1.
+    """
+    mask = defect_mask.astype(np.float32, copy=False)
+    out = np.empty((len(boxes), N_INPUT_CHANNELS, patch_px, patch_px), np.float32)
+    for i, (x0, y0, x1, y1) in enumerate(boxes):
+        cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
+        nx, ny = int(round(cx - patch_px / 2)), int(round(cy - patch_px / 2))
+        native = _window(gray, nx, ny, patch_px)
+        out[i, 0] = native - native.mean()
+        out[i, 1] = _window(mask, nx, ny, patch_px)
+        side = max(patch_px, int(np.ceil(max(x1 - x0, y1 - y0) * (1 + CONTEXT_MARGIN))) + 16)
+        sx, sy = int(round(cx - side / 2)), int(round(cy - side / 2))
+        ctx = _window(gray, sx, sy, side)
+        ctx_m = _window(mask, sx, sy, side)
+        if side != patch_px:
+            ctx = cv2.resize(ctx, (patch_px, patch_px), interpolation=cv2.INTER_AREA)
+            ctx_m = cv2.resize(ctx_m, (patch_px, patch_px), interpolation=cv2.INTER_AREA)
+        out[i, 2] = ctx - ctx.mean()
+        out[i, 3] = ctx_m
+    return out
+
+
+N_FEATURES = len(DEFECT_CLASSES) + 1
+
+
+def candidate_features(defects: Sequence[Defect]) -> np.ndarray:
+    """``N x 4``: class one-hot (crack, chip, coating_flaw) and the model's confidence."""
+    out = np.zeros((len(defects), N_FEATURES), np.float32)
+    for i, d in enumerate(defects):
+        out[i, DEFECT_CLASSES.index(d.class_name)] = 1.0
+        out[i, -1] = d.confidence
+    return out
+
+
+class VerifierError(RuntimeError):
+    """The verifier file cannot be used (missing, no manifest, wrong inputs)."""
+
+
+class Verifier:
+    """An exported look-alike verifier, ready to run. Thread-safe (onnxruntime sessions are)."""
+
+    def __init__(self, path: str | Path, *, threads: int | None = None, providers: Sequence[str] | None = None) -> None:
+        from magspect.inspect.backend import choose_providers, sha256_file  # noqa: PLC0415 - avoid a cycle
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise VerifierError(f"verifier file {self.path} does not exist")
+        self.sha256 = sha256_file(self.path)
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(
+                str(self.path), sess_options=opts, providers=choose_providers(providers)
+            )
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise VerifierError(f"verifier {self.path}: onnxruntime cannot load it: {exc}") from None
+        meta = self.session.get_modelmeta().custom_metadata_map
+        if VERIFIER_METADATA_KEY not in meta:
+            raise VerifierError(f"{self.path} has no embedded verifier manifest ({VERIFIER_METADATA_KEY!r})")
+        self.manifest = VerifierManifest.from_json(meta[VERIFIER_METADATA_KEY])
+        names = {i.name for i in self.session.get_inputs()}
+        if names != {"patches", "features"}:
+            raise VerifierError(f"verifier {self.path}: inputs {sorted(names)}, expected patches and features")
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    def scores(self, patches: np.ndarray, features: np.ndarray) -> np.ndarray:
+        """Probability that each candidate is a real defect."""
+        if len(patches) == 0:
+            return np.zeros(0, np.float32)
+        logit = self.session.run(["logit"], {"patches": patches, "features": features})[0].reshape(-1)
+        return (1.0 / (1.0 + np.exp(-logit.astype(np.float64)))).astype(np.float32)
+
+    def score_defects(self, image: np.ndarray, defect_mask: np.ndarray, defects: Sequence[Defect]) -> np.ndarray:
+        """Scores for ``defects`` (all from one view; each needs its ``bbox_xyxy_px``)."""
+        if not defects:
+            return np.zeros(0, np.float32)
+        if any(d.bbox_xyxy_px is None for d in defects):
+            raise ValueError("every defect to verify needs its pixel box")
+        gray = to_gray_float(image, self.manifest.input_divisor_by_dtype)
+        patches = candidate_patches(gray, defect_mask, [d.bbox_xyxy_px for d in defects], self.manifest.patch_px)
+        return self.scores(patches, candidate_features(defects))
+
+    def split(
+        self, image: np.ndarray, defect_mask: np.ndarray, defects: Sequence[Defect]
+    ) -> tuple[list[Defect], list[Defect]]:
+        """(kept, dismissed): the candidates scored at/above the manifest's threshold, and the rest."""
+        s = self.score_defects(image, defect_mask, defects)
+        keep = s >= self.manifest.keep_threshold
+        return [d for d, k in zip(defects, keep, strict=True) if k], [
+            d for d, k in zip(defects, keep, strict=True) if not k
+        ]
+
+
+def bundled_verifier_path() -> Path:
+    from importlib import resources  # noqa: PLC0415
+
+    return Path(str(resources.files("magspect.models") / "weights" / "default-verifier.onnx"))
+
+
+__all__ = [
+    "PATCH_PX",
+    "VERIFIER_METADATA_KEY",
+    "Verifier",
+    "VerifierError",
+    "VerifierManifest",
+    "bundled_verifier_path",
+    "candidate_patches",
+    "candidate_features",
+    "to_gray_float",
+]

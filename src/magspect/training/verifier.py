@@ -1,0 +1,289 @@
+"""Train and export the look-alike verifier (see :mod:`magspect.inspect.verifier`). Needs torch.
+
+Data: :mod:`magspect.training.verifier_data` (the segmentation model's reported candidates on
+synthetic parts, labelled against the truth). Split by part seed: the last ``val_parts`` seeds are
+held out and choose the operating point. The threshold is the highest that keeps at least
+``min_recall_rejectable`` of the held-out candidates that found a defect at/above a reject limit,
+and ``min_recall`` of all real ones: the verifier exists to cut false rejects, never to add escapes.
+
+Export: one ONNX file (opset 18, dynamic batch, inputs ``patches`` and ``features``, output
+``logit``) with its :class:`~magspect.inspect.verifier.VerifierManifest` embedded; parity with
+PyTorch is checked at export as for the segmentation model.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from magspect.inspect.verifier import (
+    N_FEATURES,
+    N_INPUT_CHANNELS,
+    PATCH_PX,
+    VERIFIER_METADATA_KEY,
+    VerifierManifest,
+)
+from magspect.training.export import MAX_ABS_LOGIT_DIFF, OPSET, ParityError, ort_session
+
+
+def _cbr(cin: int, cout: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class VerifierNet(nn.Module):
+    """A small CNN over the 4-channel candidate patch, joined with the candidate's features."""
+
+    def __init__(self, widths: tuple[int, ...] = (16, 32, 32, 64, 64, 96), dropout: float = 0.2) -> None:
+        super().__init__()
+        strides = (2, 1, 2, 1, 2, 1)
+        layers, cin = [], N_INPUT_CHANNELS
+        for w, s in zip(widths, strides, strict=True):
+            layers.append(_cbr(cin, w, s))
+            cin = w
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Sequential(
+            nn.Linear(2 * cin + N_FEATURES, 64), nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(64, 1)
+        )
+        self.widths = tuple(widths)
+
+    def forward(self, patches: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        f = self.body(patches)
+        pooled = torch.cat([f.mean(dim=(2, 3)), f.amax(dim=(2, 3)), features], dim=1)
+        return self.head(pooled)
+
+
+@dataclass
+class VerifierTrainConfig:
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    val_parts: int = 500
+    min_recall_rejectable: float = 0.995
+    min_recall: float = 0.98
+    seed: int = 0
+    threads: int = 2
+
+
+@dataclass
+class VerifierReport:
+    """What training measured on the held-out parts, at the chosen operating point."""
+
+    keep_threshold: float
+    n_train: int
+    n_val: int
+    val_real: int
+    val_real_rejectable: int
+    val_false: int
+    kept_real: float  # fraction of real candidates kept
+    kept_real_rejectable: float
+    dismissed_false: float  # fraction of false candidates dismissed
+    dismissed_false_by_cause: dict[str, tuple[int, int]] = field(default_factory=dict)  # cause -> (dismissed, n)
+    val_auroc: float = float("nan")
+    epochs: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+def _dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
+    if k & 4:
+        x = x.transpose(2, 3)
+    return torch.rot90(x, k & 3, dims=(2, 3))
+
+
+def split_by_seed(data: dict[str, np.ndarray], val_parts: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, val): the candidates of the last ``val_parts`` distinct seeds are validation."""
+    seeds = np.unique(data["seed"])
+    if len(seeds) <= val_parts:
+        raise ValueError(f"{len(seeds)} mined parts: too few to hold out {val_parts} for validation")
+    val_seeds = seeds[-val_parts:]
+    is_val = np.isin(data["seed"], val_seeds)
+    return np.nonzero(~is_val)[0], np.nonzero(is_val)[0]
+
+
+def predict_logits(net: VerifierNet, patches: np.ndarray, features: np.ndarray, batch: int = 512) -> np.ndarray:
+    net.eval()
+    out = []
+    with torch.no_grad():
+        for k in range(0, len(patches), batch):
+            p = torch.from_numpy(np.asarray(patches[k : k + batch], np.float32))
+            f = torch.from_numpy(np.asarray(features[k : k + batch], np.float32))
+            out.append(net(p, f).reshape(-1).numpy())
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+def choose_threshold(
+    scores: np.ndarray, label: np.ndarray, rejectable: np.ndarray, min_recall_rejectable: float, min_recall: float
+) -> float:
+    """The highest threshold on ``scores`` (probabilities) that keeps the required fractions of the
+    real candidates (and of the real ones that found a rejectable defect)."""
+
+    def highest(s: np.ndarray, recall: float) -> float:
+        if len(s) == 0:
+            return 1.0
+        s = np.sort(s)
+        drop = int(math.floor((1.0 - recall) * len(s) + 1e-9))  # how many may fall under it
+        return float(s[drop])  # keeping >= s[drop] keeps len - drop of them
+
+    t = min(highest(scores[label & rejectable], min_recall_rejectable), highest(scores[label], min_recall))
+    return float(min(t, 0.999))
+
+
+def train_verifier(
+    data: dict[str, np.ndarray],
+    cfg: VerifierTrainConfig,
+    log: Callable[[str], None] = print,
+) -> tuple[VerifierNet, VerifierReport]:
+    from magspect.inspect.metrics import auroc
+
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    rng = np.random.default_rng(cfg.seed)
+    tr, va = split_by_seed(data, cfg.val_parts)
+    patches, feats = data["patches"], data["features"].astype(np.float32)
+    y = data["label"].astype(np.float32)
+    n_pos = float(y[tr].sum())
+    if n_pos == 0 or n_pos == len(tr):
+        raise ValueError("the training candidates must include real defects and look-alikes")
+    pos_weight = torch.tensor((len(tr) - n_pos) / n_pos)
+    net = VerifierNet()
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = max(1, len(tr) // cfg.batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.15)
+    loss_fn = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+    history: list[dict[str, float]] = []
+    best_state, best_auc = None, -1.0
+    t0 = time.perf_counter()
+    for epoch in range(cfg.epochs):
+        net.train()
+        order = rng.permutation(tr)
+        total = 0.0
+        for s in range(steps_per_epoch):
+            idx = np.sort(order[s * cfg.batch_size : (s + 1) * cfg.batch_size])
+            p = torch.from_numpy(patches[idx].astype(np.float32))
+            p = _dihedral(p, int(rng.integers(8)))
+            gain = torch.from_numpy(rng.uniform(0.75, 1.33, (len(idx), 1, 1, 1)).astype(np.float32))
+            p[:, [0, 2]] = p[:, [0, 2]] * gain  # contrast varies with lighting and coating
+            f = torch.from_numpy(feats[idx])
+            loss = loss_fn(net(p, f).reshape(-1), torch.from_numpy(y[idx]))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach())
+        logits = predict_logits(net, patches[va], feats[va])
+        auc = auroc(logits.tolist(), y[va].astype(bool).tolist())
+        history.append({"epoch": epoch + 1, "train_loss": total / steps_per_epoch, "val_auroc": auc,
+                        "seconds": time.perf_counter() - t0})
+        log(f"epoch {epoch + 1}/{cfg.epochs}  loss {total / steps_per_epoch:.4f}  val AUROC {auc:.4f}  "
+            f"{time.perf_counter() - t0:.0f} s")
+        if auc > best_auc:
+            best_auc, best_state = auc, {k: v.detach().clone() for k, v in net.state_dict().items()}
+    assert best_state is not None
+    net.load_state_dict(best_state)
+    net.eval()
+    report = evaluate_verifier(net, data, va, cfg)
+    report.n_train, report.epochs, report.seconds = len(tr), history, time.perf_counter() - t0
+    return net, report
+
+
+def evaluate_verifier(net: VerifierNet, data: dict[str, np.ndarray], idx: np.ndarray, cfg: VerifierTrainConfig,
+                      threshold: float | None = None) -> VerifierReport:
+    """Choose (or apply) the operating point on the candidates ``idx`` and say what it does there."""
+    from magspect.inspect.metrics import auroc
+
+    logits = predict_logits(net, data["patches"][idx], data["features"][idx].astype(np.float32))
+    prob = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+    label, rej, cause = data["label"][idx], data["rejectable"][idx], data["cause"][idx]
+    t = threshold if threshold is not None else choose_threshold(
+        prob, label, rej, cfg.min_recall_rejectable, cfg.min_recall)
+    keep = prob >= t
+    by_cause: dict[str, tuple[int, int]] = {}
+    for c, n in sorted(Counter(cause[~label].tolist()).items()):
+        sel = (~label) & (cause == c)
+        by_cause[c] = (int((~keep[sel]).sum()), int(n))
+
+    def frac(sel: np.ndarray, of: np.ndarray) -> float:
+        return float(sel.sum() / of.sum()) if of.sum() else float("nan")
+
+    return VerifierReport(
+        keep_threshold=float(t), n_train=0, n_val=len(idx), val_real=int(label.sum()),
+        val_real_rejectable=int((label & rej).sum()), val_false=int((~label).sum()),
+        kept_real=frac(keep & label, label), kept_real_rejectable=frac(keep & label & rej, label & rej),
+        dismissed_false=frac(~keep & ~label, ~label), dismissed_false_by_cause=by_cause,
+        val_auroc=auroc(logits.tolist(), label.tolist()),
+    )
+
+
+def export_verifier(net: VerifierNet, path: str | Path, manifest: VerifierManifest,
+                    check: tuple[np.ndarray, np.ndarray] | None = None) -> Path:
+    """ONNX export with the manifest embedded; parity with PyTorch (float64) on ``check`` inputs."""
+    import onnx
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    net = net.eval().cpu()
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    example = (torch.rand(3, N_INPUT_CHANNELS, PATCH_PX, PATCH_PX), torch.rand(3, N_FEATURES))
+    torch.onnx.export(
+        net, example, str(path), dynamo=True, opset_version=OPSET, external_data=False,
+        input_names=["patches", "features"], output_names=["logit"],
+        dynamic_shapes={"patches": {0: batch}, "features": {0: batch}}, verbose=False,
+    )
+    proto = onnx.load(str(path))
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = VERIFIER_METADATA_KEY, manifest.to_json()
+    proto.producer_name = "magspect"
+    onnx.save(proto, str(path), save_as_external_data=False)
+    if check is not None:
+        p, f = (np.ascontiguousarray(a, np.float32) for a in check)
+        got = ort_session(path).run(["logit"], {"patches": p, "features": f})[0]
+        ref = net.double()(torch.from_numpy(p).double(), torch.from_numpy(f).double()).detach().numpy()
+        net.float()
+        diff = float(np.abs(got - ref).max()) if len(p) else 0.0
+        if diff > MAX_ABS_LOGIT_DIFF:
+            path.unlink()
+            raise ParityError(f"verifier export: onnxruntime vs PyTorch max |logit diff| {diff:.2e} > "
+                              f"{MAX_ABS_LOGIT_DIFF:.0e}")
+    return path
+
+
+def build_manifest(report: VerifierReport, segmenter_sha256: str, training: dict[str, Any],
+                   name: str = "verifier_cnn") -> VerifierManifest:
+    from magspect.training.loop import git_commit
+
+    return VerifierManifest(
+        name=name, keep_threshold=report.keep_threshold, segmenter_sha256=segmenter_sha256,
+        training={**training, "report": {k: v for k, v in report.as_dict().items() if k != "epochs"}},
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"), git_commit=git_commit(),
+    )
+
+
+def save_report(report: VerifierReport, out_dir: Path) -> None:
+    (out_dir / "report.json").write_text(json.dumps(report.as_dict(), indent=2, default=float))
+
+
+__all__ = [
+    "VerifierNet",
+    "VerifierReport",
+    "VerifierTrainConfig",
+    "build_manifest",
+    "choose_threshold",
+    "evaluate_verifier",
+    "export_verifier",
+    "split_by_seed",
+    "train_verifier",
+]

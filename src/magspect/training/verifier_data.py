@@ -1,0 +1,162 @@
+"""Training data for the look-alike verifier: the segmentation model's own candidates, labelled.
+
+Synthetic parts (known truth, recorded nuisances) go through the whole Inspector with the model the
+verifier is for (and no verifier). Every defect it *reports* becomes a sample: the verifier's input
+(:func:`magspect.inspect.verifier.candidate_patches`, features), label 1 if the reported box
+touches a truth defect (the rule ``evaluate`` counts false defects by), else 0 with its cause (the
+nuisance under it, the outline, the clean surface), and whether the truth defect it found is, alone,
+at or above a reject limit (the candidates the verifier must never drop).
+
+numpy/OpenCV/onnxruntime only; several processes (one ONNX thread each). Chunks are written as
+``.npz`` files as they finish, so an interrupted run keeps what it mined.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from magspect.datasets import generate_part, get_suite
+from magspect.datasets._writer import spec_for_seed
+
+_STATE: dict[str, Any] = {}
+
+
+def _init_worker(model: str) -> None:
+    from magspect.inspect.inspector import Inspector
+
+    _STATE["inspector"] = Inspector(model, threads=1, verifier=False)
+
+
+def mine_part(inspector: Any, part: Any) -> dict[str, list]:
+    """The reported candidates of one synthetic part, with their labels."""
+    from magspect.inspect.evaluate import _rejectable
+    from magspect.inspect.metrics import reported_defect_causes
+    from magspect.inspect.verifier import candidate_features, candidate_patches, to_gray_float
+    from magspect.types import CLASS_IDS, DEFECT_CLASSES
+
+    truth = part.truth
+    spec_id = truth["spec_id"]
+    views = {v: rv.image for v, rv in part.views.items()}
+    scale = {v: float(rv.truth["um_per_px"]) for v, rv in part.views.items()}
+    backs = {v: rv.backlight for v, rv in part.views.items() if getattr(rv, "backlight", None) is not None}
+    insp = inspector.inspect_detailed(views, spec=spec_id, part_id=str(truth.get("part_id")), um_per_px=scale,
+                                      backlights=backs)
+    out: dict[str, list] = {k: [] for k in ("patches", "features", "label", "rejectable", "cause", "klass", "view")}
+    if insp.result.error is not None:
+        return out
+    defect_ids = [CLASS_IDS[c] for c in DEFECT_CLASSES]
+    divisors = {"uint8": 255.0, "uint16": 65535.0}
+    for v, rv in part.views.items():
+        art = insp.views.get(v)
+        found = [d for d in insp.result.defects if d.view == v]
+        if art is None or art.segmentation is None or not found:
+            continue
+        boxes = [d.bbox_xyxy_px for d in found]
+        causes = reported_defect_causes(boxes, rv.class_mask, rv.truth.get("nuisances", []))
+        dmask = np.isin(art.segmentation.class_mask, defect_ids)
+        patches = candidate_patches(to_gray_float(art.image, divisors), dmask, boxes)
+        feats = candidate_features(found)
+        truth_defects = [d for d in rv.truth.get("defects", []) if d.get("instance_id") is not None]
+        for i, (d, cause) in enumerate(zip(found, causes, strict=True)):
+            rej = False
+            if cause is None:  # which truth defects does it touch?
+                x0, y0, x1, y1 = (int(round(c)) for c in d.bbox_xyxy_px)
+                ids = set(np.unique(rv.instance_mask[max(y0 - 2, 0) : y1 + 2, max(x0 - 2, 0) : x1 + 2]).tolist())
+                rej = any(int(t["instance_id"]) in ids and _rejectable(spec_id, t) for t in truth_defects)
+            out["patches"].append(patches[i].astype(np.float16))
+            out["features"].append(feats[i])
+            out["label"].append(cause is None)
+            out["rejectable"].append(rej)
+            out["cause"].append(cause or "")
+            out["klass"].append(d.class_name)
+            out["view"].append(v)
+    return out
+
+
+def _mine_chunk(args: tuple[str, Sequence[int], str, str]) -> tuple[str, int, int]:
+    suite_name, seeds, split, out_path = args
+    suite = get_suite(suite_name)
+    cfg = suite.config(split)
+    rows: dict[str, list] = {}
+    for seed in seeds:
+        part = generate_part(spec_for_seed(seed, suite.spec_ids), seed, cfg)
+        got = mine_part(_STATE["inspector"], part)
+        for k, vals in got.items():
+            rows.setdefault(k, []).extend(vals)
+        rows.setdefault("seed", []).extend([seed] * len(got["label"]))
+    n = len(rows.get("label", []))
+    arrays = {
+        "patches": np.stack(rows["patches"]) if n else np.zeros((0, 4, 64, 64), np.float16),
+        "features": np.stack(rows["features"]) if n else np.zeros((0, 4), np.float32),
+        "label": np.asarray(rows.get("label", []), bool),
+        "rejectable": np.asarray(rows.get("rejectable", []), bool),
+        "cause": np.asarray(rows.get("cause", []), "U16"),
+        "klass": np.asarray(rows.get("klass", []), "U16"),
+        "view": np.asarray(rows.get("view", []), "U8"),
+        "seed": np.asarray(rows.get("seed", []), np.int64),
+    }
+    tmp = out_path + ".tmp.npz"
+    np.savez(tmp, **arrays)
+    Path(tmp).replace(out_path)
+    return out_path, len(seeds), n
+
+
+def mine(
+    model: str | Path,
+    out_dir: str | Path,
+    seeds: Sequence[int],
+    *,
+    suite: str = "magsynth-v2",
+    split: str = "train",
+    workers: int = 2,
+    chunk: int = 25,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Mine candidates of parts ``seeds`` (drawn with ``suite``'s ``split`` recipe) into ``out_dir``.
+
+    Chunks already there (same seeds) are kept: a rerun resumes. ``progress(parts_done, candidates)``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    seeds = list(seeds)
+    (out / "mined.json").write_text(json.dumps(
+        {"model": str(model), "suite": suite, "split": split, "seeds": [seeds[0], seeds[-1] + 1] if seeds else []},
+        indent=2))
+    jobs = []
+    for k in range(0, len(seeds), chunk):
+        s = seeds[k : k + chunk]
+        path = out / f"chunk-{s[0]:08d}-{s[-1]:08d}.npz"
+        if not path.exists():
+            jobs.append((suite, s, split, str(path)))
+    done = len(seeds) - sum(len(j[1]) for j in jobs)
+    total_c = 0
+    if progress:
+        progress(done, total_c)
+    ctx = mp.get_context("fork")
+    with ctx.Pool(max(1, workers), initializer=_init_worker, initargs=(str(model),)) as pool:
+        for _, n_parts, n_c in pool.imap_unordered(_mine_chunk, jobs):
+            done += n_parts
+            total_c += n_c
+            if progress:
+                progress(done, total_c)
+    return out
+
+
+def load_mined(dirs: str | Path | Sequence[str | Path]) -> dict[str, np.ndarray]:
+    """Every chunk under ``dirs`` concatenated (in file-name order, so the same on every run)."""
+    paths = []
+    for d in [dirs] if isinstance(dirs, str | Path) else dirs:
+        paths += sorted(Path(d).glob("chunk-*.npz"))
+    if not paths:
+        raise FileNotFoundError(f"no mined chunks (chunk-*.npz) under {dirs}")
+    parts = [dict(np.load(p)) for p in paths]
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+__all__ = ["load_mined", "mine", "mine_part"]

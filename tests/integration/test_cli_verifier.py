@@ -1,0 +1,44 @@
+"""``magspect train-verifier`` end to end on a few synthetic parts with the bundled model, then
+``magspect evaluate`` with the verifier it wrote."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from magspect.cli.main import app
+
+pytest.importorskip("torch")
+runner = CliRunner()
+
+
+def test_train_verifier_mines_trains_exports_and_evaluate_uses_it(tmp_path):
+    out = tmp_path / "v"
+    args = ["train-verifier", "--out", str(out), "--parts", "30", "--val-parts", "10", "--epochs", "2",
+            "--workers", "2", "--no-progress", "--min-recall", "0.9", "--min-recall-rejectable", "0.9"]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert "real defects" in r.output and "dismisses" in r.output
+    assert len(list((out / "mined").glob("chunk-*.npz"))) == 2  # 30 parts in chunks of 25
+    assert (out / "verifier.onnx").is_file() and (out / "curves.png").is_file()
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["n_val"] > 0 and 0.0 <= rep["keep_threshold"] < 1.0
+    # a second run resumes: nothing to mine again
+    r2 = runner.invoke(app, [*args[:-4], "--epochs", "1", "--min-recall", "0.9", "--min-recall-rejectable", "0.9"])
+    assert r2.exit_code == 0, r2.output
+
+    ev = runner.invoke(app, ["evaluate", "--suite", "magsynth-v2", "--n", "2", "--verifier", str(out / "verifier.onnx"),
+                             "--json", str(tmp_path / "ev.json")])
+    assert ev.exit_code == 0, ev.output
+    summary = json.loads((tmp_path / "ev.json").read_text())
+    assert summary["verifier"]["name"] == "verifier_cnn"
+    assert set(summary["verifier_dismissed"]) == {"real", "look_alike"}
+
+
+def test_train_verifier_refuses_bad_arguments(tmp_path):
+    r = runner.invoke(app, ["train-verifier", "--out", str(tmp_path / "v"), "--parts", "20", "--val-parts", "30"])
+    assert r.exit_code == 2 and "must be more than" in r.output
+    r = runner.invoke(app, ["train-verifier", "--out", str(tmp_path / "v"), "--model", str(tmp_path / "no.onnx")])
+    assert r.exit_code == 2 and "does not exist" in r.output

@@ -1,0 +1,136 @@
+"""The look-alike verifier at run time (no torch): its input patches, loading, and what the
+Inspector does with its scores (drop look-alikes, keep real defects, fail closed on errors)."""
+
+import numpy as np
+import pytest
+
+from magspect.datasets import SynthConfig, generate_part
+from magspect.inspect.backend import Segmentation
+from magspect.inspect.inspector import Inspector
+from magspect.inspect.verifier import (
+    PATCH_PX,
+    VERIFIER_METADATA_KEY,
+    Verifier,
+    VerifierError,
+    VerifierManifest,
+    candidate_features,
+    candidate_patches,
+    to_gray_float,
+)
+from magspect.models.manifest import Manifest, Preprocess
+from magspect.types import Defect, Verdict
+
+SPEC = "def-blk-20x10x5-nicuni"
+ORACLE_SHA = "0" * 64
+
+
+def build_verifier_onnx(path, *, segmenter_sha=ORACLE_SHA, threshold=0.5, n_features=4):
+    """logit = 20 * (confidence - 0.6): a verifier that trusts only confident candidates."""
+    pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = np.zeros((n_features, 1), np.float32)
+    w[-1, 0] = 20.0
+    b = np.array([-12.0], np.float32)
+    nodes = [helper.make_node("MatMul", ["features", "w"], ["m"]), helper.make_node("Add", ["m", "b"], ["logit"])]
+    g = helper.make_graph(
+        nodes, "conf_verifier",
+        [helper.make_tensor_value_info("patches", TensorProto.FLOAT, ["N", 4, PATCH_PX, PATCH_PX]),
+         helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", n_features])],
+        [helper.make_tensor_value_info("logit", TensorProto.FLOAT, ["N", 1])],
+        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+    m.ir_version = 9
+    e = m.metadata_props.add()
+    e.key = VERIFIER_METADATA_KEY
+    e.value = VerifierManifest(name="conf", keep_threshold=threshold, segmenter_sha256=segmenter_sha).to_json()
+    import onnx
+
+    onnx.save(m, str(path))
+    return path
+
+
+class Oracle:
+    """The generator's truth masks with a chosen confidence: the model, without a model."""
+
+    def __init__(self, confidence):
+        self.manifest = Manifest(model_name="oracle", in_channels=1,
+                                 preprocess=Preprocess(bit_depth=8, color="gray", mean=(0.5,), std=(0.25,)))
+        self.name, self.sha256, self.provider = "oracle", ORACLE_SHA, "truth"
+        self.masks, self.confidence = [], confidence
+
+    def predict(self, images, batch_size=8, rois=None):
+        return [Segmentation(m, np.full(m.shape, self.confidence, np.float32)) for m in self.masks]
+
+
+def _inspect(confidence, verifier, seed=3):
+    cfg = SynthConfig(size_px=512, force_defect="crack", out_of_tolerance_rate=0.0)
+    part = generate_part(SPEC, seed, cfg)
+    back = generate_part(SPEC, seed, cfg.with_(lighting="backlight"))
+    oracle = Oracle(confidence)
+    oracle.masks = [rv.class_mask for rv in part.views.values()]
+    insp = Inspector(segmenter=oracle, verifier=verifier)
+    return insp.inspect(
+        {v: rv.image for v, rv in part.views.items()}, spec=SPEC,
+        um_per_px={v: rv.truth["um_per_px"] for v, rv in part.views.items()},
+        backlights={v: rv.image for v, rv in back.views.items()},
+    )
+
+
+def test_patches_show_the_candidate_and_its_context():
+    gray = np.full((200, 300), 0.5, np.float32)
+    gray[100, 40:160] = 0.1  # a long dark line
+    mask = np.zeros(gray.shape, bool)
+    mask[100, 40:160] = True
+    boxes = [(40, 100, 160, 101), (0, 0, 5, 5)]  # the line; a box in the image corner
+    p = candidate_patches(gray, mask, boxes)
+    assert p.shape == (2, 4, PATCH_PX, PATCH_PX) and p.dtype == np.float32
+    assert abs(p[0, 0].mean()) < 1e-6 and abs(p[0, 2].mean()) < 1e-6  # image channels: patch mean removed
+    # native window: the line runs through it edge to edge; context window: all of it, shrunk
+    assert p[0, 1].sum() == PATCH_PX
+    ctx_cols = np.nonzero(p[0, 3].sum(axis=0))[0]
+    assert 0 < ctx_cols[0] and ctx_cols[-1] < PATCH_PX - 1, "the context window holds the whole line"
+    assert p[0, 0].min() < -0.3  # dark line, bright surround
+    assert np.isfinite(p[1]).all() and p[1, 1].sum() == 0  # off the image: edge pixels repeated, no defect
+
+
+def test_features_are_class_and_confidence():
+    d = Defect(class_name="chip", zone="edge", length_mm=1, width_mm=0.2, area_mm2=0.1, confidence=0.7)
+    f = candidate_features([d])
+    assert f.tolist() == [[0.0, 1.0, 0.0, pytest.approx(0.7)]]
+    assert to_gray_float(np.full((2, 2), 65535, np.uint16), {"uint16": 65535.0}).max() == 1.0
+
+
+def test_inspector_drops_what_the_verifier_dismisses_and_records_it(tmp_path):
+    path = build_verifier_onnx(tmp_path / "v.onnx")
+    kept = _inspect(0.9, path)
+    assert kept.verdict != Verdict.PASS and any(d.class_name == "crack" for d in kept.defects)
+    assert kept.dismissed == () and kept.verifier is not None and kept.verifier.name == "conf"
+    dropped = _inspect(0.4, path)  # the same crack, scored under the threshold: a look-alike
+    assert not any(d.class_name == "crack" for d in dropped.defects)
+    assert any(d.class_name == "crack" for d in dropped.dismissed)
+    assert "verify" in dropped.timings_ms
+    without = _inspect(0.4, False)
+    assert any(d.class_name == "crack" for d in without.defects) and without.verifier is None
+
+
+def test_a_verifier_for_another_model_is_refused_or_not_used(tmp_path):
+    other = build_verifier_onnx(tmp_path / "other.onnx", segmenter_sha="f" * 64)
+    with pytest.raises(VerifierError, match="retrain it for this model"):
+        Inspector(segmenter=Oracle(0.9), verifier=other)
+    assert Inspector(segmenter=Oracle(0.9)).verifier is None  # the bundled one is not for the oracle
+
+
+def test_a_verifier_that_fails_fails_the_inspection_closed(tmp_path):
+    broken = build_verifier_onnx(tmp_path / "broken.onnx", n_features=5)  # expects 5 features, gets 4
+    r = _inspect(0.9, broken)
+    assert r.verdict == Verdict.REJECT and r.error is not None and "internal error" in r.error
+
+
+def test_missing_or_foreign_files_are_clear_errors(tmp_path, const_model):
+    with pytest.raises(VerifierError, match="does not exist"):
+        Verifier(tmp_path / "nope.onnx")
+    with pytest.raises(VerifierError, match="no embedded verifier manifest"):
+        Verifier(const_model)
+

@@ -1,0 +1,116 @@
+"""Training the look-alike verifier: mined labels against the truth, the operating point, a short
+training run that learns a separable toy problem, and an export that onnxruntime runs the same."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from magspect.datasets import SynthConfig, generate_part  # noqa: E402
+from magspect.inspect.backend import Segmentation  # noqa: E402
+from magspect.inspect.inspector import Inspector  # noqa: E402
+from magspect.inspect.verifier import PATCH_PX, Verifier  # noqa: E402
+from magspect.models.manifest import Manifest, Preprocess  # noqa: E402
+from magspect.training.verifier import (  # noqa: E402
+    VerifierTrainConfig,
+    build_manifest,
+    choose_threshold,
+    export_verifier,
+    split_by_seed,
+    train_verifier,
+)
+from magspect.training.verifier_data import mine_part  # noqa: E402
+from magspect.types import CLASS_IDS  # noqa: E402
+
+
+class _Oracle:
+    def __init__(self):
+        self.manifest = Manifest(model_name="oracle", in_channels=1,
+                                 preprocess=Preprocess(bit_depth=8, color="gray", mean=(0.5,), std=(0.25,)))
+        self.name, self.sha256, self.provider = "oracle", "0" * 64, "truth"
+        self.masks = []
+
+    def predict(self, images, batch_size=8, rois=None):
+        return [Segmentation(m, np.ones(m.shape, np.float32)) for m in self.masks]
+
+
+def test_mined_candidates_are_labelled_against_the_truth():
+    cfg = SynthConfig(size_px=512, force_defect="crack", out_of_tolerance_rate=0.0, backlight=True,
+                      lighting=("coaxial",))
+    part = generate_part("def-blk-20x10x5-nicuni", 3, cfg)
+    oracle = _Oracle()
+    masks = []
+    false_at = None
+    for rv in part.views.values():
+        m = rv.class_mask.copy()
+        if false_at is None:  # a false coating flaw on the clean face, far from the crack
+            ys, xs = np.nonzero(m == CLASS_IDS["good_surface"])
+            for y, x in zip(ys[:: max(1, len(ys) // 400)], xs[:: max(1, len(xs) // 400)], strict=True):
+                win = rv.class_mask[y - 12 : y + 13, x - 12 : x + 13]
+                if win.shape == (25, 25) and (win == CLASS_IDS["good_surface"]).all():
+                    m[y - 3 : y + 4, x - 3 : x + 4] = CLASS_IDS["coating_flaw"]
+                    false_at = (rv, x, y)
+                    break
+        masks.append(m)
+    assert false_at is not None
+    oracle.masks = masks
+    got = mine_part(Inspector(segmenter=oracle, verifier=False), part)
+    labels, causes = np.array(got["label"]), got["cause"]
+    assert labels.sum() >= 1 and (~labels).sum() >= 1
+    assert all(c == "" for c, lab in zip(causes, labels, strict=True) if lab)
+    assert any(c in ("surface", "dust", "lint", "water_spot", "fingerprint", "glint") for c in causes)
+    assert any(got["rejectable"]), "the forced crack is at/above the reject limit"
+    assert np.stack(got["patches"]).shape[1:] == (4, PATCH_PX, PATCH_PX)
+
+
+def test_threshold_keeps_the_required_share_of_real_candidates():
+    scores = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95])
+    label = np.array([0, 0, 0, 1, 1, 1, 1, 1, 1, 1], bool)
+    rej = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 1], bool)
+    t = choose_threshold(scores, label, rej, min_recall_rejectable=1.0, min_recall=0.8)
+    assert t == pytest.approx(0.5)  # 6 of 7 real kept (>= 0.8), every rejectable one kept
+    t = choose_threshold(scores, label, rej, min_recall_rejectable=1.0, min_recall=1.0)
+    assert t == pytest.approx(0.4)
+
+
+def _toy_data(n_parts=60, per_part=4, seed=0):
+    """Real defects: a dark line through the patch; look-alikes: a soft bright blob."""
+    rng = np.random.default_rng(seed)
+    n = n_parts * per_part
+    label = rng.random(n) < 0.4
+    p = rng.normal(0, 0.02, (n, 4, PATCH_PX, PATCH_PX)).astype(np.float32)
+    yy, xx = np.mgrid[:PATCH_PX, :PATCH_PX]
+    blob = np.exp(-((yy - 32) ** 2 + (xx - 32) ** 2) / 30.0).astype(np.float32)
+    for i in range(n):
+        if label[i]:
+            p[i, 0, 30:33, :] -= 0.3
+            p[i, 1, 30:33, :] = 1
+        else:
+            p[i, 0] += 0.3 * blob
+            p[i, 1] = blob > 0.5
+    f = np.zeros((n, 4), np.float32)
+    f[:, 0], f[:, 3] = 1, rng.uniform(0.5, 1.0, n)
+    return {"patches": p.astype(np.float16), "features": f, "label": label, "rejectable": label.copy(),
+            "cause": np.where(label, "", "dust"), "seed": np.repeat(np.arange(n_parts), per_part)}
+
+
+def test_training_learns_a_separable_problem_and_exports_what_it_learned(tmp_path):
+    data = _toy_data()
+    net, rep = train_verifier(data, VerifierTrainConfig(epochs=3, batch_size=16, val_parts=20, threads=1),
+                              log=lambda s: None)
+    assert rep.val_auroc > 0.95
+    assert rep.kept_real_rejectable >= 0.995 and rep.dismissed_false > 0.8
+    assert rep.dismissed_false_by_cause["dust"][1] == rep.val_false
+    _, va = split_by_seed(data, 20)
+    man = build_manifest(rep, "a" * 64, {"toy": True})
+    path = export_verifier(net, tmp_path / "v.onnx", man, check=(data["patches"][va], data["features"][va]))
+    v = Verifier(path)
+    assert v.manifest.segmenter_sha256 == "a" * 64 and v.manifest.keep_threshold == pytest.approx(rep.keep_threshold)
+    s = v.scores(data["patches"][va].astype(np.float32), data["features"][va])
+    keep = s >= v.manifest.keep_threshold
+    assert keep[data["label"][va]].all() and (~keep[~data["label"][va]]).mean() > 0.8
+
+
+def test_too_few_parts_to_hold_out_is_a_clear_error():
+    with pytest.raises(ValueError, match="too few"):
+        split_by_seed(_toy_data(n_parts=5), 10)
