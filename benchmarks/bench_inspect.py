@@ -1,10 +1,11 @@
-"""End-to-end inspection speed: parts/s and p50/p99 latency, FP32 vs INT8 side by side, one run.
+"""End-to-end inspection speed: parts/s and p50/p99 latency, several set-ups side by side, one run.
 
 Each part has a top and a side view at 1024x1024 (the generator's default station). Parts are
-generated once up front, so only the Inspector is timed. The two models are timed interleaved,
-part by part, so machine noise hits both alike.
+generated once up front, so only the Inspector is timed. The set-ups are timed interleaved, part by
+part, so machine noise hits them alike. A set-up is ``fp32`` or ``int8`` (the bundled models),
+optionally ``+noverify`` (no look-alike verifier).
 
-    .venv/bin/python benchmarks/bench_inspect.py --parts 40 --threads 2
+    .venv/bin/python benchmarks/bench_inspect.py --parts 40 --threads 2 --setups fp32,fp32+noverify,int8
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--spec", default="def-blk-20x10x5-nicuni")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--setups", default="fp32,fp32+noverify,int8", help="comma-separated, first = reference")
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     import cv2
@@ -32,10 +34,13 @@ def main() -> None:
 
     cfg = SynthConfig(backlight=True, lighting=FRONT_LIGHTINGS)  # front-lit views for defects, back-lit for dimensions
     parts = [generate_part(spec=args.spec, seed=args.seed + i, config=cfg) for i in range(args.parts)]
-    inspectors = {
-        "fp32": Inspector(int8=False, threads=args.threads),
-        "int8": Inspector(int8=True, threads=args.threads),
-    }
+    inspectors = {}
+    for name in args.setups.split(","):
+        base, *mods = name.split("+")
+        if base not in ("fp32", "int8") or set(mods) - {"noverify"}:
+            raise SystemExit(f"unknown set-up {name!r}: fp32 or int8, optionally +noverify")
+        inspectors[name] = Inspector(int8=base == "int8", threads=args.threads,
+                                     verifier=False if "noverify" in mods else None)
     lat: dict[str, list[float]] = {k: [] for k in inspectors}
     verdicts: dict[str, list[str]] = {k: [] for k in inspectors}
     stages: dict[str, list[dict[str, float]]] = {k: [] for k in inspectors}
@@ -53,18 +58,22 @@ def main() -> None:
             errors[name] += r.error is not None
     print(f"# magspect end-to-end, {args.parts} parts x 2 views at 1024x1024, {args.threads} threads")
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs, {time.strftime('%Y-%m-%d')}")
-    print("| model | parts/s (1/median) | p50 ms | p99 ms | stage medians ms | incomplete |")
-    print("|---|---|---|---|---|---|")
+    print("| set-up | verifier | parts/s (1/median) | p50 ms | p99 ms | stage medians ms | incomplete |")
+    print("|---|---|---|---|---|---|---|")
     for name, xs in lat.items():
         xs_sorted = sorted(xs)
         p50 = statistics.median(xs)
         p99 = xs_sorted[min(len(xs) - 1, int(round(0.99 * (len(xs) - 1))))]
-        med = {k: statistics.median(t.get(k, 0.0) for t in stages[name]) for k in ("metrology", "model", "defects")}
+        med = {k: statistics.median(t.get(k, 0.0) for t in stages[name])
+               for k in ("metrology", "model", "defects", "verify")}
         txt = ", ".join(f"{k} {v:.0f}" for k, v in med.items())
-        print(f"| {name} | {1000 / p50:.2f} | {p50:.0f} | {p99:.0f} | {txt} | {errors[name]} |")
-    agree = sum(a == b for a, b in zip(verdicts["fp32"], verdicts["int8"], strict=True)) / len(parts)
-    print(f"\nINT8 vs FP32 verdict agreement: {agree:.1%}; ratio of medians fp32/int8: "
-          f"{statistics.median(lat['fp32']) / statistics.median(lat['int8']):.2f}")
+        ver = "yes" if inspectors[name].verifier is not None else "no"
+        print(f"| {name} | {ver} | {1000 / p50:.2f} | {p50:.0f} | {p99:.0f} | {txt} | {errors[name]} |")
+    ref = next(iter(inspectors))
+    for name in list(inspectors)[1:]:
+        agree = sum(a == b for a, b in zip(verdicts[ref], verdicts[name], strict=True)) / len(parts)
+        print(f"{name} vs {ref}: verdict agreement {agree:.1%}, ratio of medians {ref}/{name} "
+              f"{statistics.median(lat[ref]) / statistics.median(lat[name]):.2f}")
 
 
 if __name__ == "__main__":

@@ -51,7 +51,8 @@ def pool_inspector(args):  # noqa: ANN001, ANN201
         seg = Segmenter(args.model, threads=args.threads, warmup=True, spin=args.spin)
         if args.tile_px:  # what-if: the model's tile size overridden (a model property; see BENCHMARKS.md)
             seg.manifest = seg.manifest.model_copy(update={"tile_size_px": args.tile_px})
-        _INSPECTOR = Inspector(segmenter=BatchingSegmenter(seg, max_images=args.max_batch_images))
+        _INSPECTOR = Inspector(segmenter=BatchingSegmenter(seg, max_images=args.max_batch_images),
+                               verifier=False if args.no_verifier else None)
     return _INSPECTOR
 
 
@@ -85,6 +86,7 @@ def main() -> None:
     ap.add_argument("--spin", action="store_true",
                     help="onnxruntime pool threads spin while idle (the station's default, model.spin: false, sleeps)")
     ap.add_argument("--seed", type=int, default=500)
+    ap.add_argument("--no-verifier", action="store_true", help="without the look-alike verifier")
     ap.add_argument("--tile-px", type=int, default=None, help="what-if: override the manifest's tile size")
     args = ap.parse_args()
     if args.model is None:
@@ -119,7 +121,8 @@ def main() -> None:
         at80.update(rate_hz=round(0.8 * rate, 3), deadline_ms=args.deadline_ms)
         print("at 80 %:", json.dumps(at80), file=sys.stderr)
     out = {
-        "model": str(args.model), "size_px": args.size_px, "views": 2, "workers": args.workers,
+        "model": str(args.model), "verifier": not args.no_verifier, "size_px": args.size_px, "views": 2,
+        "workers": args.workers,
         "threads": args.threads, "spin": args.spin, "max_batch_images": args.max_batch_images,
         "cpus": os.cpu_count(),
         "tile_px": args.tile_px or pool_inspector(args).segmenter.manifest.tile_size_px,

@@ -16,13 +16,20 @@ runner = CliRunner()
 
 def test_train_verifier_mines_trains_exports_and_evaluate_uses_it(tmp_path):
     out = tmp_path / "v"
+    from magspect.inspect.backend import Segmenter, bundled_model_path
+    from magspect.inspect.verifier import Verifier
+
     args = ["train-verifier", "--out", str(out), "--parts", "30", "--val-parts", "10", "--epochs", "2",
+            "--also-for", str(bundled_model_path(int8=True)),
             "--workers", "2", "--no-progress", "--min-recall", "0.9", "--min-recall-rejectable", "0.9"]
     r = runner.invoke(app, args)
     assert r.exit_code == 0, r.output
     assert "real defects" in r.output and "dismisses" in r.output
     assert len(list((out / "mined").glob("chunk-*.npz"))) == 2  # 30 parts in chunks of 25
-    assert (out / "verifier.onnx").is_file() and (out / "curves.png").is_file()
+    assert (out / "verifier.onnx").is_file() and (out / "curves.png").is_file() and (out / "verifier.pt").is_file()
+    man = Verifier(out / "verifier.onnx").manifest
+    assert man.fits(Segmenter(bundled_model_path(), warmup=False).sha256)
+    assert man.fits(Segmenter(bundled_model_path(int8=True), warmup=False).sha256)
     rep = json.loads((out / "report.json").read_text())
     assert rep["n_val"] > 0 and 0.0 <= rep["keep_threshold"] < 1.0
     # a second run resumes: nothing to mine again

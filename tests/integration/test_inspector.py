@@ -196,3 +196,20 @@ def test_bundled_models_are_checksummed_and_load():
         assert sha256_file(path) == want
         seg = Segmenter(path, threads=1, warmup=False)
         assert seg.manifest.classes[2:] == ("crack", "chip", "coating_flaw")
+
+
+def test_bundled_verifier_is_checksummed_and_serves_the_bundled_models():
+    from magspect.inspect.backend import bundled_model_path, expected_sha256, sha256_file
+    from magspect.inspect.verifier import Verifier, bundled_verifier_path
+
+    path = bundled_verifier_path()
+    if not path.is_file():
+        pytest.skip("no bundled verifier")
+    assert expected_sha256(path) == sha256_file(path)
+    v = Verifier(path)
+    assert 0.0 < v.manifest.keep_threshold < 0.5
+    for int8 in (False, True):
+        seg = Segmenter(bundled_model_path(int8), threads=1, warmup=False)
+        assert v.manifest.fits(seg.sha256), f"bundled verifier not declared for {seg.path.name}"
+        assert Inspector(segmenter=seg).verifier_ref.sha256 == v.sha256  # used by default
+        assert Inspector(segmenter=seg, verifier=False).verifier is None

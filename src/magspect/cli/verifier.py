@@ -28,11 +28,16 @@ def train_verifier_cmd(
         float, typer.Option(min=0.5, max=1.0, help="Keep at least this share of held-out real candidates that "
                             "found a defect at/above a reject limit.")] = 0.995,
     min_recall: Annotated[float, typer.Option(min=0.5, max=1.0, help="... and of all real ones.")] = 0.98,
+    also_for: Annotated[
+        list[Path] | None,
+        typer.Option(help="Other exports of the same checkpoint (e.g. its INT8 model) the verifier may serve; "
+                     "repeatable. Check them with `magspect evaluate --model ... --verifier ...`."),
+    ] = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="no progress bar")] = False,
 ) -> None:
     """Train the look-alike verifier for a segmentation model; resumes mining if OUT has chunks."""
     try:
-        import torch  # noqa: F401
+        import torch
     except ImportError:
         fail("training needs PyTorch: pip install 'magspect[train]'")
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
@@ -52,6 +57,7 @@ def train_verifier_cmd(
     model_path = model if model is not None else bundled_model_path()
     try:
         seg = Segmenter(model_path, warmup=False)
+        also = tuple(Segmenter(p, warmup=False).sha256 for p in also_for or ())
     except ModelError as exc:
         fail(str(exc))
     if parts <= val_parts:
@@ -94,7 +100,10 @@ def train_verifier_cmd(
         "val_seeds": [seed_start + parts - val_parts, seed_start + parts],
         "n_candidates": int(len(data["label"])), "n_real": n_real,
     }
-    manifest = build_manifest(report, seg.sha256, training)
+    manifest = build_manifest(report, seg.sha256, training, also_for=also)
+    state = {"state_dict": net.state_dict(), "widths": net.widths, "strides": net.strides,
+             "manifest": manifest.model_dump()}
+    torch.save(state, out_dir / "verifier.pt")
     path = export_verifier(net, out_dir / "verifier.onnx", manifest,
                            check=(data["patches"][va[:256]], data["features"][va[:256]]))
     (out_dir / "verifier.manifest.json").write_text(manifest.to_json())

@@ -176,6 +176,11 @@ def evaluate_parts(
         )
         if n
         else 0.0,
+        # which parts: to look at them (``magspect synth`` regenerates any part from its seed)
+        "escaped_parts": [o.part_id for o in ev.outcomes
+                          if o.true_verdict != Verdict.PASS and o.verdict == Verdict.PASS],
+        "false_rejected_parts": [o.part_id for o in ev.outcomes
+                                 if o.true_verdict == Verdict.PASS and o.verdict == Verdict.REJECT],
         # what the look-alike verifier dropped: "real" ones touched a truth defect (sensitivity lost)
         "verifier_dismissed": dismissed,
         "metrology": {

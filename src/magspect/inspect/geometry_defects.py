@@ -110,6 +110,23 @@ def below_threshold_to_good(
     return out
 
 
+Box = tuple[float, float, float, float]
+
+
+def clear_boxes(class_mask: np.ndarray, boxes: list[Box], keep: list[Box]) -> np.ndarray:
+    """``class_mask`` with the defect pixels inside ``boxes`` (x0, y0, x1, y1; exclusive ends) called
+    good surface, except where a box in ``keep`` covers them (a defect that stays)."""
+    out = class_mask.copy()
+    protect = np.zeros(class_mask.shape, bool)
+    for x0, y0, x1, y1 in keep:
+        protect[int(y0) : int(np.ceil(y1)), int(x0) : int(np.ceil(x1))] = True
+    for x0, y0, x1, y1 in boxes:
+        sl = (slice(int(y0), int(np.ceil(y1))), slice(int(x0), int(np.ceil(x1))))
+        sel = _IS_DEFECT[out[sl]] & ~protect[sl]
+        out[sl][sel] = CLASS_IDS["good_surface"]
+    return out
+
+
 def merge_chips(class_mask: np.ndarray, chips: np.ndarray) -> np.ndarray:
     """Label the geometric chips as chip in the class mask (they win over whatever was called there)."""
     if not chips.any():

@@ -23,6 +23,7 @@ from magspect.inspect.defect_measure import measure_defects
 from magspect.inspect.gate import assess_dimension, combine, fail_closed, judge
 from magspect.inspect.geometry_defects import (
     below_threshold_to_good,
+    clear_boxes,
     defect_pixels,
     merge_chips,
     on_part_only,
@@ -116,9 +117,9 @@ class Inspector:
         self.default_spec = default_spec
         self.calibration = calibration
         self.um_per_px = um_per_px
-        self.verifier = self._load_verifier(verifier, threads)
+        self.verifier = self._load_verifier(verifier)
 
-    def _load_verifier(self, verifier: str | Path | Verifier | bool | None, threads: int | None) -> Verifier | None:
+    def _load_verifier(self, verifier: str | Path | Verifier | bool | None) -> Verifier | None:
         if verifier is False:
             return None
         if verifier is None or verifier is True:
@@ -127,8 +128,8 @@ class Inspector:
                 if verifier is True:
                     raise VerifierError(f"no bundled verifier ({path})")
                 return None
-            v = Verifier(path, threads=threads)
-            if v.manifest.segmenter_sha256 != getattr(self.segmenter, "sha256", None):
+            v = Verifier(path)
+            if not v.manifest.fits(getattr(self.segmenter, "sha256", None)):
                 if verifier is True:
                     raise VerifierError(
                         f"the bundled verifier was trained for model {v.manifest.segmenter_sha256[:12]}…, "
@@ -136,8 +137,8 @@ class Inspector:
                     )
                 return None  # trained on another model's candidates: not used by default
             return v
-        v = verifier if isinstance(verifier, Verifier) else Verifier(verifier, threads=threads)
-        if v.manifest.segmenter_sha256 != getattr(self.segmenter, "sha256", None):
+        v = verifier if isinstance(verifier, Verifier) else Verifier(verifier)
+        if not v.manifest.fits(getattr(self.segmenter, "sha256", None)):
             raise VerifierError(
                 f"verifier {v.name} was trained on the candidates of model {v.manifest.segmenter_sha256[:12]}…, "
                 f"not of this one ({str(getattr(self.segmenter, 'sha256', '?'))[:12]}…): retrain it for this model"
@@ -306,37 +307,53 @@ class Inspector:
         p.timings["metrology"] = (time.perf_counter() - t) * 1e3
         return p
 
+    def _view_defects(self, p: _Pending, v: str, s: Segmentation) -> tuple[list[Defect], float]:
+        """One view's defects in mm with zones (after the verifier), and the verifier's time (ms)."""
+        spec, metro = p.spec, p.metro[v]
+        n_classes = len(self.segmenter.manifest.classes)
+        ideal, roi = metro.ideal_mask(), metro.roi_xyxy_px()
+        class_mask = on_part_only(s.class_mask, ideal, roi=roi)  # no defect lies off the part
+        conf = s.confidence
+        if self.defect_threshold > 0:  # the model's operating point (manifest, or the caller's)
+            class_mask = below_threshold_to_good(class_mask, conf, self.defect_threshold, roi)
+        if v in p.backlit:  # a back-lit silhouette shows every chip's missing material exactly
+            chips = silhouette_chips(ideal, metro.part_mask, roi=roi, depth_px=metro.inner_distance_px())
+            if chips.any():
+                class_mask = merge_chips(class_mask, chips)
+                conf = np.where(chips, np.float32(1.0), conf)
+        s = Segmentation(class_mask, conf)
+        p.arts[v].segmentation = s
+        # on a defect's own pixels its class won the argmax, so the winning-class confidence map
+        # is that class's probability there: broadcast it as the (H, W, C) probabilities
+        probs = np.broadcast_to(s.confidence[..., None], (*s.confidence.shape, n_classes))
+        found = measure_defects(s.class_mask, p.metro[v], spec, probs=probs)
+        verify_ms = 0.0
+        if self.verifier is not None and found:
+            tv = time.perf_counter()
+            found, dismissed = self.verifier.split(p.images[v], defect_pixels(s.class_mask), found)
+            if dismissed:  # the view's mask shows what was judged: look-alikes back to good surface
+                p.arts[v].dismissed = dismissed
+                p.arts[v].segmentation = Segmentation(
+                    clear_boxes(s.class_mask, [d.bbox_xyxy_px for d in dismissed], [d.bbox_xyxy_px for d in found]),
+                    s.confidence,
+                )
+            verify_ms = (time.perf_counter() - tv) * 1e3
+        u_mm = spec.decision.defect_uncertainty_px * p.metro[v].mm_per_px
+        return [infer_coating_subtype(d).model_copy(update={"uncertainty_mm": u_mm}) for d in found], verify_ms
+
     def _finish(self, p: _Pending, segs: Sequence[Segmentation]) -> Inspection:
         """Defects in mm with zones, measurements, the gate."""
         spec = p.spec
         assert spec is not None
         t = time.perf_counter()
         defects: list[Defect] = []
-        n_classes = len(self.segmenter.manifest.classes)
+        verify_ms = 0.0
         for v, s in zip(p.images, segs, strict=True):
-            metro = p.metro[v]
-            ideal, roi = metro.ideal_mask(), metro.roi_xyxy_px()
-            class_mask = on_part_only(s.class_mask, ideal, roi=roi)  # no defect lies off the part
-            conf = s.confidence
-            if self.defect_threshold > 0:  # the model's operating point (manifest, or the caller's)
-                class_mask = below_threshold_to_good(class_mask, conf, self.defect_threshold, roi)
-            if v in p.backlit:  # a back-lit silhouette shows every chip's missing material exactly
-                chips = silhouette_chips(ideal, metro.part_mask, roi=roi, depth_px=metro.inner_distance_px())
-                if chips.any():
-                    class_mask = merge_chips(class_mask, chips)
-                    conf = np.where(chips, np.float32(1.0), conf)
-            s = Segmentation(class_mask, conf)
-            p.arts[v].segmentation = s
-            # on a defect's own pixels its class won the argmax, so the winning-class confidence map
-            # is that class's probability there: broadcast it as the (H, W, C) probabilities
-            probs = np.broadcast_to(s.confidence[..., None], (*s.confidence.shape, n_classes))
-            found = measure_defects(s.class_mask, p.metro[v], spec, probs=probs)
-            if self.verifier is not None and found:
-                tv = time.perf_counter()
-                found, p.arts[v].dismissed = self.verifier.split(p.images[v], defect_pixels(s.class_mask), found)
-                p.timings["verify"] = p.timings.get("verify", 0.0) + (time.perf_counter() - tv) * 1e3
-            u_mm = spec.decision.defect_uncertainty_px * p.metro[v].mm_per_px
-            defects.extend(infer_coating_subtype(d).model_copy(update={"uncertainty_mm": u_mm}) for d in found)
+            found, ms = self._view_defects(p, v, s)
+            defects.extend(found)
+            verify_ms += ms
+        if self.verifier is not None:
+            p.timings["verify"] = verify_ms
         p.timings["defects"] = (time.perf_counter() - t) * 1e3
 
         # dimensions -> measurements; a dimension whose view was not given stays not measured

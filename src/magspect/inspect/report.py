@@ -49,18 +49,13 @@ def draw_overlay(
 ) -> np.ndarray:
     """The image with defect outlines by class, the fitted outline and this view's measurements.
 
-    Candidates the look-alike verifier dismissed are drawn in grey, boxed and labelled, not in their
-    class's colour: they were not judged."""
+    Candidates the look-alike verifier dismissed (the Inspector's mask no longer holds them) are
+    boxed in grey and labelled: they were not judged."""
     out = to_display_bgr(image).copy()
     h, w = out.shape[:2]
     thick = max(1, round(min(h, w) / 400))
     dismissed = [d.bbox_xyxy_px for d in (result.dismissed if result is not None else ()) if d.view == view
                  and d.bbox_xyxy_px is not None]
-    if class_mask is not None and dismissed:
-        class_mask = class_mask.copy()
-        for x0, y0, x1, y1 in dismissed:
-            box = class_mask[int(y0) : int(y1), int(x0) : int(x1)]
-            box[box >= CLASS_IDS["crack"]] = CLASS_IDS["good_surface"]
     if outline_px is not None and len(outline_px) >= 2:
         pts = np.round(np.asarray(outline_px, np.float64) * 16).astype(np.int32).reshape(-1, 1, 2)
         cv2.polylines(out, [pts], True, (80, 200, 80), thick, cv2.LINE_AA, shift=4)

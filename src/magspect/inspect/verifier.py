@@ -55,10 +55,16 @@ class VerifierManifest(BaseModel):
     classes: tuple[str, ...] = DEFECT_CLASSES
     keep_threshold: float = Field(ge=0.0, lt=1.0)  # sigmoid(logit) below this: a look-alike
     segmenter_sha256: str  # the segmentation model whose candidates it was trained on
+    # other exports of the same checkpoint it was checked with (e.g. the INT8 one)
+    also_for_sha256: tuple[str, ...] = ()
     input_divisor_by_dtype: dict[str, float] = Field(default_factory=lambda: {"uint8": 255.0, "uint16": 65535.0})
     training: dict = Field(default_factory=dict)  # data seeds, counts, validation figures, command
     created_at: str | None = None
     git_commit: str | None = None
+
+    def fits(self, segmenter_sha256: str | None) -> bool:
+        """Was it trained (or checked) for the segmentation model with this sha256?"""
+        return segmenter_sha256 is not None and segmenter_sha256 in (self.segmenter_sha256, *self.also_for_sha256)
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2)
@@ -138,17 +144,25 @@ class VerifierError(RuntimeError):
 class Verifier:
     """An exported look-alike verifier, ready to run. Thread-safe (onnxruntime sessions are)."""
 
-    def __init__(self, path: str | Path, *, threads: int | None = None, providers: Sequence[str] | None = None) -> None:
-        from magspect.inspect.backend import choose_providers, sha256_file  # noqa: PLC0415 - avoid a cycle
+    def __init__(self, path: str | Path, *, threads: int | None = 1, providers: Sequence[str] | None = None) -> None:
+        from magspect.inspect.backend import choose_providers, expected_sha256, sha256_file  # noqa: PLC0415
 
         self.path = Path(path)
         if not self.path.is_file():
             raise VerifierError(f"verifier file {self.path} does not exist")
         self.sha256 = sha256_file(self.path)
+        want = (expected_sha256(self.path) or "").lower()
+        if want and want != self.sha256:
+            raise VerifierError(
+                f"verifier {self.path.name}: sha256 {self.sha256[:12]}… does not match the recorded {want[:12]}…; "
+                "the file is corrupt or was replaced"
+            )
         opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
-            opts.inter_op_num_threads = 1
+        # a few 64 px patches per part: one thread, and no spinning pool stealing the cores the
+        # segmentation model and metrology need
+        opts.intra_op_num_threads = threads or 1
+        opts.inter_op_num_threads = 1
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(
                 str(self.path), sess_options=opts, providers=choose_providers(providers)

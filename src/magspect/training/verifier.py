@@ -44,10 +44,14 @@ def _cbr(cin: int, cout: int, stride: int) -> nn.Sequential:
 class VerifierNet(nn.Module):
     """A small CNN over the 4-channel candidate patch, joined with the candidate's features."""
 
-    def __init__(self, widths: tuple[int, ...] = (16, 32, 32, 64, 64, 96), dropout: float = 0.2) -> None:
+    def __init__(
+        self,
+        widths: tuple[int, ...] = (16, 32, 32, 64, 64, 96, 96),
+        strides: tuple[int, ...] = (1, 2, 1, 2, 1, 2, 1),
+        dropout: float = 0.2,
+    ) -> None:
         super().__init__()
-        strides = (2, 1, 2, 1, 2, 1)
-        layers, cin = [], N_INPUT_CHANNELS
+        layers, cin = [], N_INPUT_CHANNELS  # a stride-1 stem: a crack's jagged edge vs a fibre's smooth one
         for w, s in zip(widths, strides, strict=True):
             layers.append(_cbr(cin, w, s))
             cin = w
@@ -55,7 +59,7 @@ class VerifierNet(nn.Module):
         self.head = nn.Sequential(
             nn.Linear(2 * cin + N_FEATURES, 64), nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(64, 1)
         )
-        self.widths = tuple(widths)
+        self.widths, self.strides = tuple(widths), tuple(strides)
 
     def forward(self, patches: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         f = self.body(patches)
@@ -231,8 +235,6 @@ def evaluate_verifier(net: VerifierNet, data: dict[str, np.ndarray], idx: np.nda
 def export_verifier(net: VerifierNet, path: str | Path, manifest: VerifierManifest,
                     check: tuple[np.ndarray, np.ndarray] | None = None) -> Path:
     """ONNX export with the manifest embedded; parity with PyTorch (float64) on ``check`` inputs."""
-    import onnx
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     net = net.eval().cpu()
@@ -243,11 +245,7 @@ def export_verifier(net: VerifierNet, path: str | Path, manifest: VerifierManife
         input_names=["patches", "features"], output_names=["logit"],
         dynamic_shapes={"patches": {0: batch}, "features": {0: batch}}, verbose=False,
     )
-    proto = onnx.load(str(path))
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = VERIFIER_METADATA_KEY, manifest.to_json()
-    proto.producer_name = "magspect"
-    onnx.save(proto, str(path), save_as_external_data=False)
+    embed_verifier_manifest(path, manifest)
     if check is not None:
         p, f = (np.ascontiguousarray(a, np.float32) for a in check)
         got = ort_session(path).run(["logit"], {"patches": p, "features": f})[0]
@@ -261,12 +259,27 @@ def export_verifier(net: VerifierNet, path: str | Path, manifest: VerifierManife
     return path
 
 
+def embed_verifier_manifest(path: str | Path, manifest: VerifierManifest) -> Path:
+    """Write ``manifest`` into the verifier's ONNX metadata (replacing one already there)."""
+    import onnx
+
+    proto = onnx.load(str(path))
+    kept = [p for p in proto.metadata_props if p.key != VERIFIER_METADATA_KEY]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(kept)
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = VERIFIER_METADATA_KEY, manifest.to_json()
+    proto.producer_name = "magspect"
+    onnx.save(proto, str(path), save_as_external_data=False)
+    return Path(path)
+
+
 def build_manifest(report: VerifierReport, segmenter_sha256: str, training: dict[str, Any],
-                   name: str = "verifier_cnn") -> VerifierManifest:
+                   name: str = "verifier_cnn", also_for: tuple[str, ...] = ()) -> VerifierManifest:
     from magspect.training.loop import git_commit
 
     return VerifierManifest(
-        name=name, keep_threshold=report.keep_threshold, segmenter_sha256=segmenter_sha256,
+        name=name, keep_threshold=report.keep_threshold, segmenter_sha256=segmenter_sha256, also_for_sha256=also_for,
         training={**training, "report": {k: v for k, v in report.as_dict().items() if k != "epochs"}},
         created_at=datetime.now(UTC).isoformat(timespec="seconds"), git_commit=git_commit(),
     )
@@ -281,6 +294,7 @@ __all__ = [
     "VerifierReport",
     "VerifierTrainConfig",
     "build_manifest",
+    "embed_verifier_manifest",
     "choose_threshold",
     "evaluate_verifier",
     "export_verifier",

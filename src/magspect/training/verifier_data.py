@@ -7,7 +7,7 @@ touches a truth defect (the rule ``evaluate`` counts false defects by), else 0 w
 nuisance under it, the outline, the clean surface), and whether the truth defect it found is, alone,
 at or above a reject limit (the candidates the verifier must never drop).
 
-numpy/OpenCV/onnxruntime only; several processes (one ONNX thread each). Chunks are written as
+numpy/OpenCV/onnxruntime only; several (spawned) processes, one ONNX thread each. Chunks are written as
 ``.npz`` files as they finish, so an interrupted run keeps what it mined.
 """
 
@@ -138,13 +138,25 @@ def mine(
     total_c = 0
     if progress:
         progress(done, total_c)
-    ctx = mp.get_context("fork")
-    with ctx.Pool(max(1, workers), initializer=_init_worker, initargs=(str(model),)) as pool:
-        for _, n_parts, n_c in pool.imap_unordered(_mine_chunk, jobs):
+    if workers <= 1 or len(jobs) <= 1:
+        _init_worker(str(model))
+        results = map(_mine_chunk, jobs)
+        pool = None
+    else:
+        # spawn, not fork: a forked child of a process whose onnxruntime/torch thread pools are
+        # running can deadlock on a lock some thread held at the fork
+        pool = mp.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(str(model),))
+        results = pool.imap_unordered(_mine_chunk, jobs)
+    try:
+        for _, n_parts, n_c in results:
             done += n_parts
             total_c += n_c
             if progress:
                 progress(done, total_c)
+    finally:
+        if pool is not None:  # every chunk is done (or the run was interrupted): stop the workers
+            pool.terminate()
+            pool.join()
     return out
 
 

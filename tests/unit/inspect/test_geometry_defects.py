@@ -48,3 +48,16 @@ def test_a_roi_gives_the_same_chips_and_calls_as_the_whole_image():
     cm[18:22, 50:60] = 3  # on the outline: kept
     np.testing.assert_array_equal(on_part_only(cm, ideal, roi=roi), on_part_only(cm, ideal))
     assert (on_part_only(cm, ideal, roi=roi)[2:6, 2:6] == 0).all()
+
+
+def test_clear_boxes_removes_dismissed_defects_but_not_kept_ones():
+    from magspect.inspect.geometry_defects import clear_boxes
+
+    m = np.ones((40, 40), np.uint8)
+    m[5:8, 5:20] = 2  # a dismissed look-alike
+    m[20:30, 20:30] = 4  # a kept coating flaw whose box overlaps the dismissed box below
+    out = clear_boxes(m, [(5, 5, 20, 8), (18, 18, 32, 32)], keep=[(20, 20, 30, 30)])
+    assert (out[5:8, 5:20] == 1).all()
+    assert (out[20:30, 20:30] == 4).all()
+    assert (m[5:8, 5:20] == 2).all(), "the input is not modified"
+    assert out[0, 0] == 1 and out.dtype == np.uint8

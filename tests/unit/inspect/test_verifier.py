@@ -64,14 +64,14 @@ class Oracle:
         return [Segmentation(m, np.full(m.shape, self.confidence, np.float32)) for m in self.masks]
 
 
-def _inspect(confidence, verifier, seed=3):
+def _inspect(confidence, verifier, seed=3, detailed=False):
     cfg = SynthConfig(size_px=512, force_defect="crack", out_of_tolerance_rate=0.0)
     part = generate_part(SPEC, seed, cfg)
     back = generate_part(SPEC, seed, cfg.with_(lighting="backlight"))
     oracle = Oracle(confidence)
     oracle.masks = [rv.class_mask for rv in part.views.values()]
     insp = Inspector(segmenter=oracle, verifier=verifier)
-    return insp.inspect(
+    return (insp.inspect_detailed if detailed else insp.inspect)(
         {v: rv.image for v, rv in part.views.items()}, spec=SPEC,
         um_per_px={v: rv.truth["um_per_px"] for v, rv in part.views.items()},
         backlights={v: rv.image for v, rv in back.views.items()},
@@ -111,6 +111,10 @@ def test_inspector_drops_what_the_verifier_dismisses_and_records_it(tmp_path):
     assert not any(d.class_name == "crack" for d in dropped.defects)
     assert any(d.class_name == "crack" for d in dropped.dismissed)
     assert "verify" in dropped.timings_ms
+    art = _inspect(0.4, path, detailed=True)
+    for v, a in art.views.items():  # the view's mask shows what was judged: no dismissed crack left
+        assert not (a.segmentation.class_mask == 2).any(), v
+        assert a.dismissed == [d for d in art.result.dismissed if d.view == v]
     without = _inspect(0.4, False)
     assert any(d.class_name == "crack" for d in without.defects) and without.verifier is None
 
