@@ -21,42 +21,21 @@ def main() -> None:
     ap.add_argument("--split", default="val")
     ap.add_argument("--n", type=int, default=150)
     ap.add_argument("--top", type=int, default=12, help="rows to print, fewest false rejects first")
+    ap.add_argument("--with-verifier", action="store_true", help="after the bundled look-alike verifier")
     args = ap.parse_args()
 
-    from magspect.datasets import get_suite
-    from magspect.inspect.evaluate import true_verdict_of
-    from magspect.inspect.gate import combine, judge
+    from _rejudge import inspect_split, rejudge
     from magspect.inspect.inspector import Inspector
-    from magspect.specs import get_spec
-    from magspect.types import Verdict
 
-    insp = Inspector(model=args.model)
+    # the figures in BENCHMARKS.md were measured before the look-alike verifier: without it by default
+    insp = Inspector(model=args.model, verifier=None if args.with_verifier else False)
     parts = []
-    for part in get_suite("magsynth-v2").iter_parts(args.split, limit=args.n):
-        t = part.truth
-        r = insp.inspect(
-            {v: rv.image for v, rv in part.views.items()},
-            spec=t["spec_id"],
-            part_id=str(t["part_id"]),
-            um_per_px={v: float(rv.truth["um_per_px"]) for v, rv in part.views.items()},
-            backlights={v: rv.backlight for v, rv in part.views.items() if rv.backlight is not None},
-        )
-        hidden = [x for x in r.reasons if x.rule == "inspection.surface_not_visible"]
-        parts.append((get_spec(t["spec_id"]), r.measurements, r.defects, hidden, true_verdict_of(t)))
+    for jp in inspect_split(insp, args.split, args.n):
+        jp.inspection = None
+        parts.append(jp)
 
     def rates(th: dict[str, float]) -> tuple[float, float, float]:
-        esc = fr = rev = n_bad = n_good = 0
-        for spec, meas, defects, hidden, truth in parts:
-            g = judge(spec, meas, [d for d in defects if d.confidence >= th.get(d.class_name, 0.0)])
-            v = combine([*g.reasons, *hidden]).verdict if hidden else g.verdict
-            if truth != Verdict.PASS:
-                n_bad += 1
-                esc += v == Verdict.PASS
-            else:
-                n_good += 1
-                fr += v == Verdict.REJECT
-            rev += v == Verdict.REVIEW
-        return esc / max(n_bad, 1), fr / max(n_good, 1), rev / max(len(parts), 1)
+        return rejudge(parts, lambda i, d: d.confidence >= th.get(d.class_name, 0.0))[:3]
 
     base = rates({})
     sha = insp.model_ref.sha256[:12]

@@ -24,55 +24,30 @@ def main() -> None:
 
     import numpy as np
 
-    from magspect.datasets import get_suite
-    from magspect.inspect.evaluate import true_verdict_of
-    from magspect.inspect.gate import combine, judge
+    from _rejudge import inspect_split, rejudge
     from magspect.inspect.geometry_defects import defect_pixels
     from magspect.inspect.inspector import Inspector
     from magspect.inspect.verifier import Verifier
-    from magspect.specs import get_spec
-    from magspect.types import Verdict
 
     insp = Inspector(model=args.model, verifier=False)
     verifiers = [Verifier(p) for p in args.verifiers]
-    parts = []  # (spec, measurements, defects, hidden reasons, truth, [scores per verifier])
-    for part in get_suite("magsynth-v2").iter_parts(args.split, limit=args.n):
-        t = part.truth
-        ins = insp.inspect_detailed(
-            {v: rv.image for v, rv in part.views.items()},
-            spec=t["spec_id"],
-            part_id=str(t["part_id"]),
-            um_per_px={v: float(rv.truth["um_per_px"]) for v, rv in part.views.items()},
-            backlights={v: rv.backlight for v, rv in part.views.items() if rv.backlight is not None},
-        )
-        r = ins.result
-        scores = []
+    parts, scores = [], []  # scores[part][verifier][defect]
+    for jp in inspect_split(insp, args.split, args.n):
+        per_ver = []
         for ver in verifiers:
-            s = np.ones(len(r.defects), np.float32)
-            for v, art in ins.views.items():
-                idx = [i for i, d in enumerate(r.defects) if d.view == v]
+            s = np.ones(len(jp.defects), np.float32)
+            for v, art in jp.inspection.views.items():
+                idx = [i for i, d in enumerate(jp.defects) if d.view == v]
                 if idx and art.segmentation is not None:
                     s[idx] = ver.score_defects(art.image, defect_pixels(art.segmentation.class_mask),
-                                               [r.defects[i] for i in idx])
-            scores.append(s)
-        hidden = [x for x in r.reasons if x.rule == "inspection.surface_not_visible"]
-        parts.append((get_spec(t["spec_id"]), r.measurements, r.defects, hidden, true_verdict_of(t), scores))
+                                               [jp.defects[i] for i in idx])
+            per_ver.append(dict(zip(map(id, jp.defects), s.tolist(), strict=True)))
+        jp.inspection = None  # the images are not needed any more
+        parts.append(jp)
+        scores.append(per_ver)
 
     def rates(k: int, th: float) -> tuple[float, float, float, float]:
-        esc = fr = rev = n_bad = n_good = gone = 0
-        for spec, meas, defects, hidden, truth, scores in parts:
-            kept = [d for d, s in zip(defects, scores[k], strict=True) if s >= th] if k >= 0 else list(defects)
-            gone += len(defects) - len(kept)
-            g = judge(spec, meas, kept)
-            v = combine([*g.reasons, *hidden]).verdict if hidden else g.verdict
-            if truth != Verdict.PASS:
-                n_bad += 1
-                esc += v == Verdict.PASS
-            else:
-                n_good += 1
-                fr += v == Verdict.REJECT
-            rev += v == Verdict.REVIEW
-        return esc / max(n_bad, 1), fr / max(n_good, 1), rev / max(len(parts), 1), 100 * gone / len(parts)
+        return rejudge(parts, lambda i, d: k < 0 or scores[i][k][id(d)] >= th)
 
     print(f"# {args.n} magsynth-v2 {args.split} parts, model {args.model or 'bundled'} "
           f"(sha256 {insp.model_ref.sha256[:12]})")

@@ -81,6 +81,42 @@ def choose_providers(requested: Sequence[str] | None = None) -> list[str]:
     return chosen
 
 
+def open_session(
+    path: Path,
+    opts: ort.SessionOptions,
+    providers: Sequence[str] | None,
+    metadata_key: str,
+    error: type[Exception],
+    what: str,
+    *,
+    expected_sha: str | None = None,
+) -> tuple[ort.InferenceSession, str, str]:
+    """An onnxruntime session for a magspect ONNX file, its sha256 and its embedded manifest (JSON).
+
+    The file must exist, match the checksum given or recorded beside it (``SHA256SUMS``), load, and
+    carry metadata ``metadata_key``; otherwise ``error`` names what is wrong (``what``: "model",
+    "verifier")."""
+    if not path.is_file():
+        raise error(f"{what} file {path} does not exist")
+    sha = sha256_file(path)
+    want = (expected_sha or expected_sha256(path) or "").lower()
+    if want and want != sha:
+        raise error(
+            f"{what} {path.name}: sha256 {sha[:12]}… does not match the recorded {want[:12]}…; "
+            "the file is corrupt or was replaced"
+        )
+    try:
+        session = ort.InferenceSession(str(path), sess_options=opts, providers=choose_providers(providers))
+    except ModelError:
+        raise
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise error(f"{what} {path}: onnxruntime cannot load it: {exc}") from None
+    meta = session.get_modelmeta().custom_metadata_map
+    if metadata_key not in meta:
+        raise error(f"{what} {path} has no embedded magspect manifest ({metadata_key!r})")
+    return session, sha, meta[metadata_key]
+
+
 @dataclass(frozen=True)
 class Segmentation:
     """Per-pixel output for one image."""
@@ -157,15 +193,6 @@ class Segmenter:
         spin: bool = True,
     ) -> None:
         self.path = Path(path) if path is not None else bundled_model_path()
-        if not self.path.is_file():
-            raise ModelError(f"model file {self.path} does not exist")
-        self.sha256 = sha256_file(self.path)
-        want = (expected_sha or expected_sha256(self.path) or "").lower()
-        if want and want != self.sha256:
-            raise ModelError(
-                f"model {self.path.name}: sha256 {self.sha256[:12]}… does not match the recorded {want[:12]}…; "
-                "the file is corrupt or was replaced"
-            )
         opts = ort.SessionOptions()
         n = threads or int(os.environ.get("MAGSPECT_THREADS", "0")) or None
         if n:
@@ -174,17 +201,10 @@ class Segmenter:
         if not spin:  # idle pool threads sleep instead of spinning: better when other work shares the cores
             opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        chosen = choose_providers(providers)
-        try:
-            self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=chosen)
-        except ModelError:
-            raise
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise ModelError(f"model {self.path}: onnxruntime cannot load it: {exc}") from None
-        meta = self.session.get_modelmeta().custom_metadata_map
-        if METADATA_KEY not in meta:
-            raise ModelError(f"model {self.path} has no embedded magspect manifest ({METADATA_KEY!r})")
-        self.manifest = Manifest.from_json(meta[METADATA_KEY])
+        self.session, self.sha256, meta = open_session(
+            self.path, opts, providers, METADATA_KEY, ModelError, "model", expected_sha=expected_sha
+        )
+        self.manifest = Manifest.from_json(meta)
         self.provider = self.session.get_providers()[0]
         self._input = self.manifest.input.name
         self._output = self.manifest.output.name

@@ -35,6 +35,7 @@ import numpy as np
 import onnxruntime as ort
 from pydantic import BaseModel, ConfigDict, Field
 
+from magspect.inspect.backend import open_session
 from magspect.types import DEFECT_CLASSES, Defect
 
 VERIFIER_METADATA_KEY = "magspect.verifier"
@@ -145,34 +146,17 @@ class Verifier:
     """An exported look-alike verifier, ready to run. Thread-safe (onnxruntime sessions are)."""
 
     def __init__(self, path: str | Path, *, threads: int | None = 1, providers: Sequence[str] | None = None) -> None:
-        from magspect.inspect.backend import choose_providers, expected_sha256, sha256_file  # noqa: PLC0415
-
         self.path = Path(path)
-        if not self.path.is_file():
-            raise VerifierError(f"verifier file {self.path} does not exist")
-        self.sha256 = sha256_file(self.path)
-        want = (expected_sha256(self.path) or "").lower()
-        if want and want != self.sha256:
-            raise VerifierError(
-                f"verifier {self.path.name}: sha256 {self.sha256[:12]}… does not match the recorded {want[:12]}…; "
-                "the file is corrupt or was replaced"
-            )
         opts = ort.SessionOptions()
         # a few 64 px patches per part: one thread, and no spinning pool stealing the cores the
         # segmentation model and metrology need
         opts.intra_op_num_threads = threads or 1
         opts.inter_op_num_threads = 1
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        try:
-            self.session = ort.InferenceSession(
-                str(self.path), sess_options=opts, providers=choose_providers(providers)
-            )
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise VerifierError(f"verifier {self.path}: onnxruntime cannot load it: {exc}") from None
-        meta = self.session.get_modelmeta().custom_metadata_map
-        if VERIFIER_METADATA_KEY not in meta:
-            raise VerifierError(f"{self.path} has no embedded verifier manifest ({VERIFIER_METADATA_KEY!r})")
-        self.manifest = VerifierManifest.from_json(meta[VERIFIER_METADATA_KEY])
+        self.session, self.sha256, meta = open_session(
+            self.path, opts, providers, VERIFIER_METADATA_KEY, VerifierError, "verifier"
+        )
+        self.manifest = VerifierManifest.from_json(meta)
         names = {i.name for i in self.session.get_inputs()}
         if names != {"patches", "features"}:
             raise VerifierError(f"verifier {self.path}: inputs {sorted(names)}, expected patches and features")

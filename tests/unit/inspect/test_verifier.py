@@ -135,6 +135,6 @@ def test_a_verifier_that_fails_fails_the_inspection_closed(tmp_path):
 def test_missing_or_foreign_files_are_clear_errors(tmp_path, const_model):
     with pytest.raises(VerifierError, match="does not exist"):
         Verifier(tmp_path / "nope.onnx")
-    with pytest.raises(VerifierError, match="no embedded verifier manifest"):
+    with pytest.raises(VerifierError, match="no embedded magspect manifest"):
         Verifier(const_model)
 

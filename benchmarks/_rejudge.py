@@ -1,0 +1,60 @@
+"""Shared by the operating-point sweeps: inspect a split's parts once, then re-judge them with a
+subset of their reported defects (the gate is cheap; the model and metrology are not)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class Judged:
+    spec: Any
+    measurements: dict
+    defects: tuple
+    hidden: list  # surface-not-visible reasons: REVIEW whatever the defects
+    truth: Any  # Verdict
+    inspection: Any  # the Inspection (images and masks), for scoring its defects
+
+
+def inspect_split(insp: Any, split: str, n: int, suite: str = "magsynth-v2") -> Iterator[Judged]:
+    from magspect.datasets import get_suite
+    from magspect.inspect.evaluate import true_verdict_of
+    from magspect.specs import get_spec
+
+    for part in get_suite(suite).iter_parts(split, limit=n):
+        t = part.truth
+        ins = insp.inspect_detailed(
+            {v: rv.image for v, rv in part.views.items()},
+            spec=t["spec_id"],
+            part_id=str(t["part_id"]),
+            um_per_px={v: float(rv.truth["um_per_px"]) for v, rv in part.views.items()},
+            backlights={v: rv.backlight for v, rv in part.views.items() if rv.backlight is not None},
+        )
+        r = ins.result
+        hidden = [x for x in r.reasons if x.rule == "inspection.surface_not_visible"]
+        yield Judged(get_spec(t["spec_id"]), r.measurements, r.defects, hidden, true_verdict_of(t), ins)
+
+
+def rejudge(parts: list[Judged], keep: Callable[[int, Any], bool]) -> tuple[float, float, float, float]:
+    """(escape, false-reject, review rates, dismissed per 100 parts) when only the defects for which
+    ``keep(part_index, defect)`` holds are judged."""
+    from magspect.inspect.gate import combine, judge
+    from magspect.types import Verdict
+
+    esc = fr = rev = n_bad = n_good = gone = 0
+    for i, p in enumerate(parts):
+        kept = [d for d in p.defects if keep(i, d)]
+        gone += len(p.defects) - len(kept)
+        g = judge(p.spec, p.measurements, kept)
+        v = combine([*g.reasons, *p.hidden]).verdict if p.hidden else g.verdict
+        if p.truth != Verdict.PASS:
+            n_bad += 1
+            esc += v == Verdict.PASS
+        else:
+            n_good += 1
+            fr += v == Verdict.REJECT
+        rev += v == Verdict.REVIEW
+    n = max(len(parts), 1)
+    return esc / max(n_bad, 1), fr / max(n_good, 1), rev / n, 100 * gone / n
