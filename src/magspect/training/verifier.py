@@ -69,7 +69,7 @@ class VerifierNet(nn.Module):
 
 @dataclass
 class VerifierTrainConfig:
-    epochs: int = 20
+    epochs: int = 36
     batch_size: int = 128
     lr: float = 2e-3
     weight_decay: float = 1e-4
