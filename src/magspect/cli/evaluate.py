@@ -113,6 +113,13 @@ def evaluate_cmd(
             f"({', '.join(f'{k} {v * per_100:.1f}' for k, v in by_cause) or 'none'}); "
             f"on nuisances {summary['false_defects_on_nuisances_per_100_parts']:.1f}"
         )
+        sizing = summary.get("defect_sizing_mm") or {}
+        if sizing:
+            console.print("  size of found defects, reported − true: " + "; ".join(
+                f"{c} length {v['length_bias']:+.3f} mm (σ {v['length_sigma'] or 0:.3f}, n={v['n']})"
+                + (f", depth {v['depth_bias']:+.3f} mm" if "depth_bias" in v else "")
+                for c, v in sizing.items()
+            ))
         if summary["parts_with_surface_not_visible"]:
             hidden = ", ".join(f"{k} {v}" for k, v in summary["defects_not_visible"].items()) or "none"
             console.print(

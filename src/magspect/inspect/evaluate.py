@@ -85,6 +85,7 @@ def evaluate_parts(
     false_det: dict[str, int] = defaultdict(int)
     false_reported: dict[str, int] = defaultdict(int)  # reported defects on no truth defect, by cause
     dismissed: dict[str, int] = {"real": 0, "look_alike": 0}  # candidates the verifier dismissed, by truth
+    sizing: dict[str, list[tuple[float, float]]] = defaultdict(list)  # class -> (length, depth) errors, mm
     not_visible: dict[str, int] = defaultdict(int)  # truth defects a view's lighting hides (back light)
     metro_err: dict[tuple[str, str], list[float]] = defaultdict(list)  # (spec, dim) -> measured - true
     metro_unit: dict[tuple[str, str], str] = {}
@@ -125,6 +126,10 @@ def evaluate_parts(
                     continue
                 band = SIZE_BANDS[1] if _rejectable(spec_id, d) else SIZE_BANDS[0]
                 recall[(d["class_name"], band)].append(found[int(iid)])
+                m = _matching_report(rv.instance_mask == int(iid), d["class_name"], insp.result.defects, v)
+                if m is not None:  # how well the reported defect is sized (the gate judges these numbers)
+                    sizing[d["class_name"]].append((m.length_mm - d["length_mm"],
+                                                    (m.depth_mm or 0.0) - (d.get("depth_mm") or 0.0)))
             for c, n in false_detections(rv.class_mask, pred).items():
                 false_det[c] += n
             boxes = [d.bbox_xyxy_px for d in insp.result.defects if d.view == v and d.bbox_xyxy_px is not None]
@@ -176,6 +181,19 @@ def evaluate_parts(
         )
         if n
         else 0.0,
+        # reported size minus true size for found defects (the reported one of the same class
+        # overlapping the truth instance most): a model that under-segments lets big defects pass
+        "defect_sizing_mm": {
+            c: {
+                "n": len(errs),
+                "length_bias": float(np.mean([e[0] for e in errs])),
+                "length_sigma": float(np.std([e[0] for e in errs], ddof=1)) if len(errs) > 1 else None,
+                **({"depth_bias": float(np.mean([e[1] for e in errs])),
+                    "depth_sigma": float(np.std([e[1] for e in errs], ddof=1)) if len(errs) > 1 else None}
+                   if c == "chip" else {}),
+            }
+            for c, errs in sorted(sizing.items())
+        },
         # which parts: to look at them (``magspect synth`` regenerates any part from its seed)
         "escaped_parts": [o.part_id for o in ev.outcomes
                           if o.true_verdict != Verdict.PASS and o.verdict == Verdict.PASS],
@@ -203,6 +221,20 @@ def evaluate_parts(
     }
     ev.summary = summary
     return ev
+
+
+def _matching_report(instance: np.ndarray, class_name: str, reported: Iterable[Any], view: str) -> Any:
+    """The reported defect of ``class_name`` in ``view`` whose box holds most of the truth
+    ``instance``'s pixels (bool mask), or None."""
+    best, best_n = None, 0
+    for r in reported:
+        if r.view != view or r.class_name != class_name or r.bbox_xyxy_px is None:
+            continue
+        x0, y0, x1, y1 = (int(round(c)) for c in r.bbox_xyxy_px)
+        n = int(instance[max(y0 - 2, 0) : y1 + 2, max(x0 - 2, 0) : x1 + 2].sum())
+        if n > best_n:
+            best, best_n = r, n
+    return best
 
 
 #: The figures a model registry keeps per synthetic suite (champion/challenger comparisons).

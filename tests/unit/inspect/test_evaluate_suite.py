@@ -9,3 +9,45 @@ def test_suite_subset_figures_under_their_key(const_model):
     figures = out["magsynth-v2/test[:2]"]
     assert set(figures) == set(SUITE_KEEP) and figures["n_parts"] == 2
     assert 0.0 <= figures["escape_rate"] <= 1.0
+
+
+def test_found_defects_are_sized_against_the_truth():
+    """With the truth masks as the model, reported chip and crack sizes sit close to the truth;
+    a model that reports a chip half its size shows as a negative length bias."""
+    import numpy as np
+
+    from magspect.datasets import SynthConfig, generate_part
+    from magspect.inspect.backend import Segmentation
+    from magspect.inspect.evaluate import evaluate_parts
+    from magspect.inspect.inspector import Inspector
+    from magspect.models.manifest import Manifest, Preprocess
+
+    class Oracle:
+        def __init__(self, parts, shrink=False):
+            self.manifest = Manifest(model_name="oracle", in_channels=1,
+                                     preprocess=Preprocess(bit_depth=8, color="gray", mean=(0.5,), std=(0.25,)))
+            self.name, self.sha256, self.provider = "oracle", "0" * 64, "truth"
+            self.masks = [m for p in parts for m in self._masks(p, shrink)]
+
+        @staticmethod
+        def _masks(part, shrink):
+            out = []
+            for rv in part.views.values():
+                m = rv.class_mask.copy()
+                if shrink:  # keep only the left half of every chip
+                    ys, xs = np.nonzero(m == 3)
+                    if len(xs):
+                        m[(m == 3) & (np.arange(m.shape[1])[None, :] > np.median(xs))] = 1
+                out.append(m)
+            return out
+
+        def predict(self, images, batch_size=8, rois=None):
+            ms = [self.masks.pop(0) for _ in images]
+            return [Segmentation(m, np.ones(m.shape, np.float32)) for m in ms]
+
+    cfg = SynthConfig(size_px=512, force_defect="chip", out_of_tolerance_rate=0.0, lighting=("coaxial",))
+    parts = [generate_part("def-blk-20x10x5-nicuni", s, cfg) for s in (1, 2, 3)]
+    exact = evaluate_parts(Inspector(segmenter=Oracle(parts), verifier=False), parts).summary["defect_sizing_mm"]
+    assert exact["chip"]["n"] >= 3 and abs(exact["chip"]["length_bias"]) < 0.25
+    short = evaluate_parts(Inspector(segmenter=Oracle(parts, shrink=True), verifier=False), parts).summary
+    assert short["defect_sizing_mm"]["chip"]["length_bias"] < exact["chip"]["length_bias"] - 0.1
