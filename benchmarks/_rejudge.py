@@ -37,15 +37,19 @@ def inspect_split(insp: Any, split: str, n: int, suite: str = "magsynth-v2") -> 
         yield Judged(get_spec(t["spec_id"]), r.measurements, r.defects, hidden, true_verdict_of(t), ins)
 
 
-def rejudge(parts: list[Judged], keep: Callable[[int, Any], bool]) -> tuple[float, float, float, float]:
+def rejudge(
+    parts: list[Judged], keep: Callable[[int, Any], bool], change: Callable[[Any], Any] | None = None
+) -> tuple[float, float, float, float]:
     """(escape, false-reject, review rates, dismissed per 100 parts) when only the defects for which
-    ``keep(part_index, defect)`` holds are judged."""
+    ``keep(part_index, defect)`` holds are judged, each passed through ``change`` first if given."""
     from magspect.inspect.gate import combine, judge
     from magspect.types import Verdict
 
     esc = fr = rev = n_bad = n_good = gone = 0
     for i, p in enumerate(parts):
         kept = [d for d in p.defects if keep(i, d)]
+        if change is not None:
+            kept = [change(d) for d in kept]
         gone += len(p.defects) - len(kept)
         g = judge(p.spec, p.measurements, kept)
         v = combine([*g.reasons, *p.hidden]).verdict if p.hidden else g.verdict
