@@ -25,7 +25,6 @@ def main() -> None:
     import numpy as np
 
     from _rejudge import inspect_split, rejudge
-    from magspect.inspect.geometry_defects import defect_pixels
     from magspect.inspect.inspector import Inspector
     from magspect.inspect.verifier import Verifier
 
@@ -39,7 +38,7 @@ def main() -> None:
             for v, art in jp.inspection.views.items():
                 idx = [i for i, d in enumerate(jp.defects) if d.view == v]
                 if idx and art.segmentation is not None:
-                    s[idx] = ver.score_defects(art.image, defect_pixels(art.segmentation.class_mask),
+                    s[idx] = ver.score_defects(art.image, art.segmentation.class_mask,
                                                [jp.defects[i] for i in idx])
             per_ver.append(dict(zip(map(id, jp.defects), s.tolist(), strict=True)))
         jp.inspection = None  # the images are not needed any more

@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -24,7 +24,6 @@ from magspect.inspect.gate import assess_dimension, combine, fail_closed, judge
 from magspect.inspect.geometry_defects import (
     below_threshold_to_good,
     clear_boxes,
-    defect_pixels,
     merge_chips,
     on_part_only,
     silhouette_chips,
@@ -102,7 +101,7 @@ class Inspector:
         um_per_px: float | Mapping[str, float] | None = None,
         segmenter: Segmenter | None = None,
         defect_threshold: float | None = None,
-        verifier: str | Path | Verifier | bool | None = None,
+        verifier: str | Path | Verifier | Literal[False] | None = None,
     ) -> None:
         if segmenter is None:
             path = model if model is not None else bundled_model_path(int8=int8)
@@ -118,37 +117,32 @@ class Inspector:
         self.calibration = calibration
         self.um_per_px = um_per_px
         self.verifier = self._load_verifier(verifier)
+        v = self.verifier  # for every result: computed once
+        self.verifier_ref = (
+            None if v is None else ModelRef(name=v.name, sha256=v.sha256, provider=v.session.get_providers()[0])
+        )
 
     def _load_verifier(self, verifier: str | Path | Verifier | bool | None) -> Verifier | None:
+        """``False``: none; ``None``: the bundled one if it exists and fits this model; a path or
+        Verifier: that one, which must fit this model."""
         if verifier is False:
             return None
-        if verifier is None or verifier is True:
-            path = bundled_verifier_path()
-            if not path.is_file():
-                if verifier is True:
-                    raise VerifierError(f"no bundled verifier ({path})")
+        bundled = verifier is None
+        if bundled:
+            if not bundled_verifier_path().is_file():
                 return None
-            v = Verifier(path)
-            if not v.manifest.fits(getattr(self.segmenter, "sha256", None)):
-                if verifier is True:
-                    raise VerifierError(
-                        f"the bundled verifier was trained for model {v.manifest.segmenter_sha256[:12]}…, "
-                        f"not this one ({str(getattr(self.segmenter, 'sha256', '?'))[:12]}…)"
-                    )
-                return None  # trained on another model's candidates: not used by default
-            return v
+            verifier = bundled_verifier_path()
         v = verifier if isinstance(verifier, Verifier) else Verifier(verifier)
-        if not v.manifest.fits(getattr(self.segmenter, "sha256", None)):
-            raise VerifierError(
-                f"verifier {v.name} was trained on the candidates of model {v.manifest.segmenter_sha256[:12]}…, "
-                f"not of this one ({str(getattr(self.segmenter, 'sha256', '?'))[:12]}…): retrain it for this model"
-            )
-        return v
+        sha = getattr(self.segmenter, "sha256", None)
+        if v.manifest.fits(sha):
+            return v
+        if bundled:
+            return None  # trained on another model's candidates: not used by default
+        raise VerifierError(
+            f"verifier {v.name} was trained on the candidates of model {v.manifest.segmenter_sha256[:12]}…, "
+            f"not of this one ({str(sha)[:12]}…): retrain it for this model"
+        )
 
-    @property
-    def verifier_ref(self) -> ModelRef | None:
-        v = self.verifier
-        return None if v is None else ModelRef(name=v.name, sha256=v.sha256, provider=v.session.get_providers()[0])
     @property
     def model_ref(self) -> ModelRef:
         s = self.segmenter
@@ -330,7 +324,7 @@ class Inspector:
         verify_ms = 0.0
         if self.verifier is not None and found:
             tv = time.perf_counter()
-            found, dismissed = self.verifier.split(p.images[v], defect_pixels(s.class_mask), found)
+            found, dismissed = self.verifier.split(p.images[v], s.class_mask, found)
             if dismissed:  # the view's mask shows what was judged: look-alikes back to good surface
                 p.arts[v].dismissed = dismissed
                 p.arts[v].segmentation = Segmentation(

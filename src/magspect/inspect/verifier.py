@@ -36,6 +36,7 @@ import onnxruntime as ort
 from pydantic import BaseModel, ConfigDict, Field
 
 from magspect.inspect.backend import open_session
+from magspect.inspect.geometry_defects import defect_pixels
 from magspect.types import DEFECT_CLASSES, Defect
 
 VERIFIER_METADATA_KEY = "magspect.verifier"
@@ -58,7 +59,7 @@ class VerifierManifest(BaseModel):
     segmenter_sha256: str  # the segmentation model whose candidates it was trained on
     # other exports of the same checkpoint it was checked with (e.g. the INT8 one)
     also_for_sha256: tuple[str, ...] = ()
-    input_divisor_by_dtype: dict[str, float] = Field(default_factory=lambda: {"uint8": 255.0, "uint16": 65535.0})
+    input_divisor_by_dtype: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_DIVISORS))
     training: dict = Field(default_factory=dict)  # data seeds, counts, validation figures, command
     created_at: str | None = None
     git_commit: str | None = None
@@ -75,20 +76,20 @@ class VerifierManifest(BaseModel):
         return cls.model_validate(json.loads(text))
 
 
-def to_gray_float(image: np.ndarray, divisor_by_dtype: dict[str, float]) -> np.ndarray:
-    """A decoded image (HxW or HxWx3 BGR, uint8/uint16) as float32 gray in [0, 1]."""
+#: Raw pixel value -> [0, 1], by numpy dtype name (as the segmentation model's manifest has it).
+DEFAULT_DIVISORS = {"uint8": 255.0, "uint16": 65535.0}
+
+
+def _divisor(image: np.ndarray, divisor_by_dtype: dict[str, float]) -> np.float32:
     try:
-        divisor = divisor_by_dtype[image.dtype.name]
+        return np.float32(divisor_by_dtype[image.dtype.name])
     except KeyError:
         raise ValueError(f"no input scaling for dtype {image.dtype.name!r}") from None
-    if image.ndim == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    return image.astype(np.float32) / np.float32(divisor)
 
 
 def _window(a: np.ndarray, x0: int, y0: int, side: int) -> np.ndarray:
     """``a[y0:y0+side, x0:x0+side]``, edge pixels repeated where the window leaves the image."""
-    h, w = a.shape
+    h, w = a.shape[:2]
     xa, ya, xb, yb = max(x0, 0), max(y0, 0), min(x0 + side, w), min(y0 + side, h)
     if xa >= xb or ya >= yb:
         return np.zeros((side, side), a.dtype)
@@ -99,25 +100,38 @@ def _window(a: np.ndarray, x0: int, y0: int, side: int) -> np.ndarray:
 
 
 def candidate_patches(
-    gray: np.ndarray, defect_mask: np.ndarray, boxes: Sequence[Sequence[float]], patch_px: int = PATCH_PX
+    image: np.ndarray,
+    class_mask: np.ndarray,
+    boxes: Sequence[Sequence[float]],
+    divisor_by_dtype: dict[str, float] = DEFAULT_DIVISORS,
+    patch_px: int = PATCH_PX,
 ) -> np.ndarray:
     """The verifier's input for each candidate box ``(x0, y0, x1, y1)`` (px, exclusive ends).
 
-    ``gray``: the view as float32 in [0, 1] (:func:`to_gray_float`); ``defect_mask``: the pixels the
-    segmentation model called a defect (any class), bool or 0/1.
+    ``image``: the view as decoded (HxW or HxWx3 BGR, uint8/uint16); ``class_mask``: the
+    segmentation model's class ids (any defect class marks the candidate's pixels). Only the
+    windows around the candidates are converted.
     """
-    mask = defect_mask.astype(np.float32, copy=False)
+    div = _divisor(image, divisor_by_dtype)
+    if image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+
+    def gray(x0: int, y0: int, side: int) -> np.ndarray:
+        return _window(image, x0, y0, side).astype(np.float32) / div
+
+    def mask(x0: int, y0: int, side: int) -> np.ndarray:
+        return defect_pixels(_window(class_mask, x0, y0, side)).astype(np.float32)
+
     out = np.empty((len(boxes), N_INPUT_CHANNELS, patch_px, patch_px), np.float32)
     for i, (x0, y0, x1, y1) in enumerate(boxes):
         cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
         nx, ny = int(round(cx - patch_px / 2)), int(round(cy - patch_px / 2))
-        native = _window(gray, nx, ny, patch_px)
+        native = gray(nx, ny, patch_px)
         out[i, 0] = native - native.mean()
-        out[i, 1] = _window(mask, nx, ny, patch_px)
+        out[i, 1] = mask(nx, ny, patch_px)
         side = max(patch_px, int(np.ceil(max(x1 - x0, y1 - y0) * (1 + CONTEXT_MARGIN))) + 16)
         sx, sy = int(round(cx - side / 2)), int(round(cy - side / 2))
-        ctx = _window(gray, sx, sy, side)
-        ctx_m = _window(mask, sx, sy, side)
+        ctx, ctx_m = gray(sx, sy, side), mask(sx, sy, side)
         if side != patch_px:
             ctx = cv2.resize(ctx, (patch_px, patch_px), interpolation=cv2.INTER_AREA)
             ctx_m = cv2.resize(ctx_m, (patch_px, patch_px), interpolation=cv2.INTER_AREA)
@@ -172,21 +186,21 @@ class Verifier:
         logit = self.session.run(["logit"], {"patches": patches, "features": features})[0].reshape(-1)
         return (1.0 / (1.0 + np.exp(-logit.astype(np.float64)))).astype(np.float32)
 
-    def score_defects(self, image: np.ndarray, defect_mask: np.ndarray, defects: Sequence[Defect]) -> np.ndarray:
+    def score_defects(self, image: np.ndarray, class_mask: np.ndarray, defects: Sequence[Defect]) -> np.ndarray:
         """Scores for ``defects`` (all from one view; each needs its ``bbox_xyxy_px``)."""
         if not defects:
             return np.zeros(0, np.float32)
         if any(d.bbox_xyxy_px is None for d in defects):
             raise ValueError("every defect to verify needs its pixel box")
-        gray = to_gray_float(image, self.manifest.input_divisor_by_dtype)
-        patches = candidate_patches(gray, defect_mask, [d.bbox_xyxy_px for d in defects], self.manifest.patch_px)
+        patches = candidate_patches(image, class_mask, [d.bbox_xyxy_px for d in defects],
+                                    self.manifest.input_divisor_by_dtype, self.manifest.patch_px)
         return self.scores(patches, candidate_features(defects))
 
     def split(
-        self, image: np.ndarray, defect_mask: np.ndarray, defects: Sequence[Defect]
+        self, image: np.ndarray, class_mask: np.ndarray, defects: Sequence[Defect]
     ) -> tuple[list[Defect], list[Defect]]:
         """(kept, dismissed): the candidates scored at/above the manifest's threshold, and the rest."""
-        s = self.score_defects(image, defect_mask, defects)
+        s = self.score_defects(image, class_mask, defects)
         keep = s >= self.manifest.keep_threshold
         return [d for d, k in zip(defects, keep, strict=True) if k], [
             d for d, k in zip(defects, keep, strict=True) if not k
@@ -205,8 +219,8 @@ __all__ = [
     "Verifier",
     "VerifierError",
     "VerifierManifest",
+    "DEFAULT_DIVISORS",
     "bundled_verifier_path",
     "candidate_patches",
     "candidate_features",
-    "to_gray_float",
 ]

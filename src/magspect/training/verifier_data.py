@@ -37,8 +37,7 @@ def mine_part(inspector: Any, part: Any) -> dict[str, list]:
     """The reported candidates of one synthetic part, with their labels."""
     from magspect.inspect.evaluate import _rejectable
     from magspect.inspect.metrics import reported_defect_causes
-    from magspect.inspect.verifier import candidate_features, candidate_patches, to_gray_float
-    from magspect.types import CLASS_IDS, DEFECT_CLASSES
+    from magspect.inspect.verifier import candidate_features, candidate_patches
 
     truth = part.truth
     spec_id = truth["spec_id"]
@@ -50,8 +49,6 @@ def mine_part(inspector: Any, part: Any) -> dict[str, list]:
     out: dict[str, list] = {k: [] for k in ("patches", "features", "label", "rejectable", "cause", "klass", "view")}
     if insp.result.error is not None:
         return out
-    defect_ids = [CLASS_IDS[c] for c in DEFECT_CLASSES]
-    divisors = {"uint8": 255.0, "uint16": 65535.0}
     for v, rv in part.views.items():
         art = insp.views.get(v)
         found = [d for d in insp.result.defects if d.view == v]
@@ -59,8 +56,7 @@ def mine_part(inspector: Any, part: Any) -> dict[str, list]:
             continue
         boxes = [d.bbox_xyxy_px for d in found]
         causes = reported_defect_causes(boxes, rv.class_mask, rv.truth.get("nuisances", []))
-        dmask = np.isin(art.segmentation.class_mask, defect_ids)
-        patches = candidate_patches(to_gray_float(art.image, divisors), dmask, boxes)
+        patches = candidate_patches(art.image, art.segmentation.class_mask, boxes)
         feats = candidate_features(found)
         truth_defects = [d for d in rv.truth.get("defects", []) if d.get("instance_id") is not None]
         for i, (d, cause) in enumerate(zip(found, causes, strict=True)):

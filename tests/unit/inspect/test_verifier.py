@@ -15,7 +15,6 @@ from magspect.inspect.verifier import (
     VerifierManifest,
     candidate_features,
     candidate_patches,
-    to_gray_float,
 )
 from magspect.models.manifest import Manifest, Preprocess
 from magspect.types import Defect, Verdict
@@ -79,12 +78,12 @@ def _inspect(confidence, verifier, seed=3, detailed=False):
 
 
 def test_patches_show_the_candidate_and_its_context():
-    gray = np.full((200, 300), 0.5, np.float32)
-    gray[100, 40:160] = 0.1  # a long dark line
-    mask = np.zeros(gray.shape, bool)
-    mask[100, 40:160] = True
+    img = np.full((200, 300), 128, np.uint8)
+    img[100, 40:160] = 26  # a long dark line
+    mask = np.ones(img.shape, np.uint8)  # good surface
+    mask[100, 40:160] = 2  # the model called it a crack
     boxes = [(40, 100, 160, 101), (0, 0, 5, 5)]  # the line; a box in the image corner
-    p = candidate_patches(gray, mask, boxes)
+    p = candidate_patches(img, mask, boxes)
     assert p.shape == (2, 4, PATCH_PX, PATCH_PX) and p.dtype == np.float32
     assert abs(p[0, 0].mean()) < 1e-6 and abs(p[0, 2].mean()) < 1e-6  # image channels: patch mean removed
     # native window: the line runs through it edge to edge; context window: all of it, shrunk
@@ -93,13 +92,19 @@ def test_patches_show_the_candidate_and_its_context():
     assert 0 < ctx_cols[0] and ctx_cols[-1] < PATCH_PX - 1, "the context window holds the whole line"
     assert p[0, 0].min() < -0.3  # dark line, bright surround
     assert np.isfinite(p[1]).all() and p[1, 1].sum() == 0  # off the image: edge pixels repeated, no defect
+    # 16-bit images scale by their own divisor; a colour image is read as gray
+    p16 = candidate_patches(img.astype(np.uint16) * 257, mask, boxes)
+    np.testing.assert_allclose(p16, p, atol=1e-6)
+    p_bgr = candidate_patches(np.dstack([img] * 3), mask, boxes)
+    np.testing.assert_allclose(p_bgr, p, atol=1e-6)
+    with pytest.raises(ValueError, match="float64"):
+        candidate_patches(img.astype(np.float64), mask, boxes)
 
 
 def test_features_are_class_and_confidence():
     d = Defect(class_name="chip", zone="edge", length_mm=1, width_mm=0.2, area_mm2=0.1, confidence=0.7)
     f = candidate_features([d])
     assert f.tolist() == [[0.0, 1.0, 0.0, pytest.approx(0.7)]]
-    assert to_gray_float(np.full((2, 2), 65535, np.uint16), {"uint16": 65535.0}).max() == 1.0
 
 
 def test_inspector_drops_what_the_verifier_dismisses_and_records_it(tmp_path):
