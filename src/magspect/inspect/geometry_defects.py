@@ -116,14 +116,18 @@ Box = tuple[float, float, float, float]
 def clear_boxes(class_mask: np.ndarray, boxes: list[Box], keep: list[Box]) -> np.ndarray:
     """``class_mask`` with the defect pixels inside ``boxes`` (x0, y0, x1, y1; exclusive ends) called
     good surface, except where a box in ``keep`` covers them (a defect that stays)."""
+
+    def span(b: Box) -> tuple[int, int, int, int]:
+        return int(b[0]), int(b[1]), int(np.ceil(b[2])), int(np.ceil(b[3]))
+
     out = class_mask.copy()
-    protect = np.zeros(class_mask.shape, bool)
-    for x0, y0, x1, y1 in keep:
-        protect[int(y0) : int(np.ceil(y1)), int(x0) : int(np.ceil(x1))] = True
-    for x0, y0, x1, y1 in boxes:
-        sl = (slice(int(y0), int(np.ceil(y1))), slice(int(x0), int(np.ceil(x1))))
-        sel = _IS_DEFECT[out[sl]] & ~protect[sl]
-        out[sl][sel] = CLASS_IDS["good_surface"]
+    for x0, y0, x1, y1 in map(span, boxes):
+        sel = _IS_DEFECT[out[y0:y1, x0:x1]]
+        for kx0, ky0, kx1, ky1 in map(span, keep):  # only the kept boxes that reach into this one
+            ya, yb, xa, xb = max(ky0, y0), min(ky1, y1), max(kx0, x0), min(kx1, x1)
+            if ya < yb and xa < xb:
+                sel[ya - y0 : yb - y0, xa - x0 : xb - x0] = False
+        out[y0:y1, x0:x1][sel] = CLASS_IDS["good_surface"]
     return out
 
 
