@@ -45,7 +45,7 @@ _INSPECTOR = None
 def pool_inspector(args):  # noqa: ANN001, ANN201
     global _INSPECTOR
     if _INSPECTOR is None:
-        from magspect.edge import BatchingSegmenter
+        from magspect.inspect.batching import BatchingSegmenter
         from magspect.inspect import Inspector, Segmenter
 
         seg = Segmenter(args.model, threads=args.threads, warmup=True, spin=args.spin)

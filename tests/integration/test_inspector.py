@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from magspect.datasets import SynthConfig, generate_part
+from magspect.edge._sim import image_digest
 from magspect.inspect.backend import Segmentation, Segmenter
 from magspect.inspect.inspector import Inspector
 from magspect.models.manifest import Manifest, Preprocess
@@ -27,10 +28,14 @@ class OracleSegmenter:
             preprocess=Preprocess(bit_depth=8, color="gray", mean=(0.5,), std=(0.25,)),
         )
         self.name, self.sha256, self.provider = "oracle", "0" * 64, "truth"
-        self.masks: list[np.ndarray] = []
+        self.masks: dict[str, np.ndarray] = {}  # image digest -> its truth mask
+
+    def show(self, images, masks):
+        self.masks = {image_digest(im): m for im, m in zip(images, masks, strict=True)}
 
     def predict(self, images, batch_size=8, rois=None):
-        masks = self.masks or [np.ones(im.shape[:2], np.uint8) for im in images]  # default: all good surface
+        # each image's own mask (the Inspector sends views one by one); unknown: all good surface
+        masks = [self.masks.get(image_digest(im), np.ones(im.shape[:2], np.uint8)) for im in images]
         return [Segmentation(m, np.ones(m.shape, np.float32)) for m in masks]
 
 
@@ -38,7 +43,7 @@ def _inspect_with_truth(spec, seed, cfg=CFG):
     part = generate_part(spec, seed, cfg)
     back = generate_part(spec, seed, cfg.with_(lighting="backlight"))
     oracle = OracleSegmenter()
-    oracle.masks = [rv.class_mask for rv in part.views.values()]
+    oracle.show([rv.image for rv in part.views.values()], [rv.class_mask for rv in part.views.values()])
     r = Inspector(segmenter=oracle).inspect(
         {v: rv.image for v, rv in part.views.items()},
         spec=spec,
@@ -137,20 +142,23 @@ def test_importing_the_runtime_does_not_import_torch():
     assert out.stdout.strip() == "False"
 
 
-def test_inspect_many_batches_the_model_once_and_keeps_order(part_images):
+def test_inspect_many_overlaps_the_model_with_metrology_batches_and_keeps_order(part_images):
+    """Each view goes to the model as soon as it is measured: the views measured while the (slow)
+    model runs the first one wait and go together in the next run; results keep their order."""
+    import time
+
     from magspect.inspect.inspector import PartRequest
 
-    class Counting(OracleSegmenter):
-        calls = 0
-        n_images = 0
+    class Slow(OracleSegmenter):
+        runs: list[int] = []
 
         def predict(self, images, batch_size=8, rois=None):
-            Counting.calls += 1
-            Counting.n_images += len(images)
+            Slow.runs.append(len(images))
+            time.sleep(0.6)  # far longer than measuring three 512 px views
             return super().predict(images)
 
     views, scale = part_images
-    insp = Inspector(segmenter=Counting())
+    insp = Inspector(segmenter=Slow())
     reqs = [
         PartRequest(views, SPEC, "a", scale),
         PartRequest({**views, "top": b"junk"}, SPEC, "b", scale),  # fails before the model
@@ -158,10 +166,11 @@ def test_inspect_many_batches_the_model_once_and_keeps_order(part_images):
     ]
     out = insp.inspect_many(reqs)
     assert [o.result.part_id for o in out] == ["a", "b", "c"]
-    assert Counting.calls == 1 and Counting.n_images == 4
+    assert Slow.runs == [1, 3]  # a's top alone; a's side and c's views, measured meanwhile, together
+    assert out[0].result.timings_ms["model"] > 0
     assert out[1].result.verdict == Verdict.REJECT and "image unreadable" in out[1].result.error
     single = insp.inspect(views, spec=SPEC, part_id="a", um_per_px=scale)
-    assert out[0].result.verdict == single.verdict
+    assert out[0].result.verdict == single.verdict == out[2].result.verdict
     assert out[0].result.measurements == single.measurements
 
 

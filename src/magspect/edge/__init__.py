@@ -12,7 +12,7 @@ No torch: cameras, the Inspector (ONNX), the reject-gate logic, OPC UA and the r
 True
 """
 
-from magspect.edge._batching import BatchingSegmenter
+from magspect.inspect.batching import BatchingSegmenter
 from magspect.edge._camera import Camera, CameraError, PartCapture, SourceExhausted
 from magspect.edge._config import StationConfig, build_station
 from magspect.edge._mqtt import MqttOutput

@@ -146,7 +146,7 @@ def build_station(cfg: StationConfig, *, inspector: Any = None, on_record: Any =
         if truth is not None:
             inspector = Inspector(segmenter=truth)
         else:
-            from magspect.edge._batching import BatchingSegmenter
+            from magspect.inspect.batching import BatchingSegmenter
             from magspect.inspect import Segmenter, bundled_model_path
 
             if m.kind == "promoted":

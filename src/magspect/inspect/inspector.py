@@ -1,7 +1,10 @@
 """The Inspector: the views of one part in, a traceable verdict out. numpy, OpenCV, onnxruntime only.
 
-Pipeline per part: decode -> find the part and measure it (per view) -> model (all views batched)
--> defect instances in mm with zones -> gate -> :class:`~magspect.types.InspectionResult`.
+Pipeline per part: decode -> find the part and measure it (per view) -> model -> defect instances
+in mm with zones -> gate -> :class:`~magspect.types.InspectionResult`. Each view goes to the model
+as soon as it is measured, on a model thread, so the model works on one view while the next is
+measured (onnxruntime releases the GIL); model calls that meet there are batched
+(:class:`~magspect.inspect.batching.BatchingSegmenter`).
 
 Fail closed: an unreadable image, an unknown spec, a missing scale, a part that cannot be found or
 a model error gives REJECT (or REVIEW where a person can still decide) with the reason: never PASS.
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +23,7 @@ from typing import Any, Literal
 import numpy as np
 
 from magspect.inspect.backend import Segmentation, Segmenter, bundled_model_path
+from magspect.inspect.batching import BatchingSegmenter
 from magspect.inspect.defect_measure import measure_defects
 from magspect.inspect.gate import assess_dimension, combine, fail_closed, judge
 from magspect.inspect.geometry_defects import (
@@ -105,8 +110,13 @@ class Inspector:
     ) -> None:
         if segmenter is None:
             path = model if model is not None else bundled_model_path(int8=int8)
-            segmenter = Segmenter(path, providers=providers, threads=threads, warmup=True)
+            # the model's idle threads sleep: spinning, they take the cores the metrology of the
+            # next view runs on (BENCHMARKS.md, "Inspection end to end")
+            segmenter = Segmenter(path, providers=providers, threads=threads, warmup=True, spin=False)
         self.segmenter = segmenter
+        # one model run at a time, calls that meet batched; views reach it from the model threads
+        self._model = segmenter if isinstance(segmenter, BatchingSegmenter) else BatchingSegmenter(segmenter)
+        self._model_pool = ThreadPoolExecutor(max_workers=self._model.max_images, thread_name_prefix="magspect-model")
         manifest = getattr(segmenter, "manifest", None)
         self.defect_threshold = float(
             defect_threshold if defect_threshold is not None else getattr(manifest, "defect_threshold", 0.0)
@@ -183,10 +193,11 @@ class Inspector:
         return self.inspect_many([request])[0]
 
     def inspect_many(self, requests: Sequence[PartRequest]) -> list[Inspection]:
-        """Inspect several parts with one batched model call over all their views. Never raises.
+        """Inspect several parts. Never raises; results come back in order.
 
-        Throughput: the model runs once for the whole batch (same-sized images are stacked), the
-        per-part work (decode, metrology, defects, gate) runs per part. Results come back in order.
+        Throughput: each view goes to the model as soon as it is measured and the model runs while
+        the next views are measured; views that wait for the model together go in one batch
+        (same-sized inputs stacked). The per-part work (decode, metrology, defects, gate) runs here.
         """
         out: list[Inspection | None] = [None] * len(requests)
         pending: list[tuple[int, _Pending]] = []
@@ -200,27 +211,29 @@ class Inspector:
                 out[i] = step
             else:
                 pending.append((i, step))
-        if pending:
-            images = [img for _, p in pending for img in p.images.values()]
-            t = time.perf_counter()
+        for i, p in pending:
+            segs: list[Segmentation] = []
+            seconds = 0.0
             try:
-                # the model looks only where the part is (metrology found it), with room for context
-                rois = [p.metro[v].roi_xyxy_px(MODEL_CONTEXT_PX) for _, p in pending for v in p.images]
-                segs = self.segmenter.predict(images, rois=rois)
-                error = None
-            except Exception as exc:  # noqa: BLE001 - a model failure rejects every part in the batch
-                segs, error = [], f"model failed: {type(exc).__name__}: {exc}"
-            model_ms = (time.perf_counter() - t) * 1e3 / len(pending)  # the batch's time, shared out
-            k = 0
-            for i, p in pending:
-                n = len(p.images)
-                p.timings["model"] = model_ms
-                try:
-                    out[i] = p.closed(error) if error else self._finish(p, segs[k : k + n])
-                except Exception as exc:  # noqa: BLE001
-                    out[i] = self._internal_error(p.request, p.t_start, exc)
-                k += n
+                for v in p.images:
+                    (seg,), s = p.model_calls[v].result()
+                    segs.append(seg)
+                    seconds += s
+            except Exception as exc:  # noqa: BLE001 - a model failure rejects the part
+                out[i] = p.closed(f"model failed: {type(exc).__name__}: {exc}")
+                continue
+            p.timings["model"] = seconds * 1e3  # the model's run time for this part's views
+            try:
+                out[i] = self._finish(p, segs)
+            except Exception as exc:  # noqa: BLE001
+                out[i] = self._internal_error(p.request, p.t_start, exc)
         return out  # type: ignore[return-value]
+
+    def _segment(self, p: _Pending, v: str) -> None:
+        """Send view ``v`` to the model now: it looks only where the part is (metrology found it),
+        with room for context."""
+        roi = p.metro[v].roi_xyxy_px(MODEL_CONTEXT_PX)
+        p.model_calls[v] = self._model_pool.submit(self._model.predict_timed, [p.images[v]], 8, [roi])
 
     # -- pipeline phases -------------------------------------------------------------------
     def _internal_error(self, req: PartRequest, t_start: float, exc: BaseException) -> Inspection:
@@ -295,6 +308,7 @@ class Inspector:
                 p.timings["metrology"] = (time.perf_counter() - t) * 1e3
                 return p.closed(f"part not found in {v} view: {exc}")
             p.arts[v].metrology = p.metro[v]
+            self._segment(p, v)  # the model works on this view while the next one is measured
             hidden = hidden_surface(p.images[v], p.metro[v].part_mask, p.metro[v].roi_xyxy_px(), view=v)
             if hidden:
                 p.hidden[v] = hidden
@@ -413,11 +427,14 @@ class _Pending:
     arts: dict[str, ViewArtifacts] = field(default_factory=dict)
     backlit: set[str] = field(default_factory=set)  # views measured on a back-lit image
     hidden: dict[str, str] = field(default_factory=dict)  # views whose surface cannot be seen -> why
+    model_calls: dict[str, Future] = field(default_factory=dict)  # view -> ([Segmentation], seconds)
 
     def __post_init__(self) -> None:
         self.arts = {v: ViewArtifacts() for v in self.request.views}
 
     def closed(self, message: str, verdict: Verdict = Verdict.REJECT) -> Inspection:
+        for call in self.model_calls.values():  # views already sent: their answer is not needed
+            call.cancel()
         gate = fail_closed(message, verdict=verdict)
         self.timings["total"] = (time.perf_counter() - self.t_start) * 1e3
         res = InspectionResult(

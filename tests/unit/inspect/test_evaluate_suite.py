@@ -17,6 +17,7 @@ def test_found_defects_are_sized_against_the_truth():
     import numpy as np
 
     from magspect.datasets import SynthConfig, generate_part
+    from magspect.edge._sim import image_digest
     from magspect.inspect.backend import Segmentation
     from magspect.inspect.evaluate import evaluate_parts
     from magspect.inspect.inspector import Inspector
@@ -27,7 +28,8 @@ def test_found_defects_are_sized_against_the_truth():
             self.manifest = Manifest(model_name="oracle", in_channels=1,
                                      preprocess=Preprocess(bit_depth=8, color="gray", mean=(0.5,), std=(0.25,)))
             self.name, self.sha256, self.provider = "oracle", "0" * 64, "truth"
-            self.masks = [m for p in parts for m in self._masks(p, shrink)]
+            self.masks = {image_digest(rv.image): m for p in parts
+                          for rv, m in zip(p.views.values(), self._masks(p, shrink), strict=True)}
 
         @staticmethod
         def _masks(part, shrink):
@@ -42,7 +44,7 @@ def test_found_defects_are_sized_against_the_truth():
             return out
 
         def predict(self, images, batch_size=8, rois=None):
-            ms = [self.masks.pop(0) for _ in images]
+            ms = [self.masks[image_digest(im)] for im in images]  # each image's own mask
             return [Segmentation(m, np.ones(m.shape, np.float32)) for m in ms]
 
     cfg = SynthConfig(size_px=512, force_defect="chip", out_of_tolerance_rate=0.0, lighting=("coaxial",))

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from magspect.datasets import SynthConfig, generate_part
+from magspect.edge._sim import image_digest
 from magspect.inspect.backend import Segmentation
 from magspect.inspect.inspector import Inspector
 from magspect.inspect.verifier import (
@@ -59,8 +60,9 @@ class Oracle:
         self.name, self.sha256, self.provider = "oracle", ORACLE_SHA, "truth"
         self.masks, self.confidence = [], confidence
 
-    def predict(self, images, batch_size=8, rois=None):
-        return [Segmentation(m, np.full(m.shape, self.confidence, np.float32)) for m in self.masks]
+    def predict(self, images, batch_size=8, rois=None):  # each image's own mask: views come one by one
+        ms = [self.masks[image_digest(im)] for im in images]
+        return [Segmentation(m, np.full(m.shape, self.confidence, np.float32)) for m in ms]
 
 
 def _inspect(confidence, verifier, seed=3, detailed=False):
@@ -68,7 +70,7 @@ def _inspect(confidence, verifier, seed=3, detailed=False):
     part = generate_part(SPEC, seed, cfg)
     back = generate_part(SPEC, seed, cfg.with_(lighting="backlight"))
     oracle = Oracle(confidence)
-    oracle.masks = [rv.class_mask for rv in part.views.values()]
+    oracle.masks = {image_digest(rv.image): rv.class_mask for rv in part.views.values()}
     insp = Inspector(segmenter=oracle, verifier=verifier)
     return (insp.inspect_detailed if detailed else insp.inspect)(
         {v: rv.image for v, rv in part.views.items()}, spec=SPEC,

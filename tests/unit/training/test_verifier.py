@@ -7,6 +7,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from magspect.datasets import SynthConfig, generate_part  # noqa: E402
+from magspect.edge._sim import image_digest  # noqa: E402
 from magspect.inspect.backend import Segmentation  # noqa: E402
 from magspect.inspect.inspector import Inspector  # noqa: E402
 from magspect.inspect.verifier import PATCH_PX, Verifier  # noqa: E402
@@ -30,8 +31,8 @@ class _Oracle:
         self.name, self.sha256, self.provider = "oracle", "0" * 64, "truth"
         self.masks = []
 
-    def predict(self, images, batch_size=8, rois=None):
-        return [Segmentation(m, np.ones(m.shape, np.float32)) for m in self.masks]
+    def predict(self, images, batch_size=8, rois=None):  # each image's own mask: views come one by one
+        return [Segmentation(m, np.ones(m.shape, np.float32)) for m in (self.masks[image_digest(im)] for im in images)]
 
 
 def test_mined_candidates_are_labelled_against_the_truth():
@@ -39,7 +40,7 @@ def test_mined_candidates_are_labelled_against_the_truth():
                       lighting=("coaxial",))
     part = generate_part("def-blk-20x10x5-nicuni", 3, cfg)
     oracle = _Oracle()
-    masks = []
+    masks = {}
     false_at = None
     for rv in part.views.values():
         m = rv.class_mask.copy()
@@ -51,7 +52,7 @@ def test_mined_candidates_are_labelled_against_the_truth():
                     m[y - 3 : y + 4, x - 3 : x + 4] = CLASS_IDS["coating_flaw"]
                     false_at = (rv, x, y)
                     break
-        masks.append(m)
+        masks[image_digest(rv.image)] = m
     assert false_at is not None
     oracle.masks = masks
     got = mine_part(Inspector(segmenter=oracle, verifier=False), part)

@@ -1,15 +1,17 @@
-"""Batching when behind: the model calls of concurrent inspections merged into one batch.
+"""Batching when behind: model calls that arrive while the model runs merged into one batch.
 
-Each inference worker runs a whole inspection (metrology, model, defects, gate); only the model
-step goes through :class:`BatchingSegmenter`. The model runs one batch at a time (with all its
-intra-op threads); calls that arrive while it runs wait and go together in the next batch. So a
-station that keeps up runs each part alone (no added latency), and one that falls behind batches
-automatically, up to ``max_images`` images per run (zero-delay dynamic batching).
+The Inspector sends each view to the model as soon as that view is measured, and a station's
+inference workers run whole inspections side by side; every model call goes through one
+:class:`BatchingSegmenter`. The model runs one batch at a time (with all its intra-op threads, so
+calls never fight over the cores); calls that arrive while it runs wait and go together in the
+next batch. So a line that keeps up runs each view alone (no added latency), and one that falls
+behind batches automatically, up to ``max_images`` images per run (zero-delay dynamic batching).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
@@ -18,7 +20,7 @@ import numpy as np
 
 
 class _Call:
-    __slots__ = ("done", "error", "images", "result", "rois")
+    __slots__ = ("done", "error", "images", "result", "rois", "seconds")
 
     def __init__(self, images: list[np.ndarray], rois: list[Any]) -> None:
         self.images = images
@@ -26,6 +28,7 @@ class _Call:
         self.done = threading.Event()
         self.result: list[Any] | None = None
         self.error: BaseException | None = None
+        self.seconds = 0.0  # this call's share of its batch's run time
 
 
 class BatchingSegmenter:
@@ -51,6 +54,13 @@ class BatchingSegmenter:
     def predict(
         self, images: Sequence[np.ndarray], batch_size: int = 8, rois: Sequence[Any] | None = None
     ) -> list[Any]:
+        return self.predict_timed(images, batch_size, rois)[0]
+
+    def predict_timed(
+        self, images: Sequence[np.ndarray], batch_size: int = 8, rois: Sequence[Any] | None = None
+    ) -> tuple[list[Any], float]:
+        """Like :meth:`predict`, with this call's share of its batch's run time in seconds (its
+        images' share; time spent waiting for an earlier batch not counted)."""
         call = _Call(list(images), list(rois) if rois is not None else [None] * len(images))
         with self._lock:
             self._pending.append(call)
@@ -68,6 +78,7 @@ class BatchingSegmenter:
                 if not take:
                     continue
                 self.batch_sizes.append(n)
+                t = time.perf_counter()
                 try:
                     out = self.inner.predict(
                         [im for c in take for im in c.images],
@@ -79,12 +90,14 @@ class BatchingSegmenter:
                         c.error = exc
                         c.done.set()
                     continue
+                seconds = time.perf_counter() - t
                 k = 0
                 for c in take:
                     c.result = list(out[k : k + len(c.images)])
+                    c.seconds = seconds * len(c.images) / max(n, 1)
                     k += len(c.images)
                     c.done.set()
         if call.error is not None:
             raise call.error
         assert call.result is not None
-        return call.result
+        return call.result, call.seconds

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from magspect.edge import BatchingSegmenter
+from magspect.inspect.batching import BatchingSegmenter
 
 
 class SlowModel:
