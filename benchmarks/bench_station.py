@@ -45,8 +45,8 @@ _INSPECTOR = None
 def pool_inspector(args):  # noqa: ANN001, ANN201
     global _INSPECTOR
     if _INSPECTOR is None:
-        from magspect.inspect.batching import BatchingSegmenter
         from magspect.inspect import Inspector, Segmenter
+        from magspect.inspect.batching import BatchingSegmenter
 
         seg = Segmenter(args.model, threads=args.threads, warmup=True, spin=args.spin)
         if args.tile_px:  # what-if: the model's tile size overridden (a model property; see BENCHMARKS.md)

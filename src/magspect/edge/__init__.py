@@ -12,7 +12,6 @@ No torch: cameras, the Inspector (ONNX), the reject-gate logic, OPC UA and the r
 True
 """
 
-from magspect.inspect.batching import BatchingSegmenter
 from magspect.edge._camera import Camera, CameraError, PartCapture, SourceExhausted
 from magspect.edge._config import StationConfig, build_station
 from magspect.edge._mqtt import MqttOutput
@@ -21,6 +20,7 @@ from magspect.edge._records import Forwarder, RecordSink
 from magspect.edge._sim import SimulatedLine, TruthSegmenter
 from magspect.edge._sources import AravisCamera, VideoCaptureCamera, WatchedFolder, aravis_available
 from magspect.edge._station import Counters, Decision, Output, Station
+from magspect.inspect.batching import BatchingSegmenter
 
 __all__ = [
     "AravisCamera",

@@ -146,8 +146,8 @@ def build_station(cfg: StationConfig, *, inspector: Any = None, on_record: Any =
         if truth is not None:
             inspector = Inspector(segmenter=truth)
         else:
-            from magspect.inspect.batching import BatchingSegmenter
             from magspect.inspect import Segmenter, bundled_model_path
+            from magspect.inspect.batching import BatchingSegmenter
 
             if m.kind == "promoted":
                 from magspect.models.registry import promoted_model_path
