@@ -6,6 +6,10 @@ then for each threshold the defects scored under it are dropped and the spec's g
 again (a view that hides the surface still forces REVIEW). Tune on ``val``, never on ``test``.
 
     .venv/bin/python benchmarks/bench_verifier_thresholds.py runs/verifier/verifier.onnx --split val --n 150
+
+``--review-below T,...``: a review band instead of a second cut. Candidates the verifier keeps
+(score at/above its manifest's threshold) but scores under ``T`` are judged as the gate judges an
+unsure model call: what they would reject goes to REVIEW (a person looks) instead.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ def main() -> None:
     ap.add_argument("--split", default="val")
     ap.add_argument("--n", type=int, default=150)
     ap.add_argument("--thresholds", default="0.01,0.02,0.05,0.1,0.2,0.3,0.5")
+    ap.add_argument("--review-below", default="", help="review bands above each verifier's own threshold")
     args = ap.parse_args()
 
     import numpy as np
@@ -61,6 +66,22 @@ def main() -> None:
             mark = " (manifest)" if th == own else ""
             name = f"{ver.path.parent.name}/{ver.path.name}"
             print(f"| {name} | {th:.3f}{mark} | {e:.3f} | {f:.3f} | {r:.3f} | {g:.0f} |")
+    if not args.review_below:
+        return
+    print("\n| verifier | kept at | REVIEW (not REJECT) below | escape | false rejects | reviews |")
+    print("|---|---|---|---|---|---|")
+    for k, ver in enumerate(verifiers):
+        own = ver.manifest.keep_threshold
+        name = f"{ver.path.parent.name}/{ver.path.name}"
+        score = {i: s for part in scores for i, s in part[k].items()}  # id(defect) -> score
+        for band in (float(x) for x in args.review_below.split(",")):
+            e, f, r, _ = rejudge(
+                parts, lambda i, d, own=own, score=score: score[id(d)] >= own,
+                # judged as an unsure model call: what it would reject goes to REVIEW
+                lambda d, band=band, score=score: (
+                    d.model_copy(update={"confidence": 0.0}) if score[id(d)] < band else d),
+            )
+            print(f"| {name} | {own:.3f} | {band:.3f} | {e:.3f} | {f:.3f} | {r:.3f} |")
 
 
 if __name__ == "__main__":

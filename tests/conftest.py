@@ -35,3 +35,37 @@ def build_const_onnx(path, good_surface_logit: float = 5.0):
 @pytest.fixture(scope="session")
 def const_model(tmp_path_factory):
     return build_const_onnx(tmp_path_factory.mktemp("const-model") / "const.onnx")
+
+
+def build_verifier_onnx(path, *, segmenter_sha="0" * 64, threshold=0.5, n_features=4):
+    """A look-alike verifier for the model with ``segmenter_sha``: logit = 20 * (confidence - 0.6),
+    it trusts only confident candidates."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from magspect.inspect.verifier import PATCH_PX, VERIFIER_METADATA_KEY, VerifierManifest
+
+    w = np.zeros((n_features, 1), np.float32)
+    w[-1, 0] = 20.0
+    b = np.array([-12.0], np.float32)
+    nodes = [helper.make_node("MatMul", ["features", "w"], ["m"]), helper.make_node("Add", ["m", "b"], ["logit"])]
+    g = helper.make_graph(
+        nodes, "conf_verifier",
+        [helper.make_tensor_value_info("patches", TensorProto.FLOAT, ["N", 4, PATCH_PX, PATCH_PX]),
+         helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", n_features])],
+        [helper.make_tensor_value_info("logit", TensorProto.FLOAT, ["N", 1])],
+        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+    m.ir_version = 9
+    e = m.metadata_props.add()
+    e.key = VERIFIER_METADATA_KEY
+    e.value = VerifierManifest(name="conf", keep_threshold=threshold, segmenter_sha256=segmenter_sha).to_json()
+    onnx.save(m, str(path))
+    return path
+
+
+@pytest.fixture
+def build_verifier():
+    """``build_verifier(path, segmenter_sha=..., threshold=..., n_features=...)``: a tiny verifier ONNX."""
+    return build_verifier_onnx

@@ -126,6 +126,9 @@ class Defect(_Strict):
     bbox_xyxy_px: tuple[float, float, float, float] | None = None
     confidence: float = Field(default=1.0, ge=0, le=1)
     uncertainty_mm: float = Field(default=0.0, ge=0)  # expanded uncertainty of length/width/depth
+    # of the length alone, where the model's own sizing (measured, in its manifest) is wider than
+    # the spec's band; None: uncertainty_mm
+    length_uncertainty_mm: float | None = Field(default=None, ge=0)
     edge_index: int | None = None  # which outline edge (1-based, as in messages) it lies on
 
     @field_validator("subtype")

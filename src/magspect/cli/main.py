@@ -25,7 +25,7 @@ def _root() -> None:
 # torch (or anything heavy) inside its functions only, so ``magspect --help`` stays fast.
 _VERB_MODULES = (
     "demo", "synth", "specs", "measure", "calibrate", "train", "export", "inspect", "evaluate",
-    "serve", "station", "models", "retrain", "records", "data", "verifier",
+    "serve", "station", "models", "retrain", "records", "data", "verifier", "sizing",
 )
 
 for _name in _VERB_MODULES:

@@ -85,7 +85,7 @@ def evaluate_parts(
     false_det: dict[str, int] = defaultdict(int)
     false_reported: dict[str, int] = defaultdict(int)  # reported defects on no truth defect, by cause
     dismissed: dict[str, int] = {"real": 0, "look_alike": 0}  # candidates the verifier dismissed, by truth
-    sizing: dict[str, list[tuple[float, float]]] = defaultdict(list)  # class -> (length, depth) errors, mm
+    sizing: dict[str, list[tuple[float, float, float]]] = defaultdict(list)  # class -> length, depth mm; length px
     not_visible: dict[str, int] = defaultdict(int)  # truth defects a view's lighting hides (back light)
     metro_err: dict[tuple[str, str], list[float]] = defaultdict(list)  # (spec, dim) -> measured - true
     metro_unit: dict[tuple[str, str], str] = {}
@@ -128,8 +128,9 @@ def evaluate_parts(
                 recall[(d["class_name"], band)].append(found[int(iid)])
                 m = _matching_report(rv.instance_mask == int(iid), d["class_name"], insp.result.defects, v)
                 if m is not None:  # how well the reported defect is sized (the gate judges these numbers)
-                    sizing[d["class_name"]].append((m.length_mm - d["length_mm"],
-                                                    (m.depth_mm or 0.0) - (d.get("depth_mm") or 0.0)))
+                    err_mm = m.length_mm - d["length_mm"]
+                    sizing[d["class_name"]].append((err_mm, (m.depth_mm or 0.0) - (d.get("depth_mm") or 0.0),
+                                                    err_mm * 1000.0 / scale[v]))
             for c, n in false_detections(rv.class_mask, pred).items():
                 false_det[c] += n
             boxes = [d.bbox_xyxy_px for d in insp.result.defects if d.view == v and d.bbox_xyxy_px is not None]
@@ -188,6 +189,11 @@ def evaluate_parts(
                 "n": len(errs),
                 "length_bias": float(np.mean([e[0] for e in errs])),
                 "length_sigma": float(np.std([e[0] for e in errs], ddof=1)) if len(errs) > 1 else None,
+                # in px of the view, robust (a defect found in two pieces does not swamp them): what
+                # `magspect calibrate-sizing` writes into the model as its decision band
+                "length_median_px": float(np.median([e[2] for e in errs])),
+                "length_sigma_robust_px": _robust_sigma([e[2] for e in errs]),
+                "length_uncertainty_px": size_uncertainty_px([e[2] for e in errs]),
                 **({"depth_bias": float(np.mean([e[1] for e in errs])),
                     "depth_sigma": float(np.std([e[1] for e in errs], ddof=1)) if len(errs) > 1 else None}
                    if c == "chip" else {}),
@@ -221,6 +227,27 @@ def evaluate_parts(
     }
     ev.summary = summary
     return ev
+
+
+#: Found defects of a class needed before its sizing uncertainty is stated.
+MIN_SIZING_N = 20
+
+
+def _robust_sigma(x: Iterable[float]) -> float:
+    a = np.asarray(list(x), float)
+    return float(1.4826 * np.median(np.abs(a - np.median(a)))) if a.size else float("nan")
+
+
+def size_uncertainty_px(errors_px: Iterable[float]) -> float | None:
+    """Expanded uncertainty (px) of a model's defect sizes from their errors against the truth:
+    |median error| + 2 robust sigma (1.4826 MAD), rounded up to 0.1 px. The bias is not corrected
+    but added, as GUM's SUMU does; the robust sigma keeps a defect found in two pieces from
+    swamping the figure. None with fewer than :data:`MIN_SIZING_N` errors."""
+    a = np.asarray(list(errors_px), float)
+    if a.size < MIN_SIZING_N:
+        return None
+    u = abs(float(np.median(a))) + 2.0 * _robust_sigma(a)
+    return float(np.ceil(u * 10.0 - 1e-9) / 10.0)
 
 
 def _matching_report(instance: np.ndarray, class_name: str, reported: Iterable[Any], view: str) -> Any:

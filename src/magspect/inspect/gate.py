@@ -178,6 +178,8 @@ def _defect_reasons(spec: Spec, defects: Sequence[Defect]) -> list[Reason]:
                 u = 0.0
                 if spec.decision.guard_band and value is not None:
                     u = d.uncertainty_mm
+                    if attr == "length_mm" and d.length_uncertainty_mm is not None:
+                        u = d.length_uncertainty_mm  # the model's own length sizing, measured
                     if attr == "area_mm2":  # a band of width u around the outline
                         u = 2.0 * (value**0.5) * u + u * u
                 if value is None:

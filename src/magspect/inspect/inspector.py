@@ -346,8 +346,23 @@ class Inspector:
                     s.confidence,
                 )
             verify_ms = (time.perf_counter() - tv) * 1e3
-        u_mm = spec.decision.defect_uncertainty_px * p.metro[v].mm_per_px
-        return [infer_coating_subtype(d).model_copy(update={"uncertainty_mm": u_mm}) for d in found], verify_ms
+        mm_per_px = p.metro[v].mm_per_px
+        u_px = spec.decision.defect_uncertainty_px
+        out = []
+        for d in found:
+            u_len_px = self.length_uncertainty_px(spec, d.class_name)
+            out.append(infer_coating_subtype(d).model_copy(update={
+                "uncertainty_mm": u_px * mm_per_px,
+                "length_uncertainty_mm": u_len_px * mm_per_px if u_len_px > u_px else None,
+            }))
+        return out, verify_ms
+
+    def length_uncertainty_px(self, spec: Spec, class_name: str) -> float:
+        """The expanded uncertainty (px) of a reported defect's length, for the gate's decision band:
+        the larger of the spec's (what its optics resolve) and the model's own, measured on
+        validation parts (its manifest's ``defect_length_uncertainty_px``)."""
+        model_u = getattr(getattr(self.segmenter, "manifest", None), "defect_length_uncertainty_px", None) or {}
+        return max(spec.decision.defect_uncertainty_px, float(model_u.get(class_name, 0.0)))
 
     def _finish(self, p: _Pending, segs: Sequence[Segmentation]) -> Inspection:
         """Defects in mm with zones, measurements, the gate."""

@@ -88,6 +88,11 @@ class Manifest(_Frozen):
     # operating point: a pixel counts as a defect only where its class's softmax probability reaches
     # this (chosen on validation parts, recorded with how); 0 = plain argmax
     defect_threshold: float = Field(0.0, ge=0.0, lt=1.0)
+    # how well this model sizes what it finds: per defect class, the expanded uncertainty (px of the
+    # view) of the lengths it reports, measured on validation parts with known truth (``magspect
+    # calibrate-sizing``: |median error| + 2 robust sigma). The gate's decision band around a length
+    # limit is the larger of this and the spec's ``decision.defect_uncertainty_px``.
+    defect_length_uncertainty_px: dict[str, float] = Field(default_factory=dict)
     magspect_version: str | None = None
     created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
@@ -99,6 +104,9 @@ class Manifest(_Frozen):
             raise ValueError("color 'rgb' goes with 3 input channels, 'gray' with 1")
         if self.tile_size_px % self.input_multiple:
             raise ValueError("tile_size_px must be a multiple of input_multiple")
+        bad = {c: u for c, u in self.defect_length_uncertainty_px.items() if c not in self.classes or not u >= 0}
+        if bad:
+            raise ValueError(f"defect_length_uncertainty_px: unknown class or negative value in {bad}")
         return self
 
     @property

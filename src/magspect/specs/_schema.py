@@ -59,7 +59,9 @@ class DecisionSpec(_Model):
     min_confidence: float = Field(default=0.5, ge=0, le=1)  # a defect call below this goes to REVIEW
     grr_pct_max: float = Field(default=10.0, gt=0)
     #: Expanded uncertainty of a defect's measured length, width and depth, in pixels of its view
-    #: (mask edges are good to about a pixel). Defect sizes within it of a limit go to REVIEW.
+    #: (mask edges are good to about a pixel). Defect sizes within it of a limit go to REVIEW. A
+    #: floor: a model that measures lengths less well says so in its manifest (``defect_length_uncertainty_px``,
+    #: measured by ``magspect calibrate-sizing``) and the Inspector takes the larger.
     defect_uncertainty_px: float = Field(default=1.0, ge=0)
 
 

@@ -18,6 +18,7 @@ import torch
 
 from magspect.inspect.backend import sha256_file
 from magspect.models.manifest import METADATA_KEY, Manifest, Preprocess, manifest_path_for
+from magspect.models.onnx_meta import embed_metadata
 
 OPSET = 18
 MAX_ABS_LOGIT_DIFF = 1e-4
@@ -111,15 +112,7 @@ def export_onnx(model: torch.nn.Module, path: str | Path, in_chans: int, max_sid
 
 def embed_manifest(path: str | Path, manifest: Manifest) -> Path:
     """Write ``manifest`` into the ONNX metadata and beside the file as ``<name>.manifest.json``."""
-    path = Path(path)
-    proto = onnx.load(str(path))
-    kept = [p for p in proto.metadata_props if p.key != METADATA_KEY]
-    del proto.metadata_props[:]
-    proto.metadata_props.extend(kept)
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = METADATA_KEY, manifest.to_json(indent=None)
-    proto.producer_name = "magspect"
-    onnx.save(proto, str(path), save_as_external_data=False)
+    path = embed_metadata(path, METADATA_KEY, manifest.to_json(indent=None))
     manifest.write(manifest_path_for(path))
     return path
 

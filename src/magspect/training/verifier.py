@@ -261,17 +261,9 @@ def export_verifier(net: VerifierNet, path: str | Path, manifest: VerifierManife
 
 def embed_verifier_manifest(path: str | Path, manifest: VerifierManifest) -> Path:
     """Write ``manifest`` into the verifier's ONNX metadata (replacing one already there)."""
-    import onnx
+    from magspect.models.onnx_meta import embed_metadata
 
-    proto = onnx.load(str(path))
-    kept = [p for p in proto.metadata_props if p.key != VERIFIER_METADATA_KEY]
-    del proto.metadata_props[:]
-    proto.metadata_props.extend(kept)
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = VERIFIER_METADATA_KEY, manifest.to_json()
-    proto.producer_name = "magspect"
-    onnx.save(proto, str(path), save_as_external_data=False)
-    return Path(path)
+    return embed_metadata(path, VERIFIER_METADATA_KEY, manifest.to_json())
 
 
 def build_manifest(report: VerifierReport, segmenter_sha256: str, training: dict[str, Any],

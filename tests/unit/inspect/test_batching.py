@@ -70,3 +70,25 @@ def test_a_model_error_reaches_every_caller():
 def test_max_images_validated():
     with pytest.raises(ValueError):
         BatchingSegmenter(SlowModel(), max_images=0)
+
+
+def test_each_call_gets_its_share_of_the_batch_time():
+    seg = BatchingSegmenter(SlowModel(), max_images=8)
+    out, seconds = seg.predict_timed([np.full((4, 4), 7, np.uint8)])
+    assert out == [7] and 0.14 <= seconds < 5  # the model's 0.15 s run, alone
+    shares = {}
+
+    def worker(k, n):
+        shares[k] = seg.predict_timed([np.zeros((4, 4), np.uint8)] * n)[1]
+
+    first = threading.Thread(target=worker, args=("first", 1))
+    first.start()
+    time.sleep(0.03)
+    late = [threading.Thread(target=worker, args=(k, n)) for k, n in (("one", 1), ("three", 3))]
+    for t in late:
+        t.start()
+    for t in (first, *late):
+        t.join(10)
+    # "one" and "three" ran together (4 images): a quarter and three quarters of that run
+    assert shares["three"] == pytest.approx(3 * shares["one"], rel=1e-6)
+    assert 0.14 <= shares["one"] + shares["three"] < 5

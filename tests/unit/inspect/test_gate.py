@@ -178,3 +178,18 @@ def test_defect_sizes_have_a_guard_band_too(depth, verdict):
     assert r.verdict == verdict, [x.message for x in r.reasons]
     if verdict == Verdict.REVIEW:
         assert "within the guard band (U = 0.025 mm) of the limit 0.30 mm" in r.reasons[0].message
+
+
+def test_a_models_wider_length_band_applies_to_the_length_only():
+    """The model's own length uncertainty (0.2 mm) widens the band around the 1.0 mm length limit;
+    depth keeps the spec's band."""
+    u = {"uncertainty_mm": 0.025, "length_uncertainty_mm": 0.2}
+    short = _chip(length=0.85, depth=0.1).model_copy(update=u)  # 0.15 under the limit: not proven good
+    r = judge_truth(get_spec(DEF), NOMINAL, [short])
+    assert r.verdict == Verdict.REVIEW and "(U = 0.200 mm) of the limit 1.00 mm" in r.reasons[0].message
+    assert judge_truth(get_spec(DEF), NOMINAL, [short.model_copy(update={"length_uncertainty_mm": None})]).verdict \
+        == Verdict.PASS
+    deep = _chip(length=0.5, depth=0.2).model_copy(update=u)  # 0.1 under the depth limit: outside its 0.025 band
+    assert judge_truth(get_spec(DEF), NOMINAL, [deep]).verdict == Verdict.PASS
+    long = _chip(length=1.25, depth=0.1).model_copy(update=u)
+    assert judge_truth(get_spec(DEF), NOMINAL, [long]).verdict == Verdict.REJECT

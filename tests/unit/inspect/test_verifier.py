@@ -10,10 +10,8 @@ from magspect.inspect.backend import Segmentation
 from magspect.inspect.inspector import Inspector
 from magspect.inspect.verifier import (
     PATCH_PX,
-    VERIFIER_METADATA_KEY,
     Verifier,
     VerifierError,
-    VerifierManifest,
     candidate_features,
     candidate_patches,
 )
@@ -22,33 +20,6 @@ from magspect.types import Defect, Verdict
 
 SPEC = "def-blk-20x10x5-nicuni"
 ORACLE_SHA = "0" * 64
-
-
-def build_verifier_onnx(path, *, segmenter_sha=ORACLE_SHA, threshold=0.5, n_features=4):
-    """logit = 20 * (confidence - 0.6): a verifier that trusts only confident candidates."""
-    pytest.importorskip("onnx")
-    from onnx import TensorProto, helper, numpy_helper
-
-    w = np.zeros((n_features, 1), np.float32)
-    w[-1, 0] = 20.0
-    b = np.array([-12.0], np.float32)
-    nodes = [helper.make_node("MatMul", ["features", "w"], ["m"]), helper.make_node("Add", ["m", "b"], ["logit"])]
-    g = helper.make_graph(
-        nodes, "conf_verifier",
-        [helper.make_tensor_value_info("patches", TensorProto.FLOAT, ["N", 4, PATCH_PX, PATCH_PX]),
-         helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", n_features])],
-        [helper.make_tensor_value_info("logit", TensorProto.FLOAT, ["N", 1])],
-        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")],
-    )
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
-    m.ir_version = 9
-    e = m.metadata_props.add()
-    e.key = VERIFIER_METADATA_KEY
-    e.value = VerifierManifest(name="conf", keep_threshold=threshold, segmenter_sha256=segmenter_sha).to_json()
-    import onnx
-
-    onnx.save(m, str(path))
-    return path
 
 
 class Oracle:
@@ -109,8 +80,8 @@ def test_features_are_class_and_confidence():
     assert f.tolist() == [[0.0, 1.0, 0.0, pytest.approx(0.7)]]
 
 
-def test_inspector_drops_what_the_verifier_dismisses_and_records_it(tmp_path):
-    path = build_verifier_onnx(tmp_path / "v.onnx")
+def test_inspector_drops_what_the_verifier_dismisses_and_records_it(tmp_path, build_verifier):
+    path = build_verifier(tmp_path / "v.onnx")
     kept = _inspect(0.9, path)
     assert kept.verdict != Verdict.PASS and any(d.class_name == "crack" for d in kept.defects)
     assert kept.dismissed == () and kept.verifier is not None and kept.verifier.name == "conf"
@@ -126,15 +97,15 @@ def test_inspector_drops_what_the_verifier_dismisses_and_records_it(tmp_path):
     assert any(d.class_name == "crack" for d in without.defects) and without.verifier is None
 
 
-def test_a_verifier_for_another_model_is_refused_or_not_used(tmp_path):
-    other = build_verifier_onnx(tmp_path / "other.onnx", segmenter_sha="f" * 64)
+def test_a_verifier_for_another_model_is_refused_or_not_used(tmp_path, build_verifier):
+    other = build_verifier(tmp_path / "other.onnx", segmenter_sha="f" * 64)
     with pytest.raises(VerifierError, match="retrain it for this model"):
         Inspector(segmenter=Oracle(0.9), verifier=other)
     assert Inspector(segmenter=Oracle(0.9)).verifier is None  # the bundled one is not for the oracle
 
 
-def test_a_verifier_that_fails_fails_the_inspection_closed(tmp_path):
-    broken = build_verifier_onnx(tmp_path / "broken.onnx", n_features=5)  # expects 5 features, gets 4
+def test_a_verifier_that_fails_fails_the_inspection_closed(tmp_path, build_verifier):
+    broken = build_verifier(tmp_path / "broken.onnx", n_features=5)  # expects 5 features, gets 4
     r = _inspect(0.9, broken)
     assert r.verdict == Verdict.REJECT and r.error is not None and "internal error" in r.error
 

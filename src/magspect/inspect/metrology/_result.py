@@ -85,11 +85,12 @@ class MetrologyResult:
         polys = [
             np.round(((p - origin + 0.5) * ss - 0.5) * (1 << shift)).astype(np.int32) for p in self.ideal_outline_xy_px
         ]
-        cv2.fillPoly(canvas, polys[:1], 1, lineType=cv2.LINE_8, shift=shift)
+        # each covered sub-pixel counts 16: the box average of 4x4 is the number covered, exact in uint8
+        cv2.fillPoly(canvas, polys[:1], ss * ss, lineType=cv2.LINE_8, shift=shift)
         if len(polys) > 1:
             cv2.fillPoly(canvas, polys[1:], 0, lineType=cv2.LINE_8, shift=shift)
-        cover = cv2.resize(canvas.astype(np.float32), (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
-        mask[y0:y1, x0:x1] = cover >= 0.5
+        cover = cv2.resize(canvas, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
+        mask[y0:y1, x0:x1] = cover >= ss * ss // 2
         return mask
 
     def inner_distance_px(self) -> np.ndarray:
