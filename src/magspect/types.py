@@ -129,6 +129,11 @@ class Defect(_Strict):
     # of the length alone, where the model's own sizing (measured, in its manifest) is wider than
     # the spec's band; None: uncertainty_mm
     length_uncertainty_mm: float | None = Field(default=None, ge=0)
+    # the look-alike verifier's probability that this is a real defect (None: not verified)
+    verifier_score: float | None = Field(default=None, ge=0, le=1)
+    # why this defect can send the part to REVIEW only, never REJECT (a person decides): e.g. the
+    # verifier kept it but is unsure; None: judged on its sizes alone
+    review_reason: str | None = None
     edge_index: int | None = None  # which outline edge (1-based, as in messages) it lies on
 
     @field_validator("subtype")

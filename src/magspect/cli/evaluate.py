@@ -35,6 +35,11 @@ def evaluate_cmd(
         typer.Option(help="Look-alike verifier ONNX, or 'none' (--suite; default: the bundled one when it was "
                      "trained for the model)."),
     ] = None,
+    review_below: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=1.0, help="The verifier's review band: a defect it keeps but scores under this "
+                     "sends the part to REVIEW, not REJECT (default: the verifier's manifest; 0: none)."),
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON here.")] = None,
 ) -> None:
     """Escape rate, false rejects, reviews, defect recall and metrology error (suite); AUROC and IoU (data)."""
@@ -83,7 +88,7 @@ def evaluate_cmd(
         try:
             inspector = Inspector(
                 model, int8=int8 and model is None, defect_threshold=defect_threshold,
-                verifier=False if (verifier or "").lower() == "none" else verifier,
+                verifier=False if (verifier or "").lower() == "none" else verifier, review_below=review_below,
             )
             total = len(synth_suite.seeds(split)) if n is None else min(n, len(synth_suite.seeds(split)))
             parts = synth_suite.iter_parts(split, limit=n, backlight=True)  # + back-lit images for metrology
@@ -94,6 +99,7 @@ def evaluate_cmd(
             ev = evaluate_parts(inspector, parts, progress=lambda o: bar.advance(task))
         summary = {"suite": suite, "split": split, "defect_threshold": inspector.defect_threshold,
                    "verifier": None if inspector.verifier_ref is None else inspector.verifier_ref.model_dump(),
+                   "verifier_review_below": inspector.verifier_review_below,
                    **ev.summary}
         console.print(
             f"{summary['n_parts']} parts ({summary['n_nonconforming']} nonconforming): escape rate "

@@ -33,6 +33,12 @@ def train_verifier_cmd(
         typer.Option(help="Other exports of the same checkpoint (e.g. its INT8 model) the verifier may serve; "
                      "repeatable. Check them with `magspect evaluate --model ... --verifier ...`."),
     ] = None,
+    review_below: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=1.0, help="Record a review band: kept candidates scored under this send their "
+                     "part to REVIEW, not REJECT (sweep it first: benchmarks/bench_verifier_thresholds.py "
+                     "--review-below)."),
+    ] = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="no progress bar")] = False,
 ) -> None:
     """Train the look-alike verifier for a segmentation model; resumes mining if OUT has chunks."""
@@ -100,7 +106,7 @@ def train_verifier_cmd(
         "val_seeds": [seed_start + parts - val_parts, seed_start + parts],
         "n_candidates": int(len(data["label"])), "n_real": n_real,
     }
-    manifest = build_manifest(report, seg.sha256, training, also_for=also)
+    manifest = build_manifest(report, seg.sha256, training, also_for=also, review_below=review_below)
     state = {"state_dict": net.state_dict(), "widths": net.widths, "strides": net.strides,
              "manifest": manifest.model_dump()}
     torch.save(state, out_dir / "verifier.pt")

@@ -164,12 +164,13 @@ def _defect_reasons(spec: Spec, defects: Sequence[Defect]) -> list[Reason]:
         matched = [(i, d) for i, d in enumerate(defects) if _matches(rule, d)]
         for i, _ in matched:
             covered[i] = True
-        sure = [d for _, d in matched if d.confidence >= min_conf]
-        unsure = [d for _, d in matched if d.confidence < min_conf]
+        sure = [d for _, d in matched if _doubt(d, min_conf) is None]
+        unsure = [d for _, d in matched if _doubt(d, min_conf) is not None]
         # per-instance limits
         for d in sure + unsure:
-            verdict = Verdict.REJECT if d.confidence >= min_conf else Verdict.REVIEW
-            doubt = "" if verdict == Verdict.REJECT else f" (model confidence {d.confidence:.2f}: review)"
+            why = _doubt(d, min_conf)
+            verdict = Verdict.REJECT if why is None else Verdict.REVIEW
+            doubt = "" if why is None else f" ({why}: review)"
             for field, attr, words in _LIMITS:
                 limit = getattr(rule, field)
                 if limit is None:
@@ -227,7 +228,8 @@ def _defect_reasons(spec: Spec, defects: Sequence[Defect]) -> list[Reason]:
                     else:
                         msg = f"{n} × {_rule_words(rule)} > {rule.max_count} allowed"
                     if verdict == Verdict.REVIEW:
-                        msg += " (counting low-confidence calls: review)"
+                        doubts = "; ".join(dict.fromkeys(str(_doubt(d, min_conf)) for d in unsure))
+                        msg += f" (counting unsure calls: {doubts}: review)"
                     reasons.append(
                         Reason(
                             rule=f"{rule.rule_id}.max_count",
@@ -268,6 +270,15 @@ def _defect_reasons(spec: Spec, defects: Sequence[Defect]) -> list[Reason]:
                 )
             )
     return reasons
+
+
+def _doubt(d: Defect, min_confidence: float) -> str | None:
+    """Why a reported defect can only send its part to REVIEW (None: it is sure enough to reject)."""
+    if d.review_reason:
+        return d.review_reason
+    if d.confidence < min_confidence:
+        return f"model confidence {d.confidence:.2f}"
+    return None
 
 
 def combine(reasons: Iterable[Reason]) -> GateResult:

@@ -92,6 +92,8 @@ class Inspector:
     ``verifier``: the look-alike verifier (:mod:`magspect.inspect.verifier`) that looks again at every
     defect the model reports: a path or :class:`Verifier`; ``None`` (default) the bundled one when
     it was trained for this model (same sha256), else none; ``False`` none.
+    ``review_below``: the verifier's review band: a defect it keeps but scores under this can send
+    the part to REVIEW only, not REJECT (default: the verifier manifest's ``review_below``; 0: none).
     """
 
     def __init__(
@@ -107,6 +109,7 @@ class Inspector:
         segmenter: Segmenter | None = None,
         defect_threshold: float | None = None,
         verifier: str | Path | Verifier | Literal[False] | None = None,
+        review_below: float | None = None,
     ) -> None:
         if segmenter is None:
             path = model if model is not None else bundled_model_path(int8=int8)
@@ -127,10 +130,21 @@ class Inspector:
         self.calibration = calibration
         self.um_per_px = um_per_px
         self.verifier = self._load_verifier(verifier)
+        if review_below is not None and not 0.0 <= review_below <= 1.0:
+            raise ValueError(f"review_below must be in [0, 1], got {review_below}")
+        self.review_below = review_below
         v = self.verifier  # for every result: computed once
         self.verifier_ref = (
             None if v is None else ModelRef(name=v.name, sha256=v.sha256, provider=v.session.get_providers()[0])
         )
+
+    @property
+    def verifier_review_below(self) -> float | None:
+        """The review band in use: the caller's, else the verifier manifest's (None: no band)."""
+        if self.verifier is None:
+            return None
+        band = self.review_below if self.review_below is not None else self.verifier.manifest.review_below
+        return band if band and band > self.verifier.manifest.keep_threshold else None
 
     def _load_verifier(self, verifier: str | Path | Verifier | bool | None) -> Verifier | None:
         """``False``: none; ``None``: the bundled one if it exists and fits this model; a path or
@@ -338,7 +352,7 @@ class Inspector:
         verify_ms = 0.0
         if self.verifier is not None and found:
             tv = time.perf_counter()
-            found, dismissed = self.verifier.split(p.images[v], s.class_mask, found)
+            found, dismissed = self.verifier.split(p.images[v], s.class_mask, found, self.review_below)
             if dismissed:  # the view's mask shows what was judged: look-alikes back to good surface
                 p.arts[v].dismissed = dismissed
                 p.arts[v].segmentation = Segmentation(

@@ -50,7 +50,8 @@ def draw_overlay(
     """The image with defect outlines by class, the fitted outline and this view's measurements.
 
     Candidates the look-alike verifier dismissed (the Inspector's mask no longer holds them) are
-    boxed in grey and labelled: they were not judged."""
+    boxed in grey and labelled: they were not judged. Defects it kept but is unsure of (they can
+    send the part to REVIEW only) are boxed in amber, "review?"."""
     out = to_display_bgr(image).copy()
     h, w = out.shape[:2]
     thick = max(1, round(min(h, w) / 400))
@@ -67,10 +68,13 @@ def draw_overlay(
             m = cv2.dilate(m, np.ones((3, 3), np.uint8))  # make 1-px cracks visible
             contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
             cv2.drawContours(out, contours, -1, colour, thick + 1, cv2.LINE_AA)
-    for x0, y0, x1, y1 in dismissed:
-        cv2.rectangle(out, (int(x0) - 3, int(y0) - 3), (int(x1) + 3, int(y1) + 3), (150, 150, 150), thick, cv2.LINE_AA)
-        cv2.putText(out, "look-alike", (int(x0), max(int(y0) - 6, 8)), cv2.FONT_HERSHEY_SIMPLEX,
-                    max(0.35, min(h, w) / 2400), (150, 150, 150), 1, cv2.LINE_AA)
+    unsure = [d.bbox_xyxy_px for d in (result.defects if result is not None else ()) if d.view == view
+              and d.review_reason and d.bbox_xyxy_px is not None]
+    for boxes, colour, word in ((dismissed, (150, 150, 150), "look-alike"), (unsure, (0, 200, 255), "review?")):
+        for x0, y0, x1, y1 in boxes:
+            cv2.rectangle(out, (int(x0) - 3, int(y0) - 3), (int(x1) + 3, int(y1) + 3), colour, thick, cv2.LINE_AA)
+            cv2.putText(out, word, (int(x0), max(int(y0) - 6, 8)), cv2.FONT_HERSHEY_SIMPLEX,
+                        max(0.35, min(h, w) / 2400), colour, 1, cv2.LINE_AA)
     if result is not None:
         scale = max(0.4, min(h, w) / 1400)
         y = int(30 * scale * 1.6)

@@ -56,6 +56,9 @@ class VerifierManifest(BaseModel):
     patch_px: int = PATCH_PX
     classes: tuple[str, ...] = DEFECT_CLASSES
     keep_threshold: float = Field(ge=0.0, lt=1.0)  # sigmoid(logit) below this: a look-alike
+    # kept, but under this: unsure, so the defect can send its part to REVIEW only (a person
+    # decides); None or <= keep_threshold: no review band
+    review_below: float | None = Field(default=None, ge=0.0, le=1.0)
     segmenter_sha256: str  # the segmentation model whose candidates it was trained on
     # other exports of the same checkpoint it was checked with (e.g. the INT8 one)
     also_for_sha256: tuple[str, ...] = ()
@@ -197,14 +200,22 @@ class Verifier:
         return self.scores(patches, candidate_features(defects))
 
     def split(
-        self, image: np.ndarray, class_mask: np.ndarray, defects: Sequence[Defect]
+        self, image: np.ndarray, class_mask: np.ndarray, defects: Sequence[Defect],
+        review_below: float | None = None,
     ) -> tuple[list[Defect], list[Defect]]:
-        """(kept, dismissed): the candidates scored at/above the manifest's threshold, and the rest."""
-        s = self.score_defects(image, class_mask, defects)
-        keep = s >= self.manifest.keep_threshold
-        return [d for d, k in zip(defects, keep, strict=True) if k], [
-            d for d, k in zip(defects, keep, strict=True) if not k
-        ]
+        """(kept, dismissed): the candidates scored at/above the manifest's threshold, and the rest,
+        each with its ``verifier_score``. Kept ones scored under ``review_below`` (default: the
+        manifest's) get a ``review_reason``: the gate lets them send the part to REVIEW, not REJECT."""
+        keep_at = self.manifest.keep_threshold
+        band = self.manifest.review_below if review_below is None else review_below
+        kept: list[Defect] = []
+        dismissed: list[Defect] = []
+        for d, s in zip(defects, self.score_defects(image, class_mask, defects).tolist(), strict=True):
+            update: dict[str, object] = {"verifier_score": s}
+            if keep_at <= s < (band or 0.0):
+                update["review_reason"] = f"look-alike verifier unsure, score {s:.3f} < {band:.3f}"
+            (kept if s >= keep_at else dismissed).append(d.model_copy(update=update))
+        return kept, dismissed
 
 
 def bundled_verifier_path() -> Path:

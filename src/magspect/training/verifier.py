@@ -267,11 +267,13 @@ def embed_verifier_manifest(path: str | Path, manifest: VerifierManifest) -> Pat
 
 
 def build_manifest(report: VerifierReport, segmenter_sha256: str, training: dict[str, Any],
-                   name: str = "verifier_cnn", also_for: tuple[str, ...] = ()) -> VerifierManifest:
+                   name: str = "verifier_cnn", also_for: tuple[str, ...] = (),
+                   review_below: float | None = None) -> VerifierManifest:
     from magspect.training.loop import git_commit
 
     return VerifierManifest(
-        name=name, keep_threshold=report.keep_threshold, segmenter_sha256=segmenter_sha256, also_for_sha256=also_for,
+        name=name, keep_threshold=report.keep_threshold, review_below=review_below,
+        segmenter_sha256=segmenter_sha256, also_for_sha256=also_for,
         training={**training, "report": {k: v for k, v in report.as_dict().items() if k != "epochs"}},
         created_at=datetime.now(UTC).isoformat(timespec="seconds"), git_commit=git_commit(),
     )

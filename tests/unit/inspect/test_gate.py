@@ -91,7 +91,9 @@ def _chip(zone="edge", length=0.5, depth=0.2, width=0.2, area=0.05, conf=1.0, ed
         ([_chip(zone="pole_face", depth=0.1, length=0.3, width=0.3, edge=None)], Verdict.PASS, None),
         ([_chip(zone="pole_face", depth=0.11, length=0.3, width=0.3, edge=None)], Verdict.REJECT, "depth 0.11"),
         ([_chip(depth=0.5, conf=0.3)], Verdict.REVIEW, "model confidence 0.30"),
-        ([_chip(), _chip(), _chip(conf=0.2)], Verdict.REVIEW, "low-confidence"),
+        ([_chip(), _chip(), _chip(conf=0.2)], Verdict.REVIEW, "unsure calls"),
+        ([_chip(depth=0.5).model_copy(update={"review_reason": "look-alike verifier unsure, score 0.015 < 0.020"})],
+         Verdict.REVIEW, "depth 0.50 mm > 0.30 mm (look-alike verifier unsure, score 0.015 < 0.020: review)"),
         ([_chip(depth=None)], Verdict.REVIEW, "depth not measured"),
     ],
 )

@@ -36,13 +36,13 @@ class Oracle:
         return [Segmentation(m, np.full(m.shape, self.confidence, np.float32)) for m in ms]
 
 
-def _inspect(confidence, verifier, seed=3, detailed=False):
+def _inspect(confidence, verifier, seed=3, detailed=False, **kw):
     cfg = SynthConfig(size_px=512, force_defect="crack", out_of_tolerance_rate=0.0)
     part = generate_part(SPEC, seed, cfg)
     back = generate_part(SPEC, seed, cfg.with_(lighting="backlight"))
     oracle = Oracle(confidence)
     oracle.masks = {image_digest(rv.image): rv.class_mask for rv in part.views.values()}
-    insp = Inspector(segmenter=oracle, verifier=verifier)
+    insp = Inspector(segmenter=oracle, verifier=verifier, **kw)
     return (insp.inspect_detailed if detailed else insp.inspect)(
         {v: rv.image for v, rv in part.views.items()}, spec=SPEC,
         um_per_px={v: rv.truth["um_per_px"] for v, rv in part.views.items()},
@@ -116,3 +116,22 @@ def test_missing_or_foreign_files_are_clear_errors(tmp_path, const_model):
     with pytest.raises(VerifierError, match="no embedded magspect manifest"):
         Verifier(const_model)
 
+
+
+def test_a_review_band_sends_unsure_kept_defects_to_review_not_reject(tmp_path, build_verifier):
+    path = build_verifier(tmp_path / "v.onnx")  # keeps at 0.5; the crack at confidence 0.9 scores 0.9975
+    sure = _inspect(0.9, path)
+    assert sure.verdict == Verdict.REJECT
+    cracks = [d for d in sure.defects if d.class_name == "crack"]
+    assert cracks and all(d.verifier_score == pytest.approx(0.9975, abs=1e-3) and d.review_reason is None
+                          for d in cracks)
+    unsure = _inspect(0.9, path, review_below=0.999)  # kept, but inside the band: a person decides
+    assert unsure.verdict == Verdict.REVIEW
+    assert all(d.review_reason and "look-alike verifier unsure" in d.review_reason
+               for d in unsure.defects if d.class_name == "crack")
+    assert any("look-alike verifier unsure" in r.message for r in unsure.reasons)
+    insp = Inspector(segmenter=Oracle(0.9), verifier=path, review_below=0.999)
+    assert insp.verifier_review_below == 0.999
+    assert Inspector(segmenter=Oracle(0.9), verifier=path).verifier_review_below is None  # none in its manifest
+    with pytest.raises(ValueError, match="review_below"):
+        Inspector(segmenter=Oracle(0.9), verifier=path, review_below=1.5)
