@@ -41,6 +41,18 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     return img.astype(np.float32, copy=False)
 
 
+def _median(values: np.ndarray) -> float:
+    """``np.median`` of a 1-D array; exact and fast from the histogram for unsigned integers."""
+    if values.dtype not in (np.uint8, np.uint16):
+        return float(np.median(values))
+    cum = np.cumsum(np.bincount(values))
+    n = int(cum[-1])
+    k = n // 2  # the median's rank(s), 0-based: k (odd n) or k - 1 and k (even n)
+    upper = int(np.searchsorted(cum, k + 1))  # the value at rank k
+    lower = upper if n % 2 else int(np.searchsorted(cum, k))  # ... at rank k - 1
+    return 0.5 * (lower + upper)
+
+
 def find_part(
     image: np.ndarray, *, min_area_px: int = 400, min_separation: float = 6.0, hole_min_area_px: int = 100,
 ) -> Silhouette:
@@ -110,12 +122,14 @@ def find_part(
         mask[hole[:, 1].astype(int), hole[:, 0].astype(int)] = 1
     # the two grey levels: medians over every other row and column (plenty of pixels, 4x less work)
     sub = (slice(None, None, 2), slice(None, None, 2))
-    part_px = gray[sub][mask[sub].astype(bool)]
-    bg_px = gray[sub][~cv2.dilate(mask, np.ones((9, 9), np.uint8))[sub].astype(bool)]
+    raw = np.asarray(image)  # integer grey levels: an exact median from their histogram, ~20x faster
+    levels = raw if raw.ndim == 2 and raw.dtype in (np.uint8, np.uint16) else gray
+    part_px = levels[sub][mask[sub].astype(bool)]
+    bg_px = levels[sub][~cv2.dilate(mask, np.ones((9, 9), np.uint8))[sub].astype(bool)]
     if part_px.size == 0 or bg_px.size == 0:  # a part of a pixel or two: use every pixel
-        part_px, bg_px = gray[mask.astype(bool)], gray[~cv2.dilate(mask, np.ones((9, 9), np.uint8)).astype(bool)]
+        part_px, bg_px = levels[mask.astype(bool)], levels[~cv2.dilate(mask, np.ones((9, 9), np.uint8)).astype(bool)]
     return Silhouette(
         gray=gray, mask=mask, contour_xy_px=cnt, holes_xy_px=tuple(holes),
-        level_part=float(np.median(part_px)), level_background=float(np.median(bg_px)),
+        level_part=_median(part_px), level_background=_median(bg_px),
         part_is_dark=bool(part_is_dark), saturated_fraction=float(np.count_nonzero(gray >= hi - 0.5)) / gray.size,
     )
