@@ -70,3 +70,29 @@ def test_service_loads_the_promoted_model(registry, tmp_path):
             time.sleep(0.1)
         body = client.get("/v1/models").text
     assert sha256_file(registry.promoted().onnx_path) in body
+
+
+@pytest.mark.parametrize(("model_cfg", "verified", "band"), [
+    ({}, True, 0.02),  # the bundled verifier and its own review band
+    ({"review_below": 0}, True, None),  # a line with nobody to review: no band
+    ({"review_below": 0.05}, True, 0.05),
+    ({"verifier": "none"}, False, None),
+])
+def test_station_verifier_and_review_band_from_config(model_cfg, verified, band):
+    from magspect.edge._config import StationConfig, build_station
+
+    cfg = StationConfig.model_validate({
+        "spec": "def-blk-20x10x5-nicuni",
+        "camera": {"kind": "sim", "n_parts": 1, "size_px": 256, "prerender": 1},
+        "model": {"kind": "bundled", "threads": 1, **model_cfg},
+        "records": {"enabled": False},
+        "opcua": {"enabled": False},
+    })
+    station = build_station(cfg)
+    try:
+        assert (station.inspector.verifier is not None) == verified
+        assert station.inspector.verifier_review_below == band
+    finally:
+        close = getattr(station, "close", None)
+        if close:
+            close()

@@ -71,6 +71,11 @@ class ModelCfg(_Cfg):
     providers: list[str] | None = None
     max_batch_images: PositiveInt = 8  # batching when behind: model calls of waiting parts merged up to this
     spin: bool = False  # onnxruntime pool threads sleep while idle: 7.8 vs 5.7 parts/s (BENCHMARKS.md "Camera station")
+    # the look-alike verifier: an ONNX file, "none", or unset for the bundled one when it fits the model
+    verifier: Path | Literal["none"] | None = None
+    # its review band (unsure kept defects send the part to REVIEW): unset = the verifier's own; 0 = none,
+    # for a line with nobody to review
+    review_below: float | None = Field(default=None, ge=0.0, le=1.0)
 
 
 class RecordsCfg(_Cfg):
@@ -158,7 +163,8 @@ def build_station(cfg: StationConfig, *, inspector: Any = None, on_record: Any =
             else:
                 path = m.path if m.kind == "path" else bundled_model_path(int8=m.int8)
             seg = Segmenter(path, providers=m.providers, threads=m.threads, warmup=True, spin=m.spin)
-            inspector = Inspector(segmenter=BatchingSegmenter(seg, max_images=m.max_batch_images))
+            inspector = Inspector(segmenter=BatchingSegmenter(seg, max_images=m.max_batch_images),
+                                  verifier=False if m.verifier == "none" else m.verifier, review_below=m.review_below)
     records = None
     if cfg.records.enabled:
         keep = (Verdict.REJECT,) if cfg.records.keep_images else ()
