@@ -107,3 +107,12 @@ def test_bad_requests_are_clear_errors(tmp_path, const_model, build_verifier):
                             "--verifier-out", str(tmp_path / "v2.onnx")])
     assert r.exit_code == 2 and "not trained for" in r.output
     assert not out.exists()
+
+
+def test_too_few_found_defects_to_size_writes_nothing(tmp_path, const_model):
+    """A blind model finds only the silhouette's chips on 20 parts: too few to state a band."""
+    out = tmp_path / "out.onnx"
+    r = runner.invoke(app, ["calibrate-sizing", str(const_model), "--out", str(out), "--n", "20", "--no-progress"])
+    assert r.exit_code == 2, r.output
+    assert "chip" in r.output and f"under {MIN_SIZING_N} found" in r.output
+    assert "no class had" in r.output and not out.exists()
