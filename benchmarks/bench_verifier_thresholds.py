@@ -25,6 +25,9 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=150)
     ap.add_argument("--thresholds", default="0.01,0.02,0.05,0.1,0.2,0.3,0.5")
     ap.add_argument("--review-below", default="", help="review bands above each verifier's own threshold")
+    ap.add_argument("--class-thresholds", default="",
+                    help="also keep per class, e.g. crack=0.01,chip=0.07,coating_flaw=0.023 (first verifier), "
+                         "with and without each review band")
     args = ap.parse_args()
 
     import numpy as np
@@ -66,7 +69,20 @@ def main() -> None:
             mark = " (manifest)" if th == own else ""
             name = f"{ver.path.parent.name}/{ver.path.name}"
             print(f"| {name} | {th:.3f}{mark} | {e:.3f} | {f:.3f} | {r:.3f} | {g:.0f} |")
-    if not args.review_below:
+    bands = [float(x) for x in args.review_below.split(",")] if args.review_below else []
+    if args.class_thresholds:
+        keep_at = {k: float(v) for k, v in (kv.split("=") for kv in args.class_thresholds.split(","))}
+        score = {i: s for part in scores for i, s in part[0].items()}
+        print("\n| kept at, per class | REVIEW (not REJECT) below | escape | false rejects | reviews |")
+        print("|---|---|---|---|---|")
+        for band in [0.0, *bands]:
+            e, f, r, _ = rejudge(
+                parts, lambda i, d: score[id(d)] >= keep_at[d.class_name],
+                lambda d, band=band: (
+                    d.model_copy(update={"confidence": 0.0}) if score[id(d)] < band else d),
+            )
+            print(f"| {args.class_thresholds} | {band or '—'} | {e:.3f} | {f:.3f} | {r:.3f} |")
+    if not bands:
         return
     print("\n| verifier | kept at | REVIEW (not REJECT) below | escape | false rejects | reviews |")
     print("|---|---|---|---|---|---|")
