@@ -92,6 +92,10 @@ def test_write_calibrated_carries_the_band_and_relinks_the_verifier(tmp_path, co
     assert insp.verifier is not None and insp.verifier.manifest.fits(new_sha)
     assert not Verifier(verifier).manifest.fits(new_sha)
     assert insp.length_uncertainty_px(get_spec(SPEC), "chip") == 7.5
+    other = build_verifier(tmp_path / "other.onnx", segmenter_sha="f" * 64)
+    with pytest.raises(ValueError, match="not trained for"):  # another model's verifier is not relinked
+        write_calibrated(const_model, tmp_path / "m2.onnx", sizing, other, tmp_path / "v2.onnx")
+    assert not (tmp_path / "m2.onnx").exists()
 
 
 def test_bad_requests_are_clear_errors(tmp_path, const_model, build_verifier):

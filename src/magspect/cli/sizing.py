@@ -118,6 +118,9 @@ def write_calibrated(
     from magspect.models.onnx_meta import embed_metadata, record_checksum
 
     seg = Segmenter(model, warmup=False)
+    vm = Verifier(verifier).manifest if verifier is not None and verifier_out is not None else None
+    if vm is not None and not vm.fits(seg.sha256):
+        raise ValueError(f"verifier {verifier} was not trained for {model}: nothing to relink")
     u_px = {c: float(s["length_uncertainty_px"]) for c, s in sizing.items()
             if s.get("length_uncertainty_px") is not None}
     metrics = dict(seg.manifest.validation_metrics)
@@ -137,8 +140,7 @@ def write_calibrated(
     manifest.write(manifest_path_for(out))
     record_checksum(out)
     new_sha = sha256_file(out)
-    if verifier is not None and verifier_out is not None:
-        vm = Verifier(verifier).manifest
+    if vm is not None and verifier is not None and verifier_out is not None:
 
         def swap(sha: str) -> str:
             return new_sha if sha == seg.sha256 else sha
