@@ -48,7 +48,7 @@ def pool_inspector(args):  # noqa: ANN001, ANN201
         from magspect.inspect import Inspector, Segmenter
         from magspect.inspect.batching import BatchingSegmenter
 
-        seg = Segmenter(args.model, threads=args.threads, warmup=True, spin=args.spin)
+        seg = Segmenter(args.model, threads=args.threads, warmup=True, spin=args.spin, confidence="defects")
         if args.tile_px:  # what-if: the model's tile size overridden (a model property; see BENCHMARKS.md)
             seg.manifest = seg.manifest.model_copy(update={"tile_size_px": args.tile_px})
         _INSPECTOR = Inspector(segmenter=BatchingSegmenter(seg, max_images=args.max_batch_images),

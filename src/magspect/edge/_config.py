@@ -162,7 +162,8 @@ def build_station(cfg: StationConfig, *, inspector: Any = None, on_record: Any =
                     raise ValueError(f"model kind 'promoted': no model is promoted in the registry {m.registry or ''}")
             else:
                 path = m.path if m.kind == "path" else bundled_model_path(int8=m.int8)
-            seg = Segmenter(path, providers=m.providers, threads=m.threads, warmup=True, spin=m.spin)
+            seg = Segmenter(path, providers=m.providers, threads=m.threads, warmup=True, spin=m.spin,
+                            confidence="defects")
             inspector = Inspector(segmenter=BatchingSegmenter(seg, max_images=m.max_batch_images),
                                   verifier=False if m.verifier == "none" else m.verifier, review_below=m.review_below)
     records = None

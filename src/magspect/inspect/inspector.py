@@ -115,7 +115,9 @@ class Inspector:
             path = model if model is not None else bundled_model_path(int8=int8)
             # the model's idle threads sleep: spinning, they take the cores the metrology of the
             # next view runs on (BENCHMARKS.md, "Inspection end to end")
-            segmenter = Segmenter(path, providers=providers, threads=threads, warmup=True, spin=False)
+            # and the class probability is computed where it is read: on defect pixels
+            segmenter = Segmenter(path, providers=providers, threads=threads, warmup=True, spin=False,
+                                  confidence="defects")
         self.segmenter = segmenter
         # one model run at a time, calls that meet batched; views reach it from the model threads
         self._model = segmenter if isinstance(segmenter, BatchingSegmenter) else BatchingSegmenter(segmenter)

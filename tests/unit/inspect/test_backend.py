@@ -130,3 +130,34 @@ def test_sessions_can_run_without_spinning_threads(tiny_onnx):
         spinning.session.get_session_options().get_session_config_entry(key)
     img = np.random.default_rng(1).integers(0, 255, (64, 64), dtype=np.uint8)
     np.testing.assert_array_equal(sleeping.predict([img])[0].class_mask, spinning.predict([img])[0].class_mask)
+
+
+def test_confidence_on_defect_pixels_only_where_asked():
+    """The Inspector reads the class probability on defect pixels only: computed there, the same
+    as the full map; 1.0 elsewhere; the classes identical."""
+    from magspect.inspect.backend import _softmax_argmax
+
+    rng = np.random.default_rng(1)
+    logits = rng.normal(0, 3, (5, 40, 33)).astype(np.float32)
+    cls, conf = _softmax_argmax(logits)
+    cls_d, conf_d = _softmax_argmax(logits, only=[2, 3, 4])
+    defect = cls >= 2
+    assert defect.any() and (~defect).any()
+    np.testing.assert_array_equal(cls_d, cls)
+    np.testing.assert_allclose(conf_d[defect], conf[defect], rtol=1e-6)
+    assert (conf_d[~defect] == 1.0).all()
+    none = _softmax_argmax(np.stack([np.ones((4, 4), np.float32) * 5, *np.zeros((4, 4, 4), np.float32)]), only=[2])
+    assert (none[1] == 1.0).all()  # no defect pixel: nothing to compute
+
+
+def test_segmenter_defect_confidence_matches_the_full_map(tiny_onnx):
+    img = np.random.default_rng(3).integers(0, 255, (64, 96), dtype=np.uint8)
+    full = Segmenter(tiny_onnx, threads=1).predict([img])[0]
+    lean = Segmenter(tiny_onnx, threads=1, confidence="defects").predict([img])[0]
+    np.testing.assert_array_equal(lean.class_mask, full.class_mask)
+    defect = full.class_mask >= 2
+    assert defect.any() and (~defect).any()
+    np.testing.assert_allclose(lean.confidence[defect], full.confidence[defect], rtol=1e-6)
+    assert (lean.confidence[~defect] == 1.0).all()
+    with pytest.raises(ValueError, match="confidence must be"):
+        Segmenter(tiny_onnx, confidence="some")
