@@ -24,6 +24,9 @@ def test_a_small_round_flaw_is_judged_as_the_worst_it_could_be_not_as_a_pit():
     spot = infer_coating_subtype(_flaw(0.15, 0.12, zone="side_face"))
     assert spot.subtype is None
     spec = get_spec("def-blk-20x10x5-nicuni")
-    assert judge_truth(spec, spec.nominal_mm(), [spot]).verdict == Verdict.REJECT
+    r = judge_truth(spec, spec.nominal_mm(), [spot])
+    assert r.verdict == Verdict.REJECT
+    assert any("coating flaw of unknown kind on side face: not allowed (rust anywhere: max 0)" in x.message
+               for x in r.reasons)
     pit = spot.model_copy(update={"subtype": "pit"})  # what a subtype-aware model could say
     assert judge_truth(spec, spec.nominal_mm(), [pit]).verdict == Verdict.PASS
