@@ -34,6 +34,8 @@ def test_evaluate_suite_and_data_json_keys(const_model, tmp_path):
     d = json.loads(js.read_text())
     assert d["n_parts"] == 2 and {"escape_rate", "false_reject_rate", "review_rate", "parts_per_s"} <= set(d)
     assert d["defect_threshold"] == 0.0  # the model's manifest
+    # the decision bands in use: none from this model, no verifier for it
+    assert d["defect_length_uncertainty_px"] == {} and d["verifier_review_below"] is None and d["verifier"] is None
     causes = d["reported_false_defects_by_cause"]
     assert d["reported_false_defects_per_100_parts"] == pytest.approx(100 * sum(causes.values()) / 2)
     assert 0 <= d["false_defects_on_nuisances_per_100_parts"] <= d["reported_false_defects_per_100_parts"]

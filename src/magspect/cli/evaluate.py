@@ -100,6 +100,7 @@ def evaluate_cmd(
         summary = {"suite": suite, "split": split, "defect_threshold": inspector.defect_threshold,
                    "verifier": None if inspector.verifier_ref is None else inspector.verifier_ref.model_dump(),
                    "verifier_review_below": inspector.verifier_review_below,
+                   "defect_length_uncertainty_px": dict(inspector.segmenter.manifest.defect_length_uncertainty_px),
                    **ev.summary}
         console.print(
             f"{summary['n_parts']} parts ({summary['n_nonconforming']} nonconforming): escape rate "
