@@ -134,9 +134,8 @@ def _dimension_reasons(spec: Spec, measurements: Mapping[str, Measurement]) -> l
 
 
 def _where(d: Defect) -> str:
-    what = d.subtype if d.class_name == "coating_flaw" and d.subtype else d.class_name.replace("_", " ")
-    if d.class_name == "coating_flaw" and not d.subtype:  # judged as every subtype it could be
-        what = "coating flaw of unknown kind"
+    # a coating flaw whose kind the model cannot tell is judged as every kind it could be: say so
+    what = (d.subtype or "coating flaw of unknown kind") if d.class_name == "coating_flaw" else d.class_name
     zone = d.zone.replace("_", " ")
     place = f"{zone} {d.edge_index}" if d.edge_index is not None and d.zone in ("edge", "corner") else zone
     prep = "at" if d.zone == "corner" else "on"
