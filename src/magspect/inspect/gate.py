@@ -224,7 +224,9 @@ def _defect_reasons(spec: Spec, defects: Sequence[Defect]) -> list[Reason]:
                 n = len(group)
                 if n > rule.max_count:
                     if rule.max_count == 0:
-                        where = "; ".join(_where(d) for d in group)
+                        places = dict.fromkeys(_where(d) for d in group)  # in order, each once
+                        counts = [sum(_where(d) == w for d in group) for w in places]
+                        where = "; ".join(f"{n} × {w}" if n > 1 else w for w, n in zip(places, counts, strict=True))
                         msg = f"{where}: not allowed ({_rule_words(rule)}: max 0)"
                     else:
                         msg = f"{n} × {_rule_words(rule)} > {rule.max_count} allowed"

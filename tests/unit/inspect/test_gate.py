@@ -195,3 +195,10 @@ def test_a_models_wider_length_band_applies_to_the_length_only():
     assert judge_truth(get_spec(DEF), NOMINAL, [deep]).verdict == Verdict.PASS
     long = _chip(length=1.25, depth=0.1).model_copy(update=u)
     assert judge_truth(get_spec(DEF), NOMINAL, [long]).verdict == Verdict.REJECT
+
+
+def test_the_same_defect_kind_in_the_same_place_is_counted_not_repeated():
+    crack = Defect(class_name="crack", zone="pole_face", length_mm=0.5, width_mm=0.02, area_mm2=0.01)
+    r = judge_truth(get_spec(DEF), NOMINAL, [crack, crack, crack.model_copy(update={"zone": "side_face"})])
+    msg = next(x.message for x in r.reasons if x.rule.endswith("max_count"))
+    assert msg.startswith("2 × crack on pole face; crack on side face: not allowed"), msg
