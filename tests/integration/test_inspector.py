@@ -222,3 +222,23 @@ def test_bundled_verifier_is_checksummed_and_serves_the_bundled_models():
         assert v.manifest.fits(seg.sha256), f"bundled verifier not declared for {seg.path.name}"
         assert Inspector(segmenter=seg).verifier_ref.sha256 == v.sha256  # used by default
         assert Inspector(segmenter=seg, verifier=False).verifier is None
+
+
+def test_discarded_inspectors_leave_no_model_threads_behind(part_images):
+    """A service that reloads its model makes a new Inspector each time: the old one's model
+    threads must go with it."""
+    import gc
+    import threading
+    import time
+
+    views, scale = part_images
+    before = threading.active_count()
+    for _ in range(6):
+        insp = Inspector(segmenter=OracleSegmenter())
+        assert insp.inspect(views, spec=SPEC, um_per_px=scale).verdict is not None
+        del insp
+    gc.collect()
+    deadline = time.monotonic() + 5
+    while threading.active_count() > before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert threading.active_count() <= before
