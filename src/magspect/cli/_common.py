@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -15,3 +15,11 @@ def fail(message: str, code: int = 2) -> NoReturn:
     """Print a one-line error (no traceback) and exit with ``code``."""
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+#: ``--review-below`` of the verbs that inspect (inspect, evaluate): the verifier's review band.
+ReviewBelowOpt = Annotated[
+    float | None,
+    typer.Option(min=0.0, max=1.0, help="The verifier's review band: a defect it keeps but scores under this "
+                 "sends the part to REVIEW, not REJECT (default: the verifier's manifest; 0: none)."),
+]

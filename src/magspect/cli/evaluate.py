@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from magspect.cli._common import console, fail
+from magspect.cli._common import ReviewBelowOpt, console, fail
 
 
 def register(app: typer.Typer) -> None:
@@ -35,11 +35,7 @@ def evaluate_cmd(
         typer.Option(help="Look-alike verifier ONNX, or 'none' (--suite; default: the bundled one when it was "
                      "trained for the model)."),
     ] = None,
-    review_below: Annotated[
-        float | None,
-        typer.Option(min=0.0, max=1.0, help="The verifier's review band: a defect it keeps but scores under this "
-                     "sends the part to REVIEW, not REJECT (default: the verifier's manifest; 0: none)."),
-    ] = None,
+    review_below: ReviewBelowOpt = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON here.")] = None,
 ) -> None:
     """Escape rate, false rejects, reviews, defect recall and metrology error (suite); AUROC and IoU (data)."""

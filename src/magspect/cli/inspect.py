@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from magspect.cli._common import console, fail
+from magspect.cli._common import ReviewBelowOpt, console, fail
 
 
 def register(app: typer.Typer) -> None:
@@ -30,11 +30,7 @@ def inspect_cmd(
         typer.Option(help="Look-alike verifier ONNX, or 'none' (default: the bundled one when it was trained "
                      "for the model)."),
     ] = None,
-    review_below: Annotated[
-        float | None,
-        typer.Option(min=0.0, max=1.0, help="The verifier's review band: a defect it keeps but scores under this "
-                     "sends the part to REVIEW, not REJECT (default: the verifier's manifest; 0: none)."),
-    ] = None,
+    review_below: ReviewBelowOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print results as JSON (one object per part).")] = False,
     report: Annotated[Path | None, typer.Option(help="Write an HTML report here.")] = None,
     overlays: Annotated[Path | None, typer.Option(help="Write overlay PNGs into this folder.")] = None,
