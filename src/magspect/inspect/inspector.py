@@ -143,10 +143,7 @@ class Inspector:
     @property
     def verifier_review_below(self) -> float | None:
         """The review band in use: the caller's, else the verifier manifest's (None: no band)."""
-        if self.verifier is None:
-            return None
-        band = self.review_below if self.review_below is not None else self.verifier.manifest.review_below
-        return band if band and band > self.verifier.manifest.keep_threshold else None
+        return None if self.verifier is None else self.verifier.review_band(self.review_below)
 
     def _load_verifier(self, verifier: str | Path | Verifier | bool | None) -> Verifier | None:
         """``False``: none; ``None``: the bundled one if it exists and fits this model; a path or
@@ -350,7 +347,7 @@ class Inspector:
         # on a defect's own pixels its class won the argmax, so the winning-class confidence map
         # is that class's probability there: broadcast it as the (H, W, C) probabilities
         probs = np.broadcast_to(s.confidence[..., None], (*s.confidence.shape, n_classes))
-        found = measure_defects(s.class_mask, p.metro[v], spec, probs=probs)
+        found = measure_defects(s.class_mask, metro, spec, probs=probs)
         verify_ms = 0.0
         if self.verifier is not None and found:
             tv = time.perf_counter()
@@ -362,7 +359,7 @@ class Inspector:
                     s.confidence,
                 )
             verify_ms = (time.perf_counter() - tv) * 1e3
-        mm_per_px = p.metro[v].mm_per_px
+        mm_per_px = metro.mm_per_px
         u_px = spec.decision.defect_uncertainty_px
         out = []
         for d in found:

@@ -199,6 +199,12 @@ class Verifier:
                                     self.manifest.input_divisor_by_dtype, self.manifest.patch_px)
         return self.scores(patches, candidate_features(defects))
 
+    def review_band(self, review_below: float | None = None) -> float | None:
+        """The review band in use: ``review_below`` if given, else the manifest's; None when there is
+        none (unset, 0, or not above the keep threshold)."""
+        band = self.manifest.review_below if review_below is None else review_below
+        return band if band and band > self.manifest.keep_threshold else None
+
     def split(
         self, image: np.ndarray, class_mask: np.ndarray, defects: Sequence[Defect],
         review_below: float | None = None,
@@ -207,12 +213,12 @@ class Verifier:
         each with its ``verifier_score``. Kept ones scored under ``review_below`` (default: the
         manifest's) get a ``review_reason``: the gate lets them send the part to REVIEW, not REJECT."""
         keep_at = self.manifest.keep_threshold
-        band = self.manifest.review_below if review_below is None else review_below
+        band = self.review_band(review_below)
         kept: list[Defect] = []
         dismissed: list[Defect] = []
         for d, s in zip(defects, self.score_defects(image, class_mask, defects).tolist(), strict=True):
             update: dict[str, object] = {"verifier_score": s}
-            if keep_at <= s < (band or 0.0):
+            if band is not None and keep_at <= s < band:
                 update["review_reason"] = f"look-alike verifier unsure, score {s:.3f} < {band:.3f}"
             (kept if s >= keep_at else dismissed).append(d.model_copy(update=update))
         return kept, dismissed
