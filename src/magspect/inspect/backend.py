@@ -207,7 +207,7 @@ class Segmenter:
     ) -> None:
         """``confidence``: where :class:`Segmentation` holds the winning class's probability: on
         every pixel, or on the defect classes' pixels only (1.0 elsewhere; what the Inspector reads,
-        at half the post-processing time)."""
+        without the exponentials of every other pixel)."""
         if confidence not in ("all", "defects"):
             raise ValueError(f"confidence must be 'all' or 'defects', got {confidence!r}")
         self.path = Path(path) if path is not None else bundled_model_path()

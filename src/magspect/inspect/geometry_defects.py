@@ -19,7 +19,7 @@ from magspect.types import CLASS_IDS, DEFECT_CLASSES
 
 _DEFECT_IDS = np.array([CLASS_IDS[c] for c in DEFECT_CLASSES], np.uint8)
 _LO, _HI = int(_DEFECT_IDS.min()), int(_DEFECT_IDS.max())
-# the defect classes' ids are one run (crack, chip, coating flaw): two comparisons, ~50x faster
+# the defect classes' ids are one run (crack, chip, coating flaw): two comparisons, far cheaper
 # than a lookup table on a 1024 px mask
 assert _HI - _LO + 1 == len(_DEFECT_IDS), "defect class ids must be contiguous"
 
