@@ -47,6 +47,12 @@ class DataSection(_Cfg):
     # share centred on a hard negative: a nuisance the generator recorded (dust, lint, water spot,
     # fingerprint, glint) or a corner of the part's outline (chamfers look like chips)
     hard_bias: float = Field(0.0, ge=0, le=1)
+    # defect crops: draw a class first with these weights (e.g. {crack: 2, chip: 1, coating_flaw: 1.5});
+    # None: every instance equally likely whatever its class
+    defect_class_weights: dict[Literal["crack", "chip", "coating_flaw"], float] | None = None
+    # hard-negative crops: draw a kind first with these weights (lint, dust, water_spot, fingerprint,
+    # glint, outline: the part's corners; a kind not named weighs 1); None: every kind equally likely
+    hard_kind_weights: dict[str, float] | None = None
     crops_per_part: int = Field(8, ge=1)  # crops cut per part drawn (on average)
     pool_size: int = Field(16, ge=1)  # parts held at once; each crop from a random one (iid batches)
     augment: bool = True
@@ -89,6 +95,7 @@ class TrainConfig(_Cfg):
     num_threads: int | None = 2  # torch intra-op threads per process (CPU)
     log_every: int = Field(10, ge=1)
     ckpt_every: int = Field(200, ge=1)
+    keep_checkpoints: bool = False  # also keep a copy of each periodic checkpoint (step-NNNNNN.pt)
     progress: bool = True
     model: ModelSection = Field(default_factory=ModelSection)
     data: DataSection = Field(default_factory=DataSection)
@@ -106,6 +113,10 @@ class TrainConfig(_Cfg):
             raise ValueError("data.source 'folder' needs data.folder")
         if self.data.source == "coco" and self.data.coco is None:
             raise ValueError("data.source 'coco' needs data.coco")
+        for name in ("defect_class_weights", "hard_kind_weights"):
+            w = getattr(self.data, name) or {}
+            if any(v < 0 for v in w.values()) or (w and not any(v > 0 for v in w.values())):
+                raise ValueError(f"data.{name} must be >= 0 with at least one > 0, got {w}")
         if self.loss.class_weights is not None and len(self.loss.class_weights) != 5:
             raise ValueError("loss.class_weights needs one weight per class (5)")
         return self

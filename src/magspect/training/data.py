@@ -115,22 +115,60 @@ def outline_corners(mask: np.ndarray, step: int = 2) -> np.ndarray:
     return xy[:, ::-1].copy()
 
 
-def hard_negative_centres(mask: np.ndarray, lookalikes: list) -> list[np.ndarray]:
-    """Centres ``(y, x)`` for hard-negative crops, one ``(N, 2)`` array per kind: the look-alikes'
-    box centres grouped by kind, and the outline's corners."""
+#: Kind name of the outline-corner hard negatives (the look-alikes' kinds are the generator's).
+OUTLINE_KIND = "outline"
+
+
+def hard_negative_groups(mask: np.ndarray, lookalikes: list) -> dict[str, np.ndarray]:
+    """Centres ``(y, x)`` for hard-negative crops by kind: the look-alikes' box centres grouped by
+    their kind (``lint``, ``dust``, ...), and the outline's corners (:data:`OUTLINE_KIND`). Kinds
+    with no centre inside the view are left out."""
     h, w = mask.shape[:2]
     groups: dict[str, list] = {}
     for item in lookalikes:
         b = item["bbox_xyxy_px"]
         groups.setdefault(item["kind"], []).append([(b[1] + b[3]) // 2, (b[0] + b[2]) // 2])
-    arrays = [np.array(v, np.int64).reshape(-1, 2) for v in groups.values()]
-    arrays.append(outline_corners(mask))
-    out = []
-    for a in arrays:
+    arrays = {k: np.array(v, np.int64).reshape(-1, 2) for k, v in groups.items()}
+    arrays[OUTLINE_KIND] = outline_corners(mask)
+    out = {}
+    for k, a in arrays.items():
         a = a[(a[:, 0] >= 0) & (a[:, 0] < h) & (a[:, 1] >= 0) & (a[:, 1] < w)]
         if len(a):
-            out.append(a)
+            out[k] = a
     return out
+
+
+def hard_negative_centres(mask: np.ndarray, lookalikes: list) -> list[np.ndarray]:
+    """:func:`hard_negative_groups` as a list, one ``(N, 2)`` array per kind (corners last)."""
+    return list(hard_negative_groups(mask, lookalikes).values())
+
+
+def defect_instances(mask: np.ndarray) -> dict[int, list[np.ndarray]]:
+    """The defect instances of a label mask by class id: each an ``(N, 2)`` array of its pixels'
+    ``(y, x)`` (8-connected components of one class). Computed once per part, not per crop."""
+    out: dict[int, list[np.ndarray]] = {}
+    for cid in range(FIRST_DEFECT_ID, len(CLASS_NAMES)):
+        sel = (mask == cid).astype(np.uint8)
+        if not sel.any():
+            continue
+        n, labels = cv2.connectedComponents(sel, connectivity=8)
+        ys, xs = np.nonzero(labels)
+        lab = labels[ys, xs]
+        order = np.argsort(lab, kind="stable")
+        ys, xs, lab = ys[order], xs[order], lab[order]
+        cuts = np.searchsorted(lab, np.arange(1, n + 1))
+        out[cid] = [np.stack([ys[a:b], xs[a:b]], axis=1) for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a]
+    return out
+
+
+def _weighted_key(keys: list, weights: dict | None, rng: np.random.Generator):  # noqa: ANN202
+    """One of ``keys``, drawn with ``weights`` (missing keys weigh 1; all equal without weights)."""
+    if not weights:
+        return keys[int(rng.integers(len(keys)))]
+    p = np.array([max(float(weights.get(k, 1.0)), 0.0) for k in keys])
+    if p.sum() <= 0:
+        return keys[int(rng.integers(len(keys)))]
+    return keys[int(rng.choice(len(keys), p=p / p.sum()))]
 
 
 class SynthStreamSource:
@@ -287,26 +325,41 @@ def pick_crop_origin(
     defect_bias: float,
     rng: np.random.Generator,
     hard_bias: float = 0.0,
-    hard_centres: list[np.ndarray] | None = None,
+    hard_centres: list[np.ndarray] | dict[str, np.ndarray] | None = None,
+    *,
+    instances: dict[int, list[np.ndarray]] | None = None,
+    class_weights: dict[int, float] | None = None,
+    kind_weights: dict[str, float] | None = None,
 ) -> tuple[int, int]:
     """Top-left (y, x) of a crop: centred near a random defect *instance* with probability
-    ``defect_bias`` (every instance equally likely, so one-pixel-wide cracks count as much as big
-    blisters), near a random hard negative with probability ``hard_bias`` (``hard_centres``: one
-    ``(N, 2)`` (y, x) array per kind; a kind is drawn first, then one of its centres), otherwise
-    near a random point of the part, sometimes anywhere."""
+    ``defect_bias``, near a random hard negative with probability ``hard_bias``, otherwise near a
+    random point of the part, sometimes anywhere.
+
+    Defect crops: every instance equally likely (so one-pixel-wide cracks count as much as big
+    blisters); with ``class_weights`` (class id -> weight) a class present in the view is drawn
+    first with those weights, then one of its instances. ``instances`` (:func:`defect_instances`)
+    saves finding them again for every crop. Hard-negative crops: ``hard_centres`` holds one
+    ``(N, 2)`` (y, x) array per kind (a list, or a dict by kind name); a kind is drawn first
+    (equally, or by ``kind_weights`` for a dict), then one of its centres."""
     h, w = mask.shape
     centre = None
     u = rng.random()
     if defect_bias <= u < defect_bias + hard_bias and hard_centres:
-        group = hard_centres[int(rng.integers(len(hard_centres)))]
+        if isinstance(hard_centres, dict):
+            group = hard_centres[_weighted_key(list(hard_centres), kind_weights, rng)]
+        else:
+            group = hard_centres[int(rng.integers(len(hard_centres)))]
         centre = tuple(int(v) for v in group[int(rng.integers(len(group)))])
     elif u < defect_bias:
-        defects = (mask >= FIRST_DEFECT_ID) & (mask != IGNORE_ID)
-        n, labels = cv2.connectedComponents(defects.astype(np.uint8), connectivity=8)
-        if n > 1:
-            ys, xs = np.nonzero(labels == int(rng.integers(1, n)))
-            j = int(rng.integers(len(ys)))
-            centre = (ys[j], xs[j])
+        if instances is None:
+            instances = defect_instances(mask)
+        if instances:
+            if class_weights:
+                inst = instances[_weighted_key(sorted(instances), class_weights, rng)]
+            else:
+                inst = [i for c in sorted(instances) for i in instances[c]]
+            pts = inst[int(rng.integers(len(inst)))]
+            centre = tuple(int(v) for v in pts[int(rng.integers(len(pts)))])
     if centre is None and rng.random() < 0.8:
         ys, xs = np.nonzero(mask[::4, ::4] > 0)
         if len(ys):
@@ -348,6 +401,8 @@ class CropStream(IterableDataset):
         in_chans: int,
         defect_bias: float = 0.7,
         hard_bias: float = 0.0,
+        class_weights: dict[str, float] | None = None,
+        kind_weights: dict[str, float] | None = None,
         crops_per_part: int = 8,
         augment: bool = True,
         seed: int = 0,
@@ -361,6 +416,12 @@ class CropStream(IterableDataset):
             raise ValueError(f"defect_bias + hard_bias must be <= 1, got {defect_bias} + {hard_bias}")
         self.defect_bias, self.crops_per_part, self.augment = defect_bias, crops_per_part, augment
         self.hard_bias = hard_bias
+        unknown = sorted(set(class_weights or {}) - set(CLASS_NAMES[FIRST_DEFECT_ID:]))
+        if unknown:
+            known = ", ".join(CLASS_NAMES[FIRST_DEFECT_ID:])
+            raise ValueError(f"class_weights names {', '.join(unknown)}: not defect classes ({known})")
+        self.class_weights = {CLASS_IDS[k]: float(v) for k, v in (class_weights or {}).items()} or None
+        self.kind_weights = dict(kind_weights or {}) or None
         self.seed, self.rank = seed, rank
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -371,10 +432,11 @@ class CropStream(IterableDataset):
         if aug is not None:
             aug.set_random_seed(int(rng.integers(2**31)))
 
-        def draw() -> tuple[np.ndarray, np.ndarray, list[np.ndarray] | None]:
+        def draw() -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray] | None, dict]:
             image, mask, boxes = unpack_sample(self.source.sample(rng))
-            hard = hard_negative_centres(mask, boxes) if self.hard_bias > 0 else None
-            return to_unit_float(image, self.in_chans), mask, hard
+            hard = hard_negative_groups(mask, boxes) if self.hard_bias > 0 else None
+            inst = defect_instances(mask) if self.defect_bias > 0 else {}
+            return to_unit_float(image, self.in_chans), mask, hard, inst
 
         # A pool of parts, each crop from a random member, one member replaced every
         # ``crops_per_part`` crops: consecutive crops (one batch) come from different parts and
@@ -382,8 +444,18 @@ class CropStream(IterableDataset):
         pool = [draw() for _ in range(self.pool_size)]
         n = 0
         while True:
-            x, mask, hard = pool[int(rng.integers(len(pool)))]
-            y0, x0 = pick_crop_origin(mask, self.crop_px, self.defect_bias, rng, self.hard_bias, hard)
+            x, mask, hard, inst = pool[int(rng.integers(len(pool)))]
+            y0, x0 = pick_crop_origin(
+                mask,
+                self.crop_px,
+                self.defect_bias,
+                rng,
+                self.hard_bias,
+                hard,
+                instances=inst,
+                class_weights=self.class_weights,
+                kind_weights=self.kind_weights,
+            )
             xc, mc = crop_pair(x, mask, y0, x0, self.crop_px)
             if aug is not None:
                 out = aug(image=np.ascontiguousarray(xc), mask=np.ascontiguousarray(mc))

@@ -10,6 +10,7 @@ import csv
 import json
 import math
 import os
+import shutil
 import subprocess
 import time
 from contextlib import nullcontext
@@ -300,6 +301,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         in_chans=cfg.model.in_chans,
         defect_bias=cfg.data.defect_bias,
         hard_bias=cfg.data.hard_bias,
+        class_weights=cfg.data.defect_class_weights,
+        kind_weights=cfg.data.hard_kind_weights,
         crops_per_part=cfg.data.crops_per_part,
         pool_size=cfg.data.pool_size,
         augment=cfg.data.augment,
@@ -400,6 +403,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
                     save_checkpoint(out_dir / "best.pt", **ckpt_state(last_val))
             if is_main and (step % cfg.ckpt_every == 0 or finished):
                 save_checkpoint(last, **ckpt_state(last_val))
+                if cfg.keep_checkpoints:
+                    shutil.copyfile(last, out_dir / f"step-{step:06d}.pt")
                 logs.flush()
     if is_main:
         if not (out_dir / "best.pt").exists():

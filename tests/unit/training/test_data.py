@@ -15,6 +15,7 @@ from magspect.training.data import (
     CropStream,
     FolderSource,
     build_augment,
+    defect_instances,
     hard_negative_centres,
     outline_corners,
     pick_crop_origin,
@@ -208,3 +209,51 @@ def test_pool_mixes_parts_within_a_batch():
 
     assert len(ids(CropStream(Distinct(), crop_px=32, in_chans=1, augment=False, pool_size=1, crops_per_part=8))) == 1
     assert len(ids(CropStream(Distinct(), crop_px=32, in_chans=1, augment=False, pool_size=16, crops_per_part=2))) >= 4
+
+
+def test_defect_instances_by_class():
+    mask = np.ones((64, 64), np.uint8)
+    mask[5:7, 5:30] = 2  # one crack
+    mask[40:44, 40:44] = 4  # two coating flaws
+    mask[50:52, 10:12] = 4
+    inst = defect_instances(mask)
+    assert sorted(inst) == [2, 4]
+    assert len(inst[2]) == 1 and len(inst[2][0]) == 50
+    assert sorted(len(a) for a in inst[4]) == [4, 16]
+    for a in inst[4]:
+        assert (mask[a[:, 0], a[:, 1]] == 4).all()
+
+
+def test_class_and_kind_weights_steer_the_crops():
+    mask = np.ones((512, 512), np.uint8)
+    mask[20:22, 20:60] = 2  # one crack, top left
+    for i in range(6):  # six coating flaws, bottom right
+        mask[400 + 10 * i : 403 + 10 * i, 450:453] = 4
+    inst = defect_instances(mask)
+
+    def share_top_left(**kw: object) -> float:
+        rng = np.random.default_rng(1)
+        got = [pick_crop_origin(mask, 64, 1.0, rng, instances=inst, **kw) for _ in range(300)]
+        return float(np.mean([y0 < 100 and x0 < 100 for y0, x0 in got]))
+
+    assert share_top_left() < 0.3  # 1 instance in 7
+    assert 0.4 < share_top_left(class_weights={2: 1.0, 4: 1.0}) < 0.6  # class first: half
+    assert share_top_left(class_weights={2: 9.0, 4: 1.0}) > 0.8
+    groups = {"lint": np.array([[30, 30]]), "dust": np.array([[450, 450]])}
+    rng = np.random.default_rng(2)
+    got = [pick_crop_origin(mask, 64, 0.0, rng, 1.0, groups, kind_weights={"lint": 4.0}) for _ in range(300)]
+    lint = np.mean([y0 <= 30 < y0 + 64 and x0 <= 30 < x0 + 64 for y0, x0 in got])
+    assert 0.7 < lint < 0.9  # 4 : 1
+    with pytest.raises(ValueError, match="not defect classes"):
+        CropStream(_ListSource([]), crop_px=64, in_chans=1, class_weights={"lint": 1.0})
+
+
+def test_config_rejects_bad_sampling_weights():
+    from magspect.training.config import TrainConfig
+
+    with pytest.raises(ValueError, match="hard_kind_weights"):
+        TrainConfig.model_validate({"data": {"hard_kind_weights": {"lint": -1}}})
+    with pytest.raises(ValueError):
+        TrainConfig.model_validate({"data": {"defect_class_weights": {"dust": 1}}})
+    cfg = TrainConfig.model_validate({"data": {"defect_class_weights": {"crack": 2}, "hard_kind_weights": {"lint": 3}}})
+    assert cfg.data.defect_class_weights == {"crack": 2.0}
