@@ -200,7 +200,8 @@ def export_checkpoint(
     check_sizes_hw: tuple[tuple[int, int], ...] = ((64, 96), (128, 128)),
 ) -> tuple[Path, Manifest, Parity]:
     """Checkpoint -> ``out`` (FP32 ONNX + manifest), parity-checked on ``parity_inputs`` and on
-    random inputs of ``check_sizes_hw`` with batch 2 (the dynamic axes)."""
+    random inputs of ``check_sizes_hw`` with batch 2 (the dynamic axes). A file that fails the
+    check is deleted: nobody ships a model whose parity failed."""
     from magspect.training.checkpoint import model_from_checkpoint
 
     model = model_from_checkpoint(ckpt)
@@ -208,7 +209,11 @@ def export_checkpoint(
     float_sha = sha256_file(out)
     rng = np.random.default_rng(0)
     shape_probes = [rng.random((2, ckpt["in_chans"], h, w), dtype=np.float32) for h, w in check_sizes_hw]
-    parity = check_parity(model, out, list(parity_inputs) + shape_probes)
+    try:
+        parity = check_parity(model, out, list(parity_inputs) + shape_probes)
+    except ParityError:
+        out.unlink(missing_ok=True)
+        raise
     manifest = manifest_from_checkpoint(ckpt, float_model_sha256=float_sha, parity=parity.as_dict())
     embed_manifest(out, manifest)
     return out, manifest, parity

@@ -129,3 +129,17 @@ def test_int8_keeps_first_last_and_depthwise_convolutions_in_fp32(exported):
     assert depthwise and depthwise <= names  # depthwise convolutions stay in FP32 (accuracy)
     dense = [n.name for n in convs if n.name not in depthwise]
     assert sum(n in names for n in dense) <= 3  # the ones reading the image, the head: the rest is quantised
+
+
+def test_a_model_that_fails_parity_is_not_left_behind(tmp_path, monkeypatch):
+    import magspect.training.export as ex
+
+    def fail(*_a, **_k):
+        raise ParityError("ONNX parity check FAILED (forced)")
+
+    monkeypatch.setattr(ex, "check_parity", fail)
+    out = tmp_path / "tiny.onnx"
+    x = np.random.default_rng(1).random((1, 1, 64, 64), dtype=np.float32)
+    with pytest.raises(ParityError, match="FAILED"):
+        export_checkpoint(_checkpoint(), out, [x])
+    assert not out.exists() and not manifest_path_for(out).exists()

@@ -53,6 +53,13 @@ def test_a_few_steps_lower_the_loss_and_write_logs(toy_dir, tmp_path):
     assert model(torch.rand(1, 1, 64, 64)).shape == (1, 5, 64, 64)
 
 
+def test_keep_checkpoints_keeps_each_periodic_one(toy_dir, tmp_path):
+    train(_cfg(toy_dir, tmp_path, steps=20, keep_checkpoints=True))
+    kept = sorted(p.name for p in tmp_path.glob("step-*.pt"))
+    assert kept == ["step-000010.pt", "step-000020.pt"]
+    assert load_checkpoint(tmp_path / "step-000010.pt")["step"] == 10
+
+
 def test_resume_continues_from_last_checkpoint(toy_dir, tmp_path):
     train(_cfg(toy_dir, tmp_path, steps=10))
     first = load_checkpoint(tmp_path / "last.pt")
@@ -101,7 +108,9 @@ def test_config_from_yaml_validates(tmp_path):
     assert a.sha256() != TrainConfig(seed=1).sha256()
 
 
-@pytest.mark.parametrize("name", ["default-model.yaml", "default-model-gpu.yaml", "default-model-gpu-ft.yaml"])
+@pytest.mark.parametrize(
+    "name", ["default-model.yaml", "default-model-gpu.yaml", "default-model-gpu-ft.yaml", "default-model-gpu-ft2.yaml"]
+)
 def test_shipped_training_recipes_validate(name):
     from pathlib import Path
 
@@ -109,6 +118,10 @@ def test_shipped_training_recipes_validate(name):
     assert cfg.model.name == "unet_mnv3s_lite" and cfg.data.defect_bias + cfg.data.hard_bias <= 1
     if name == "default-model-gpu-ft.yaml":  # stage 2 starts from stage 1's best checkpoint
         assert cfg.model.init_from == Path("runs/default-gpu/best.pt") and cfg.data.hard_bias > 0
+    if name == "default-model-gpu-ft2.yaml":  # stage 3: stage 2's checkpoint, crops steered by class and kind
+        assert cfg.model.init_from == Path("runs/default-gpu-ft/best.pt")
+        assert cfg.data.defect_class_weights["crack"] > cfg.data.defect_class_weights["chip"]
+        assert max(cfg.data.hard_kind_weights, key=cfg.data.hard_kind_weights.get) == "lint"
 
 
 def test_time_budget_ends_the_run_on_an_annealed_schedule(toy_dir, tmp_path):
