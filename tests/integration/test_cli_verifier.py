@@ -49,3 +49,39 @@ def test_train_verifier_refuses_bad_arguments(tmp_path):
     assert r.exit_code == 2 and "must be more than" in r.output
     r = runner.invoke(app, ["train-verifier", "--out", str(tmp_path / "v"), "--model", str(tmp_path / "no.onnx")])
     assert r.exit_code == 2 and "does not exist" in r.output
+
+
+def test_set_review_band_writes_a_copy_with_the_band_and_the_same_weights(tmp_path):
+    import shutil
+
+    onnx = pytest.importorskip("onnx")
+    from magspect.inspect.verifier import Verifier, bundled_verifier_path
+    from magspect.models.onnx_meta import record_checksum
+
+    src = tmp_path / "w" / "default-verifier.onnx"
+    src.parent.mkdir()
+    shutil.copyfile(bundled_verifier_path(), src)
+    (src.parent / "SHA256SUMS").write_text("0" * 64 + "  v2.onnx\n")
+    before = Verifier(src).manifest
+    out = src.parent / "v2.onnx"
+    r = runner.invoke(app, ["set-review-band", str(src), "--review-below", "0.05", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    after = Verifier(out).manifest
+    assert after.review_below == 0.05 and after.keep_threshold == before.keep_threshold
+    assert after.segmenter_sha256 == before.segmenter_sha256
+    assert json.loads((tmp_path / "w" / "v2.manifest.json").read_text())["review_below"] == 0.05
+    a, b = onnx.load(str(src)), onnx.load(str(out))
+    assert [t.raw_data for t in a.graph.initializer] == [t.raw_data for t in b.graph.initializer]
+    assert not record_checksum(tmp_path / "nowhere.onnx")
+    from magspect.inspect.backend import sha256_file
+
+    assert (src.parent / "SHA256SUMS").read_text().split()[0] == sha256_file(out)  # its checksum line updated
+    # 0 removes the band; a band at or under the keep threshold is refused; never over the input
+    r = runner.invoke(app, ["set-review-band", str(out), "--review-below", "0", "--out", str(tmp_path / "v3.onnx")])
+    assert r.exit_code == 0 and Verifier(tmp_path / "v3.onnx").manifest.review_below is None
+    r = runner.invoke(app, ["set-review-band", str(src), "--review-below", str(before.keep_threshold / 2),
+                            "--out", str(tmp_path / "v4.onnx")])
+    assert r.exit_code == 2 and "above the verifier's keep threshold" in r.output
+    assert not (tmp_path / "v4.onnx").exists()
+    r = runner.invoke(app, ["set-review-band", str(src), "--review-below", "0.05", "--out", str(src)])
+    assert r.exit_code == 2 and "new path" in r.output

@@ -14,6 +14,64 @@ from magspect.cli._common import console, fail
 
 def register(app: typer.Typer) -> None:
     app.command("train-verifier")(train_verifier_cmd)
+    app.command("set-review-band")(set_review_band_cmd)
+
+
+def write_review_band(verifier: Path, out: Path, review_below: float | None) -> Path:
+    """Write ``out``: ``verifier`` with its manifest's review band set to ``review_below`` (None: no
+    band), weights unchanged; its manifest JSON beside it, its line in a ``SHA256SUMS`` beside it
+    updated. Raises ValueError for a band at or under the verifier's keep threshold."""
+    import shutil
+
+    from magspect.inspect.verifier import VERIFIER_METADATA_KEY, Verifier
+    from magspect.models.manifest import manifest_path_for
+    from magspect.models.onnx_meta import embed_metadata, record_checksum
+
+    vm = Verifier(verifier).manifest
+    if review_below is not None and review_below <= vm.keep_threshold:
+        raise ValueError(
+            f"a review band must be above the verifier's keep threshold {vm.keep_threshold:.4g} "
+            f"(candidates under it are dismissed), got {review_below:g}"
+        )
+    new = vm.model_copy(update={"review_below": review_below})
+    new = type(new).model_validate(new.model_dump())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(verifier, out)
+    try:
+        embed_metadata(out, VERIFIER_METADATA_KEY, new.to_json())
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
+    manifest_path_for(out).write_text(new.to_json() + "\n")
+    record_checksum(out)
+    return out
+
+
+def set_review_band_cmd(
+    verifier: Annotated[Path, typer.Argument(help="The verifier (ONNX export) to change.")],
+    review_below: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Kept candidates scored under this send their part to REVIEW, "
+                            "not REJECT; 0: no band. Sweep it first on val: benchmarks/bench_verifier_thresholds.py "
+                            "--review-below.")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the changed copy (not VERIFIER itself).")],
+) -> None:
+    """Set a look-alike verifier's review band in a copy of it (weights unchanged)."""
+    from magspect.inspect.verifier import VerifierError
+
+    if not verifier.is_file():
+        fail(f"verifier not found: {verifier}")
+    if out.resolve() == verifier.resolve():
+        fail("write the changed verifier to a new path (--out), not over its input")
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        fail("writing ONNX metadata needs the onnx package: pip install 'magspect[train]'")
+    try:
+        write_review_band(verifier, out, review_below or None)
+    except (VerifierError, ValueError) as exc:
+        fail(str(exc))
+    band = f"review band under {review_below:g}" if review_below else "no review band"
+    console.print(f"wrote {out} ({band}; weights unchanged)")
 
 
 def train_verifier_cmd(
