@@ -51,10 +51,11 @@ def test_train_verifier_refuses_bad_arguments(tmp_path):
     assert r.exit_code == 2 and "does not exist" in r.output
 
 
-def test_set_review_band_writes_a_copy_with_the_band_and_the_same_weights(tmp_path):
+def test_tune_verifier_writes_a_copy_with_the_new_operating_point_and_the_same_weights(tmp_path):
     import shutil
 
     onnx = pytest.importorskip("onnx")
+    from magspect.inspect.backend import Segmenter, bundled_model_path, sha256_file
     from magspect.inspect.verifier import Verifier, bundled_verifier_path
     from magspect.models.onnx_meta import record_checksum
 
@@ -64,24 +65,37 @@ def test_set_review_band_writes_a_copy_with_the_band_and_the_same_weights(tmp_pa
     (src.parent / "SHA256SUMS").write_text("0" * 64 + "  v2.onnx\n")
     before = Verifier(src).manifest
     out = src.parent / "v2.onnx"
-    r = runner.invoke(app, ["set-review-band", str(src), "--review-below", "0.05", "--out", str(out)])
+    r = runner.invoke(app, ["tune-verifier", str(src), "--review-below", "0.05", "--out", str(out)])
     assert r.exit_code == 0, r.output
     after = Verifier(out).manifest
     assert after.review_below == 0.05 and after.keep_threshold == before.keep_threshold
-    assert after.segmenter_sha256 == before.segmenter_sha256
+    assert after.segmenter_sha256 == before.segmenter_sha256 and after.also_for_sha256 == before.also_for_sha256
+    assert after.training["tuned"][-1]["review_below"] == [before.review_below, 0.05]  # the change is recorded
     assert json.loads((tmp_path / "w" / "v2.manifest.json").read_text())["review_below"] == 0.05
     a, b = onnx.load(str(src)), onnx.load(str(out))
     assert [t.raw_data for t in a.graph.initializer] == [t.raw_data for t in b.graph.initializer]
-    assert not record_checksum(tmp_path / "nowhere.onnx")
-    from magspect.inspect.backend import sha256_file
-
     assert (src.parent / "SHA256SUMS").read_text().split()[0] == sha256_file(out)  # its checksum line updated
-    # 0 removes the band; a band at or under the keep threshold is refused; never over the input
-    r = runner.invoke(app, ["set-review-band", str(out), "--review-below", "0", "--out", str(tmp_path / "v3.onnx")])
-    assert r.exit_code == 0 and Verifier(tmp_path / "v3.onnx").manifest.review_below is None
-    r = runner.invoke(app, ["set-review-band", str(src), "--review-below", str(before.keep_threshold / 2),
+    assert not record_checksum(tmp_path / "nowhere.onnx")
+    # a new keep threshold, no band, and one more model it serves (the bundled model with other metadata)
+    other = tmp_path / "other.onnx"
+    proto = onnx.load(str(bundled_model_path()))
+    onnx.helper.set_model_props(proto, {**{p.key: p.value for p in proto.metadata_props}, "note": "another file"})
+    onnx.save(proto, str(other))
+    other_sha = Segmenter(other, warmup=False).sha256
+    assert not Verifier(out).manifest.fits(other_sha)
+    v3 = tmp_path / "v3.onnx"
+    r = runner.invoke(app, ["tune-verifier", str(out), "--keep-threshold", "0.03", "--review-below", "0",
+                            "--also-for", str(other), "--out", str(v3)])
+    assert r.exit_code == 0, r.output
+    m3 = Verifier(v3).manifest
+    assert m3.keep_threshold == 0.03 and m3.review_below is None and len(m3.training["tuned"]) == 2
+    assert m3.fits(other_sha) and m3.training["tuned"][-1]["also_for_added"] == [other_sha]
+    # refused: a band at or under the keep threshold, nothing to change, writing over the input
+    r = runner.invoke(app, ["tune-verifier", str(src), "--review-below", str(before.keep_threshold / 2),
                             "--out", str(tmp_path / "v4.onnx")])
     assert r.exit_code == 2 and "above the verifier's keep threshold" in r.output
     assert not (tmp_path / "v4.onnx").exists()
-    r = runner.invoke(app, ["set-review-band", str(src), "--review-below", "0.05", "--out", str(src)])
+    r = runner.invoke(app, ["tune-verifier", str(src), "--out", str(tmp_path / "v5.onnx")])
+    assert r.exit_code == 2 and "nothing to change" in r.output
+    r = runner.invoke(app, ["tune-verifier", str(src), "--review-below", "0.05", "--out", str(src)])
     assert r.exit_code == 2 and "new path" in r.output

@@ -14,26 +14,45 @@ from magspect.cli._common import console, fail
 
 def register(app: typer.Typer) -> None:
     app.command("train-verifier")(train_verifier_cmd)
-    app.command("set-review-band")(set_review_band_cmd)
+    app.command("tune-verifier")(tune_verifier_cmd)
 
 
-def write_review_band(verifier: Path, out: Path, review_below: float | None) -> Path:
-    """Write ``out``: ``verifier`` with its manifest's review band set to ``review_below`` (None: no
-    band), weights unchanged; its manifest JSON beside it, its line in a ``SHA256SUMS`` beside it
-    updated. Raises ValueError for a band at or under the verifier's keep threshold."""
+def write_tuned(
+    verifier: Path,
+    out: Path,
+    *,
+    keep_threshold: float | None = None,
+    review_below: float | None | str = "keep",
+    also_for: tuple[str, ...] = (),
+) -> Path:
+    """Write ``out``: ``verifier`` with a new operating point, weights unchanged: ``keep_threshold``
+    (None: unchanged), ``review_below`` (``"keep"``: unchanged; None: no band), ``also_for``: sha256
+    of more segmentation models it was checked with (through the whole pipeline, on validation
+    parts). Each change is recorded in the manifest's ``training["tuned"]``; its manifest JSON is
+    written beside it and its line in a ``SHA256SUMS`` beside it updated. Raises ValueError for a
+    review band at or under the keep threshold."""
     import shutil
+    from datetime import UTC, datetime
 
     from magspect.inspect.verifier import VERIFIER_METADATA_KEY, Verifier
     from magspect.models.manifest import manifest_path_for
     from magspect.models.onnx_meta import embed_metadata, record_checksum
 
     vm = Verifier(verifier).manifest
-    if review_below is not None and review_below <= vm.keep_threshold:
+    keep = vm.keep_threshold if keep_threshold is None else float(keep_threshold)
+    band = vm.review_below if review_below == "keep" else review_below
+    if band is not None and band <= keep:
         raise ValueError(
-            f"a review band must be above the verifier's keep threshold {vm.keep_threshold:.4g} "
-            f"(candidates under it are dismissed), got {review_below:g}"
+            f"a review band must be above the verifier's keep threshold {keep:.4g} "
+            f"(candidates under it are dismissed), got {band:g}"
         )
-    new = vm.model_copy(update={"review_below": review_below})
+    also = tuple(dict.fromkeys([*vm.also_for_sha256, *(s for s in also_for if s != vm.segmenter_sha256)]))
+    added = [s for s in also if s not in vm.also_for_sha256]
+    change = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "keep_threshold": [vm.keep_threshold, keep],
+              "review_below": [vm.review_below, band], "also_for_added": added}
+    training = {**vm.training, "tuned": [*vm.training.get("tuned", []), change]}
+    new = vm.model_copy(update={"keep_threshold": keep, "review_below": band, "also_for_sha256": also,
+                                "training": training})
     new = type(new).model_validate(new.model_dump())
     out.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(verifier, out)
@@ -47,31 +66,49 @@ def write_review_band(verifier: Path, out: Path, review_below: float | None) -> 
     return out
 
 
-def set_review_band_cmd(
-    verifier: Annotated[Path, typer.Argument(help="The verifier (ONNX export) to change.")],
+def tune_verifier_cmd(
+    verifier: Annotated[Path, typer.Argument(help="The verifier (ONNX export) to tune.")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the tuned copy (not VERIFIER itself).")],
+    keep_threshold: Annotated[
+        float | None, typer.Option(min=0.0, max=0.999, help="Candidates scored under this are dismissed "
+                                   "(default: unchanged).")] = None,
     review_below: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Kept candidates scored under this send their part to REVIEW, "
-                            "not REJECT; 0: no band. Sweep it first on val: benchmarks/bench_verifier_thresholds.py "
-                            "--review-below.")],
-    out: Annotated[Path, typer.Option("--out", help="Where to write the changed copy (not VERIFIER itself).")],
+        float | None, typer.Option(min=0.0, max=1.0, help="Kept candidates scored under this send their part "
+                                   "to REVIEW, not REJECT; 0: no band (default: unchanged).")] = None,
+    also_for: Annotated[
+        list[Path] | None,
+        typer.Option(help="A segmentation model it was checked with (repeatable): the runtime then uses it "
+                     "with that model too."),
+    ] = None,
 ) -> None:
-    """Set a look-alike verifier's review band in a copy of it (weights unchanged)."""
+    """Set a look-alike verifier's operating point (keep threshold, review band) or the models it serves, in a
+    copy of it (weights unchanged). Choose them on validation parts first:
+    benchmarks/bench_verifier_thresholds.py --split val --review-below ..."""
+    from magspect.inspect.backend import ModelError, Segmenter
     from magspect.inspect.verifier import VerifierError
 
     if not verifier.is_file():
         fail(f"verifier not found: {verifier}")
     if out.resolve() == verifier.resolve():
-        fail("write the changed verifier to a new path (--out), not over its input")
+        fail("write the tuned verifier to a new path (--out), not over its input")
+    if keep_threshold is None and review_below is None and not also_for:
+        fail("nothing to change: give --keep-threshold, --review-below or --also-for")
     try:
         import onnx  # noqa: F401
     except ImportError:
         fail("writing ONNX metadata needs the onnx package: pip install 'magspect[train]'")
     try:
-        write_review_band(verifier, out, review_below or None)
-    except (VerifierError, ValueError) as exc:
+        also = tuple(Segmenter(p, warmup=False).sha256 for p in also_for or ())
+        write_tuned(verifier, out, keep_threshold=keep_threshold,
+                    review_below="keep" if review_below is None else (review_below or None), also_for=also)
+    except (ModelError, VerifierError, ValueError) as exc:
         fail(str(exc))
-    band = f"review band under {review_below:g}" if review_below else "no review band"
-    console.print(f"wrote {out} ({band}; weights unchanged)")
+    from magspect.inspect.verifier import Verifier
+
+    m = Verifier(out).manifest
+    band = f"review band under {m.review_below:g}" if m.review_below else "no review band"
+    console.print(f"wrote {out}: keeps candidates scored >= {m.keep_threshold:g}, {band}, "
+                  f"serves {1 + len(m.also_for_sha256)} model(s); weights unchanged")
 
 
 def train_verifier_cmd(
