@@ -73,9 +73,9 @@ def test_service_loads_the_promoted_model(registry, tmp_path):
 
 
 @pytest.mark.parametrize(("model_cfg", "verified", "band"), [
-    ({}, True, 0.02),  # the bundled verifier and its own review band
+    ({}, True, "manifest"),  # the bundled verifier and its own review band
     ({"review_below": 0}, True, None),  # a line with nobody to review: no band
-    ({"review_below": 0.05}, True, 0.05),
+    ({"review_below": 0.08}, True, 0.08),
     ({"verifier": "none"}, False, None),
 ])
 def test_station_verifier_and_review_band_from_config(model_cfg, verified, band):
@@ -88,6 +88,11 @@ def test_station_verifier_and_review_band_from_config(model_cfg, verified, band)
         "records": {"enabled": False},
         "opcua": {"enabled": False},
     })
+    if band == "manifest":
+        from magspect.inspect.verifier import Verifier, bundled_verifier_path
+
+        band = Verifier(bundled_verifier_path()).manifest.review_below
+        assert band is not None and band not in (0.08,)
     station = build_station(cfg)
     try:
         assert (station.inspector.verifier is not None) == verified
