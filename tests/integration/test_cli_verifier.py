@@ -35,6 +35,21 @@ def test_train_verifier_mines_trains_exports_and_evaluate_uses_it(tmp_path):
     # a second run resumes: nothing to mine again
     r2 = runner.invoke(app, [*args[:-4], "--epochs", "1", "--min-recall", "0.9", "--min-recall-rejectable", "0.9"])
     assert r2.exit_code == 0, r2.output
+    # another model's candidates added (here the same run's, so twice as many)
+    import re
+    import shutil
+
+    out3 = tmp_path / "v3"
+    shutil.copytree(out / "mined", out3 / "mined")
+    args3 = [*args[:2], str(out3), *args[3:-4], "--epochs", "1", "--min-recall", "0.9",
+             "--min-recall-rejectable", "0.9", "--extra-mined", str(out / "mined")]
+    r3 = runner.invoke(app, args3)
+    assert r3.exit_code == 0, r3.output
+    n1 = int(re.search(r"(\d+) candidates from", r2.output).group(1))
+    assert f"{2 * n1} candidates from" in r3.output
+    assert Verifier(out3 / "verifier.onnx").manifest.training["extra_mined"] == [str(out / "mined")]
+    r4 = runner.invoke(app, [*args3[:-1], str(tmp_path / "nothing")])
+    assert r4.exit_code == 2 and "no mined chunks" in r4.output
 
     ev = runner.invoke(app, ["evaluate", "--suite", "magsynth-v2", "--n", "2", "--verifier", str(out / "verifier.onnx"),
                              "--json", str(tmp_path / "ev.json")])

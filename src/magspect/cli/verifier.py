@@ -134,6 +134,12 @@ def train_verifier_cmd(
                      "part to REVIEW, not REJECT (sweep it first: benchmarks/bench_verifier_thresholds.py "
                      "--review-below)."),
     ] = None,
+    extra_mined: Annotated[
+        list[Path] | None,
+        typer.Option(help="Another run's mined/ folder (candidates of another segmentation model on the same "
+                     "seeds), added to the training data; repeatable: a verifier that has seen several models' "
+                     "false calls."),
+    ] = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="no progress bar")] = False,
 ) -> None:
     """Train the look-alike verifier for a segmentation model; resumes mining if OUT has chunks."""
@@ -163,6 +169,9 @@ def train_verifier_cmd(
         fail(str(exc))
     if parts <= val_parts:
         fail(f"--parts {parts} must be more than --val-parts {val_parts}")
+    for extra in extra_mined or ():
+        if not sorted(extra.glob("chunk-*.npz")):
+            fail(f"--extra-mined {extra}: no mined chunks (chunk-*.npz) there")
     out_dir.mkdir(parents=True, exist_ok=True)
     mined = out_dir / "mined"
     if (mined / "mined.json").is_file():
@@ -178,7 +187,7 @@ def train_verifier_cmd(
             bar.update(task, completed=done, description=f"mining: {n_candidates} candidates so far")
 
         mine(model_path, mined, seeds, workers=workers, progress=progress)
-    data = load_mined(mined)
+    data = load_mined([mined, *(extra_mined or ())])
     data = {k: v[(data["seed"] >= seeds.start) & (data["seed"] < seeds.stop)] for k, v in data.items()}
     n_real = int(data["label"].sum())
     console.print(f"{len(data['label'])} candidates from {parts} parts: {n_real} real defects, "
@@ -201,6 +210,9 @@ def train_verifier_cmd(
         "val_seeds": [seed_start + parts - val_parts, seed_start + parts],
         "n_candidates": int(len(data["label"])), "n_real": n_real,
     }
+    if extra_mined:
+        training["command"] += "".join(f" --extra-mined {d}" for d in extra_mined)
+        training["extra_mined"] = [str(d) for d in extra_mined]
     manifest = build_manifest(report, seg.sha256, training, also_for=also, review_below=review_below)
     state = {"state_dict": net.state_dict(), "widths": net.widths, "strides": net.strides,
              "manifest": manifest.model_dump()}
