@@ -16,7 +16,6 @@ trained for it follows with ``--verifier`` / ``--verifier-out`` (same weights, n
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -114,8 +113,8 @@ def write_calibrated(
     Returns ``out``'s sha256."""
     from magspect.inspect.backend import Segmenter, sha256_file
     from magspect.inspect.verifier import VERIFIER_METADATA_KEY, Verifier
-    from magspect.models.manifest import METADATA_KEY, manifest_path_for
-    from magspect.models.onnx_meta import embed_metadata, record_checksum
+    from magspect.models.manifest import METADATA_KEY
+    from magspect.models.onnx_meta import copy_with_metadata
 
     seg = Segmenter(model, warmup=False)
     vm = Verifier(verifier).manifest if verifier is not None and verifier_out is not None else None
@@ -130,15 +129,7 @@ def write_calibrated(
         metrics[f"sizing/{c}/length_sigma_robust_px"] = float(s["length_sigma_robust_px"])
     manifest = seg.manifest.model_copy(update={"defect_length_uncertainty_px": u_px, "validation_metrics": metrics})
     manifest = type(manifest).model_validate(manifest.model_dump())  # validated, not only copied
-    out.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(model, out)
-    try:
-        embed_metadata(out, METADATA_KEY, manifest.to_json(indent=None))
-    except BaseException:
-        out.unlink(missing_ok=True)
-        raise
-    manifest.write(manifest_path_for(out))
-    record_checksum(out)
+    copy_with_metadata(model, out, METADATA_KEY, manifest.to_json(indent=None), manifest.to_json())
     new_sha = sha256_file(out)
     if vm is not None and verifier is not None and verifier_out is not None:
 
@@ -147,9 +138,5 @@ def write_calibrated(
 
         relinked = vm.model_copy(update={"segmenter_sha256": swap(vm.segmenter_sha256),
                                          "also_for_sha256": tuple(swap(s) for s in vm.also_for_sha256)})
-        verifier_out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(verifier, verifier_out)
-        embed_metadata(verifier_out, VERIFIER_METADATA_KEY, relinked.to_json())
-        manifest_path_for(verifier_out).write_text(relinked.to_json() + "\n")
-        record_checksum(verifier_out)
+        copy_with_metadata(verifier, verifier_out, VERIFIER_METADATA_KEY, relinked.to_json())
     return new_sha

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from magspect.cli._common import console, fail
+
+if TYPE_CHECKING:
+    from magspect.inspect.verifier import VerifierManifest
 
 
 def register(app: typer.Typer) -> None:
@@ -24,19 +27,17 @@ def write_tuned(
     keep_threshold: float | None = None,
     review_below: float | None | str = "keep",
     also_for: tuple[str, ...] = (),
-) -> Path:
+) -> VerifierManifest:
     """Write ``out``: ``verifier`` with a new operating point, weights unchanged: ``keep_threshold``
     (None: unchanged), ``review_below`` (``"keep"``: unchanged; None: no band), ``also_for``: sha256
     of more segmentation models it was checked with (through the whole pipeline, on validation
     parts). Each change is recorded in the manifest's ``training["tuned"]``; its manifest JSON is
-    written beside it and its line in a ``SHA256SUMS`` beside it updated. Raises ValueError for a
-    review band at or under the keep threshold."""
-    import shutil
+    written beside it and its line in a ``SHA256SUMS`` beside it updated. Returns the new manifest.
+    Raises ValueError for a review band at or under the keep threshold."""
     from datetime import UTC, datetime
 
     from magspect.inspect.verifier import VERIFIER_METADATA_KEY, Verifier
-    from magspect.models.manifest import manifest_path_for
-    from magspect.models.onnx_meta import embed_metadata, record_checksum
+    from magspect.models.onnx_meta import copy_with_metadata
 
     vm = Verifier(verifier).manifest
     keep = vm.keep_threshold if keep_threshold is None else float(keep_threshold)
@@ -54,16 +55,8 @@ def write_tuned(
     new = vm.model_copy(update={"keep_threshold": keep, "review_below": band, "also_for_sha256": also,
                                 "training": training})
     new = type(new).model_validate(new.model_dump())
-    out.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(verifier, out)
-    try:
-        embed_metadata(out, VERIFIER_METADATA_KEY, new.to_json())
-    except BaseException:
-        out.unlink(missing_ok=True)
-        raise
-    manifest_path_for(out).write_text(new.to_json() + "\n")
-    record_checksum(out)
-    return out
+    copy_with_metadata(verifier, out, VERIFIER_METADATA_KEY, new.to_json())
+    return new
 
 
 def tune_verifier_cmd(
@@ -99,13 +92,10 @@ def tune_verifier_cmd(
         fail("writing ONNX metadata needs the onnx package: pip install 'magspect[train]'")
     try:
         also = tuple(Segmenter(p, warmup=False).sha256 for p in also_for or ())
-        write_tuned(verifier, out, keep_threshold=keep_threshold,
-                    review_below="keep" if review_below is None else (review_below or None), also_for=also)
+        m = write_tuned(verifier, out, keep_threshold=keep_threshold,
+                        review_below="keep" if review_below is None else (review_below or None), also_for=also)
     except (ModelError, VerifierError, ValueError) as exc:
         fail(str(exc))
-    from magspect.inspect.verifier import Verifier
-
-    m = Verifier(out).manifest
     band = f"review band under {m.review_below:g}" if m.review_below else "no review band"
     console.print(f"wrote {out}: keeps candidates scored >= {m.keep_threshold:g}, {band}, "
                   f"serves {1 + len(m.also_for_sha256)} model(s); weights unchanged")

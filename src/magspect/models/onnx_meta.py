@@ -45,3 +45,26 @@ def record_checksum(path: str | Path) -> bool:
     if found:
         sums.write_text("\n".join(lines) + "\n")
     return found
+
+
+def copy_with_metadata(
+    src: str | Path, out: str | Path, key: str, manifest_json: str, sidecar_json: str | None = None
+) -> Path:
+    """Write ``out``: ``src`` with its metadata entry ``key`` set to ``manifest_json`` (weights
+    unchanged), ``sidecar_json`` (default: the same) beside it as ``<name>.manifest.json``, and its
+    line in a ``SHA256SUMS`` beside it updated. A file whose metadata could not be written is removed."""
+    import shutil
+
+    from magspect.models.manifest import manifest_path_for
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, out)
+    try:
+        embed_metadata(out, key, manifest_json)
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
+    manifest_path_for(out).write_text((sidecar_json or manifest_json) + "\n", encoding="utf-8")
+    record_checksum(out)
+    return out

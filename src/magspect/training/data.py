@@ -138,11 +138,6 @@ def hard_negative_groups(mask: np.ndarray, lookalikes: list) -> dict[str, np.nda
     return out
 
 
-def hard_negative_centres(mask: np.ndarray, lookalikes: list) -> list[np.ndarray]:
-    """:func:`hard_negative_groups` as a list, one ``(N, 2)`` array per kind (corners last)."""
-    return list(hard_negative_groups(mask, lookalikes).values())
-
-
 def defect_instances(mask: np.ndarray) -> dict[int, list[np.ndarray]]:
     """The defect instances of a label mask by class id: each an ``(N, 2)`` array of its pixels'
     ``(y, x)`` (8-connected components of one class). Computed once per part, not per crop."""
@@ -325,7 +320,7 @@ def pick_crop_origin(
     defect_bias: float,
     rng: np.random.Generator,
     hard_bias: float = 0.0,
-    hard_centres: list[np.ndarray] | dict[str, np.ndarray] | None = None,
+    hard_centres: dict[str, np.ndarray] | None = None,
     *,
     instances: dict[int, list[np.ndarray]] | None = None,
     class_weights: dict[int, float] | None = None,
@@ -339,16 +334,13 @@ def pick_crop_origin(
     blisters); with ``class_weights`` (class id -> weight) a class present in the view is drawn
     first with those weights, then one of its instances. ``instances`` (:func:`defect_instances`)
     saves finding them again for every crop. Hard-negative crops: ``hard_centres`` holds one
-    ``(N, 2)`` (y, x) array per kind (a list, or a dict by kind name); a kind is drawn first
-    (equally, or by ``kind_weights`` for a dict), then one of its centres."""
+    ``(N, 2)`` (y, x) array per kind name (:func:`hard_negative_groups`); a kind is drawn first
+    (equally, or by ``kind_weights``), then one of its centres."""
     h, w = mask.shape
     centre = None
     u = rng.random()
     if defect_bias <= u < defect_bias + hard_bias and hard_centres:
-        if isinstance(hard_centres, dict):
-            group = hard_centres[_weighted_key(list(hard_centres), kind_weights, rng)]
-        else:
-            group = hard_centres[int(rng.integers(len(hard_centres)))]
+        group = hard_centres[_weighted_key(list(hard_centres), kind_weights, rng)]
         centre = tuple(int(v) for v in group[int(rng.integers(len(group)))])
     elif u < defect_bias:
         if instances is None:

@@ -16,7 +16,7 @@ from magspect.training.data import (
     FolderSource,
     build_augment,
     defect_instances,
-    hard_negative_centres,
+    hard_negative_groups,
     outline_corners,
     pick_crop_origin,
     to_unit_float,
@@ -91,12 +91,12 @@ def test_hard_bias_centres_crops_on_lookalikes_and_corners():
     # one lint fibre and many dust specks: kinds are drawn first, so the fibre is not drowned
     lint = {"kind": "lint", "bbox_xyxy_px": [20, 460, 30, 470]}
     dust = [{"kind": "dust", "bbox_xyxy_px": [400 + i, 20, 402 + i, 22]} for i in range(0, 100, 5)]
-    groups = hard_negative_centres(mask, [lint, *dust])
-    assert [g.shape[0] for g in groups] == [1, 20, 4]  # lint, dust, the outline's 4 corners
-    assert groups[0].tolist() == [[465, 25]]
+    groups = hard_negative_groups(mask, [lint, *dust])
+    assert {k: g.shape[0] for k, g in groups.items()} == {"lint": 1, "dust": 20, "outline": 4}  # 4 corners
+    assert groups["lint"].tolist() == [[465, 25]]
     rng = np.random.default_rng(0)
     near_lint = 0
-    centres = np.concatenate(groups)
+    centres = np.concatenate(list(groups.values()))
     for _ in range(300):
         y0, x0 = pick_crop_origin(mask, 64, 0.0, rng, hard_bias=1.0, hard_centres=groups)
         inside = (centres[:, 0] >= y0) & (centres[:, 0] < y0 + 64) & (centres[:, 1] >= x0) & (centres[:, 1] < x0 + 64)
