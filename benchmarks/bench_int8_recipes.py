@@ -71,6 +71,8 @@ def main() -> None:
         ("convolutions + Add + Mul, 99.99th percentile", ["Conv", "Add", "Mul"], *pct[:1], {"CalibPercentile": 99.99}),
         ("convolutions except depthwise + Resize + Concat, 99.9th percentile", ["Conv", "Resize", "Concat"],
          *pct[:1], {"CalibPercentile": 99.9, "_depthwise_fp32": True}),
+        ("encoder only (convolutions before the first Resize except depthwise), 99.9th percentile", ["Conv"],
+         *pct[:1], {"CalibPercentile": 99.9, "_depthwise_fp32": True, "_decoder_fp32": True}),
         ("decoder only (convolutions after the first Resize, + Resize + Concat), 99.9th percentile",
          ["Conv", "Resize", "Concat"], *pct[:1], {"CalibPercentile": 99.9, "_encoder_fp32": True}),
     ]
@@ -115,6 +117,8 @@ def main() -> None:
             excl = keep if extra.pop("_depthwise_fp32", False) else [k for k in keep if k not in depthwise]
             if extra.pop("_encoder_fp32", False):
                 excl = sorted(set(excl) | encoder)
+            if extra.pop("_decoder_fp32", False):
+                excl = sorted(set(excl) | (set(order) - encoder))
             quantize_static(str(pre), str(out), _Reader(calib), quant_format=QuantFormat.QDQ, per_channel=True,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, calibrate_method=method,
                             nodes_to_exclude=excl, extra_options={**pct[1], **extra}, **kw)

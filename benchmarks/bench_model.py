@@ -2,6 +2,7 @@
 
     python benchmarks/bench_model.py                       # bundled default model, 1024x1024, 2 threads
     python benchmarks/bench_model.py --onnx m.onnx --int8 m-int8.onnx --size 512 --threads 1
+    python benchmarks/bench_model.py --no-torch --onnx new.onnx --int8 new-int8.onnx --also old.onnx --also old-int8.onnx
 
 Prints ms/image (median and p90 of --repeats runs, batch 1, after --warmup runs). The three
 backends run interleaved, one image each in turn, so a busy machine slows them alike. PyTorch eager
@@ -52,6 +53,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--no-torch", action="store_true", help="skip PyTorch eager")
+    ap.add_argument("--also", type=Path, action="append", default=[],
+                    help="another ONNX file timed in the same loop (e.g. the previous export); repeatable")
     args = ap.parse_args()
 
     manifest = Manifest.from_onnx(args.onnx)
@@ -76,6 +79,9 @@ def main() -> None:
     if args.int8 and Path(args.int8).exists():
         s8 = _session(args.int8, args.threads)
         runners["onnxruntime int8"] = lambda: s8.run(["logits"], {"image": x})
+    for extra in args.also:
+        s = _session(extra, args.threads)
+        runners[f"onnxruntime {extra.parent.name}/{extra.name}"] = lambda s=s: s.run(["logits"], {"image": x})
 
     times: dict[str, list[float]] = {k: [] for k in runners}
     for i in range(args.warmup + args.repeats):
@@ -94,11 +100,12 @@ def main() -> None:
         f"{datetime.now(UTC).date().isoformat()}"
     )
     base = statistics.median(times[next(iter(times))])
-    print(f"{'backend':<22} {'median ms':>10} {'p90 ms':>8} {'speed-up':>9}")
+    w = max(22, *(len(k) for k in times))
+    print(f"{'backend':<{w}} {'median ms':>10} {'p90 ms':>8} {'speed-up':>9}")
     for name, ts in times.items():
         med = statistics.median(ts)
         p90 = sorted(ts)[min(len(ts) - 1, int(round(0.9 * (len(ts) - 1))))]
-        print(f"{name:<22} {med:>10.1f} {p90:>8.1f} {base / med:>8.2f}x")
+        print(f"{name:<{w}} {med:>10.1f} {p90:>8.1f} {base / med:>8.2f}x")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ or two pixels wide survive the encoder's downsampling.
 
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -45,6 +47,7 @@ class LiteDecoderBlock(nn.Module):
 
     def __init__(self, cin: int, cskip: int, cout: int) -> None:
         super().__init__()
+        self.in_channels, self.has_skip = cin, cskip > 0
         self.reduce = conv_bn_relu(cin + cskip, cout, 1)
         self.dw = nn.Sequential(
             nn.Conv2d(cout, cout, 3, padding=1, groups=cout, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
@@ -52,11 +55,50 @@ class LiteDecoderBlock(nn.Module):
         self.pw = conv_bn_relu(cout, cout, 1)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor | None) -> torch.Tensor:
-        x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
-        if skip is not None:
-            x = torch.cat([x, skip], dim=1)
-        x = self.reduce(x)
+        x = self._reduce(x, skip)
         return x + self.pw(self.dw(x))
+
+    def _reduce(self, x: torch.Tensor, skip: torch.Tensor | None) -> torch.Tensor:
+        """``reduce(cat(up(x), skip))``, computed as ``up(W_x * x) + W_s * skip``.
+
+        The 1x1 convolution commutes with the bilinear x2 upsampling (both are linear per pixel and
+        the upsampling's weights sum to one), so the half of it that reads ``x`` runs at a quarter
+        of the pixels, fewer channels are upsampled, and no concatenation is written: the same
+        function (checkpoints are unchanged), less time at high resolution. For export,
+        :meth:`SegmentationNet.for_inference` swaps in :class:`SplitReduce` (BatchNorm folded into
+        both halves, weights as plain initializers) so the graph is Conv, Resize, Conv, Add, Relu."""
+        if isinstance(self.reduce, SplitReduce):
+            return self.reduce(x, skip)
+        if skip is None:
+            return self.reduce(_up2(x))
+        conv, bn, act = self.reduce
+        cx, w = x.shape[1], conv.weight
+        return act(bn(_up2(F.conv2d(x, w[:, :cx])) + F.conv2d(skip, w[:, cx:])))
+
+
+def _up2(t: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(t, scale_factor=2.0, mode="bilinear", align_corners=False)
+
+
+class SplitReduce(nn.Module):
+    """A lite block's conv-BN-ReLU ``reduce`` in inference form: BatchNorm folded, the 1x1 weights
+    split between the upsampled input (``conv_x``, run before the upsampling) and the skip
+    (``conv_s``, carrying the bias)."""
+
+    def __init__(self, reduce: nn.Sequential, cx: int) -> None:
+        super().__init__()
+        conv, bn = reduce[0], reduce[1]
+        with torch.no_grad():
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            w = conv.weight * scale.view(-1, 1, 1, 1)
+            self.conv_x = nn.Conv2d(cx, w.shape[0], 1, bias=False).to(w)
+            self.conv_s = nn.Conv2d(w.shape[1] - cx, w.shape[0], 1).to(w)
+            self.conv_x.weight.copy_(w[:, :cx])
+            self.conv_s.weight.copy_(w[:, cx:])
+            self.conv_s.bias.copy_(bn.bias - bn.running_mean * scale)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        return F.relu(_up2(self.conv_x(x)) + self.conv_s(skip))
 
 
 class UNetDecoder(nn.Module):
@@ -114,6 +156,15 @@ class SegmentationNet(nn.Module):
         )
         self.decoder = UNetDecoder(encoder.out_channels, decoder_channels, full_res_ch, block)
         self.head = nn.Conv2d(decoder_channels[-1], cfg.num_classes, 1)
+
+    def for_inference(self) -> SegmentationNet:
+        """An eval-mode copy in the form exported to ONNX (lite blocks' ``reduce`` as
+        :class:`SplitReduce`); the same function as ``self.eval()``, not trainable further."""
+        net = copy.deepcopy(self).eval()
+        for block in net.decoder.blocks:
+            if isinstance(block, LiteDecoderBlock) and block.has_skip and not isinstance(block.reduce, SplitReduce):
+                block.reduce = SplitReduce(block.reduce, block.in_channels)
+        return net
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         x = (image - self.mean) / self.std

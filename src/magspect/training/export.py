@@ -73,6 +73,8 @@ def export_onnx(model: torch.nn.Module, path: str | Path, in_chans: int, max_sid
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     model = model.eval().cpu()
+    if hasattr(model, "for_inference"):  # the same function in a faster graph (BatchNorm folded, splits)
+        model = model.for_inference()
     mult = getattr(getattr(model, "cfg", None), "input_multiple", 32)
     batch = torch.export.Dim("batch", min=1, max=256)
     hb = torch.export.Dim("h_blocks", min=1, max=max_side_px // mult)

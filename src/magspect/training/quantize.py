@@ -86,6 +86,27 @@ def sensitive_nodes(path: str | Path) -> list[str]:
             continue
         if is_depthwise(node) or set(node.input) & near_input or set(node.output) & outputs:
             names.append(node.name)
+    names += [n for n in split_reduce_convs(g) if n not in names]
+    return names
+
+
+def split_reduce_convs(graph) -> list[str]:  # noqa: ANN001 - an onnx GraphProto
+    """The two halves of each lite decoder block's split 1x1 convolution
+    (:class:`magspect.models.unet.SplitReduce`): a Conv feeding a Resize, and the Conv added to that
+    Resize's output. Their outputs are partial, signed sums; quantising each one alone cost 9 points of
+    argmax agreement with FP32 on the bundled model (90.5 against 99.9 %), so they stay FP32."""
+    producer = {o: n for n in graph.node for o in n.output}
+    names = []
+    for add in graph.node:
+        if add.op_type != "Add" or len(add.input) != 2:
+            continue
+        a, b = (producer.get(i) for i in add.input)
+        for resize, other in ((a, b), (b, a)):
+            if resize is None or other is None or resize.op_type != "Resize" or other.op_type != "Conv":
+                continue
+            before = producer.get(resize.input[0])
+            if before is not None and before.op_type == "Conv":
+                names += [before.name, other.name]
     return names
 
 

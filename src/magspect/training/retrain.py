@@ -274,6 +274,12 @@ def load_onnx_weights(model: Any, onnx_path: str | Path) -> None:
             if not isinstance(mod, torch.nn.Conv2d):
                 continue
             wname = f"{prefix}{name}.weight"
+            split = _split_reduce_names(prefix, name)
+            if wname not in inits and split[0] in inits and split[1] in inits:
+                # a lite decoder block's reduce exported split around its upsampling
+                # (magspect.models.unet.SplitReduce): the halves side by side are the folded weight
+                wname = split[1]
+                inits[wname] = np.concatenate([inits[split[0]], inits[split[1]]], axis=1)
             if wname not in inits:
                 raise ValueError(f"{onnx_path}: no weight {wname!r} for convolution {name!r}")
             w = torch.from_numpy(inits[wname].copy())
@@ -314,6 +320,12 @@ def load_onnx_weights(model: Any, onnx_path: str | Path) -> None:
         left = [k for k in state if k not in done and not k.endswith("num_batches_tracked")]
         if left:
             raise ValueError(f"{onnx_path}: no ONNX weights for {left[:5]}{' ...' if len(left) > 5 else ''}")
+
+
+def _split_reduce_names(prefix: str, conv_name: str) -> tuple[str, str]:
+    """ONNX weight names of a split ``...reduce.0`` convolution: (upsampled half, skip half)."""
+    base = conv_name[: -len(".0")] if conv_name.endswith("reduce.0") else conv_name
+    return f"{prefix}{base}.conv_x.weight", f"{prefix}{base}.conv_s.weight"
 
 
 def _check_against_onnx(model: Any, onnx_path: Path, in_chans: int) -> float:

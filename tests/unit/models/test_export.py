@@ -17,9 +17,9 @@ from magspect.training.toy import toy_views
 torch.set_num_threads(1)
 
 
-def _checkpoint() -> dict:
+def _checkpoint(name: str = "unet_mnv3s") -> dict:
     torch.manual_seed(0)
-    model = create_model("unet_mnv3s", in_chans=1)
+    model = create_model(name, in_chans=1)
     # non-trivial BatchNorm statistics, as after training
     model.train()
     with torch.no_grad():
@@ -27,7 +27,7 @@ def _checkpoint() -> dict:
             model(torch.rand(4, 1, 64, 64))
     return {
         "model": model.state_dict(),
-        "model_name": "unet_mnv3s",
+        "model_name": name,
         "model_kwargs": {},
         "in_chans": 1,
         "model_cfg": model.cfg.to_dict(),
@@ -129,6 +129,24 @@ def test_int8_keeps_first_last_and_depthwise_convolutions_in_fp32(exported):
     assert depthwise and depthwise <= names  # depthwise convolutions stay in FP32 (accuracy)
     dense = [n.name for n in convs if n.name not in depthwise]
     assert sum(n in names for n in dense) <= 3  # the ones reading the image, the head: the rest is quantised
+
+
+def test_lite_model_exports_its_split_reduce_and_keeps_it_fp32_in_int8(tmp_path):
+    """The lite decoder exports without a Concat (each block's 1x1 reduce split around the
+    upsampling, BatchNorm folded), passes parity against the trainable model, and INT8 keeps the
+    split halves in FP32."""
+    from magspect.training.quantize import sensitive_nodes, split_reduce_convs
+
+    x = np.random.default_rng(2).random((1, 1, 64, 96), dtype=np.float32)
+    path, _, parity = export_checkpoint(_checkpoint("unet_mnv3s_lite"), tmp_path / "lite.onnx", [x])
+    assert parity.max_abs_diff <= 1e-4
+    graph = onnx.load(str(path)).graph
+    ops = [n.op_type for n in graph.node]
+    assert "Concat" not in ops and "BatchNormalization" not in ops
+    split = split_reduce_convs(graph)
+    assert len(split) == 2 * 4 == len(set(split))  # two halves per decoder block with a skip
+    assert set(split) <= set(sensitive_nodes(path))
+    assert all(next(n for n in graph.node if n.name == s).op_type == "Conv" for s in split)
 
 
 def test_a_model_that_fails_parity_is_not_left_behind(tmp_path, monkeypatch):

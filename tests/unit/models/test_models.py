@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import subprocess
 import sys
 
@@ -35,6 +36,61 @@ def test_lite_decoder_ends_at_stride_2_and_still_sees_a_one_pixel_line():
     with torch.no_grad():
         d = (model(line) - model(x)).abs().sum(1)[0]
     assert float(d[31].mean()) > 10 * float(d[:8].mean()) + 1e-6
+
+
+def _concat_reduce(block, x, skip):
+    """The lite block's reduce the direct way: upsample, concatenate, conv-BN-ReLU."""
+    up = torch.nn.functional.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+    return block.reduce(torch.cat([up, skip], dim=1))
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_lite_block_split_reduce_is_the_concatenating_one(training):
+    """``LiteDecoderBlock`` computes ``reduce(cat(up(x), skip))`` as ``up(W_x x) + W_s skip`` (BatchNorm
+    folded in eval mode): the same values and, in training, the same gradients and BN statistics."""
+    from magspect.models.unet import LiteDecoderBlock
+
+    torch.manual_seed(3)
+    block = LiteDecoderBlock(24, 16, 32).double()
+    bn = block.reduce[1]
+    with torch.no_grad():  # BN far from identity, so a wrong fold shows
+        bn.running_mean.uniform_(-2, 2)
+        bn.running_var.uniform_(0.2, 3)
+        bn.weight.uniform_(0.5, 2)
+        bn.bias.uniform_(-1, 1)
+    ref = copy.deepcopy(block)
+    block.train(training), ref.train(training)
+    x = torch.randn(2, 24, 5, 7, dtype=torch.float64, requires_grad=True)
+    skip = torch.randn(2, 16, 10, 14, dtype=torch.float64)
+    got, want = block._reduce(x, skip), _concat_reduce(ref, x, skip)
+    assert got.shape == (2, 32, 10, 14)
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+    if training:
+        gx = torch.autograd.grad(got.square().sum(), [x, block.reduce[0].weight])
+        gr = torch.autograd.grad(want.square().sum(), [x, ref.reduce[0].weight])
+        for a, b in zip(gx, gr, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
+        torch.testing.assert_close(bn.running_mean, ref.reduce[1].running_mean)
+
+
+def test_lite_model_inference_form_is_the_same_function():
+    """``for_inference`` (what ``export_onnx`` exports) swaps each lite block's reduce for
+    ``SplitReduce``, folded BatchNorm and all, and computes what the trainable model computes."""
+    from magspect.models.unet import SplitReduce
+
+    torch.manual_seed(5)
+    model = create_model("unet_mnv3s_lite").double()
+    model.train()
+    with torch.no_grad():  # a few training passes so every BatchNorm has non-trivial statistics
+        for _ in range(3):
+            model(torch.rand(2, 1, 64, 96, dtype=torch.float64))
+    model.eval()
+    fast = model.for_inference()
+    assert sum(isinstance(m, SplitReduce) for m in fast.modules()) == len(model.decoder.blocks)
+    assert not any(isinstance(m, SplitReduce) for m in model.modules())  # a copy: the original trains on
+    x = torch.rand(1, 1, 96, 64, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), model(x), rtol=1e-9, atol=1e-9)
 
 
 def test_unknown_model_and_duplicate_registration_fail():
