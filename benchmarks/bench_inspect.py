@@ -2,10 +2,12 @@
 
 Each part has a top and a side view at 1024x1024 (the generator's default station). Parts are
 generated once up front, so only the Inspector is timed. The set-ups are timed interleaved, part by
-part, so machine noise hits them alike. A set-up is ``fp32`` or ``int8`` (the bundled models),
-optionally ``+noverify`` (no look-alike verifier).
+part, so machine noise hits them alike. A set-up is ``fp32`` or ``int8`` (the bundled models) or a
+model file (``path/to/model.onnx``: the bundled verifier runs with it if it was checked with that
+model), optionally ``+noverify`` (no look-alike verifier).
 
     .venv/bin/python benchmarks/bench_inspect.py --parts 40 --threads 2 --setups fp32,fp32+noverify,int8
+    .venv/bin/python benchmarks/bench_inspect.py --setups fp32,old/default.onnx   # against an earlier export
 """
 
 from __future__ import annotations
@@ -37,9 +39,12 @@ def main() -> None:
     inspectors = {}
     for name in args.setups.split(","):
         base, *mods = name.split("+")
-        if base not in ("fp32", "int8") or set(mods) - {"noverify"}:
-            raise SystemExit(f"unknown set-up {name!r}: fp32 or int8, optionally +noverify")
-        inspectors[name] = Inspector(int8=base == "int8", threads=args.threads,
+        is_file = base.endswith(".onnx")
+        if not (is_file or base in ("fp32", "int8")) or set(mods) - {"noverify"}:
+            raise SystemExit(f"unknown set-up {name!r}: fp32, int8 or a model FILE.onnx, optionally +noverify")
+        if is_file and not os.path.isfile(base):
+            raise SystemExit(f"set-up {name!r}: no model file {base}")
+        inspectors[name] = Inspector(base if is_file else None, int8=base == "int8", threads=args.threads,
                                      verifier=False if "noverify" in mods else None)
     lat: dict[str, list[float]] = {k: [] for k in inspectors}
     verdicts: dict[str, list[str]] = {k: [] for k in inspectors}

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from magspect.models.manifest import METADATA_KEY, Manifest
+from magspect.models.manifest import METADATA_KEY, Manifest, full_resolution_logits
 from magspect.types import DEFECT_CLASSES
 
 PROVIDER_PREFERENCE: tuple[str, ...] = (
@@ -255,7 +255,9 @@ class Segmenter:
         return np.ascontiguousarray(x)
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run([self._output], {self._input: batch})[0]
+        """Logits at the input's size (a stride-2 export's are upsampled here, as the manifest says)."""
+        return full_resolution_logits(self.session.run([self._output], {self._input: batch})[0],
+                                      self.manifest.output_stride)
 
     def _pad(self, x: np.ndarray) -> tuple[np.ndarray, int, int]:
         mult = self.manifest.input_multiple

@@ -7,8 +7,12 @@ beside it as ``<name>.manifest.json``. The runtime reads preprocessing from here
   :attr:`Preprocess.input_divisor_by_dtype` (``uint8`` -> 255, ``uint16`` -> 65535), so in [0, 1];
   ``C`` is :attr:`Manifest.in_channels` (1 grayscale, 3 RGB in R, G, B order); H and W multiples of
   :attr:`Manifest.input_multiple`. Mean/std normalisation happens inside the graph.
-* output ``logits``: ``N x len(classes) x H x W`` float32, unnormalised class scores (softmax over
-  axis 1 for probabilities; argmax for the class mask, ids as in :data:`magspect.types.CLASS_NAMES`).
+* output ``logits``: ``N x len(classes) x H/s x W/s`` float32, unnormalised class scores (softmax over
+  axis 1 for probabilities; argmax for the class mask, ids as in :data:`magspect.types.CLASS_NAMES`),
+  where ``s`` is :attr:`Manifest.output_stride`. With ``s > 1`` the runtime brings them to the
+  input's size with :func:`full_resolution_logits` (bilinear, half-pixel centres: what the network's
+  own last layer does in PyTorch, moved out of the graph because onnxruntime's CPU resize of a few
+  channels at full resolution cost a sixth of the model's time).
 
 Reading it needs only onnxruntime (no ``onnx`` package): :meth:`Manifest.from_onnx`.
 """
@@ -20,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from magspect.types import CLASS_NAMES
@@ -75,6 +80,8 @@ class Manifest(_Frozen):
         name="logits", layout="NCHW", description="class logits, C = len(classes); argmax over axis 1"
     )
     input_multiple: int = Field(32, ge=1)  # H and W must be multiples of this
+    # the logits come out at 1/output_stride of the input's size: see full_resolution_logits
+    output_stride: Literal[1, 2] = 1
     tile_size_px: int = Field(512, ge=1)  # recommended inference tile (square)
     tile_overlap_px: int = Field(32, ge=0)
     um_per_px: float | None = Field(None, gt=0)  # resolution the model was trained for (one scale)
@@ -144,6 +151,22 @@ class Manifest(_Frozen):
         path = Path(path)
         path.write_text(self.to_json() + "\n", encoding="utf-8")
         return path
+
+
+def full_resolution_logits(logits: np.ndarray, stride: int) -> np.ndarray:
+    """``N x C x h x w`` logits at 1/``stride`` of the input -> ``N x C x (h*stride) x (w*stride)``:
+    bilinear with half-pixel centres and clamped borders (PyTorch's ``interpolate(...,
+    mode="bilinear", align_corners=False)``, OpenCV's ``INTER_LINEAR``). ``stride`` 1: unchanged."""
+    if stride == 1:
+        return logits
+    import cv2
+
+    n, c, h, w = logits.shape
+    out = np.empty((n, c, h * stride, w * stride), np.float32)
+    for i in range(n):
+        for j in range(c):
+            cv2.resize(logits[i, j], (w * stride, h * stride), dst=out[i, j], interpolation=cv2.INTER_LINEAR)
+    return out
 
 
 def manifest_path_for(onnx_path: str | Path) -> Path:

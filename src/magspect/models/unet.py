@@ -156,11 +156,21 @@ class SegmentationNet(nn.Module):
         )
         self.decoder = UNetDecoder(encoder.out_channels, decoder_channels, full_res_ch, block)
         self.head = nn.Conv2d(decoder_channels[-1], cfg.num_classes, 1)
+        # False in the exported form: the runtime upsamples the stride-2 logits (Manifest.output_stride)
+        self.upsample_logits = True
+
+    @property
+    def output_stride(self) -> int:
+        """The logits' stride against the input: 1, or the decoder's when the upsampling is left out."""
+        return 1 if self.upsample_logits else self.decoder.out_stride
 
     def for_inference(self) -> SegmentationNet:
-        """An eval-mode copy in the form exported to ONNX (lite blocks' ``reduce`` as
-        :class:`SplitReduce`); the same function as ``self.eval()``, not trainable further."""
+        """An eval-mode copy in the form exported to ONNX: lite blocks' ``reduce`` as
+        :class:`SplitReduce`, and logits left at the decoder's stride (the runtime upsamples them,
+        :func:`magspect.models.manifest.full_resolution_logits`); with that upsampling, the same
+        function as ``self.eval()``. Not trainable further."""
         net = copy.deepcopy(self).eval()
+        net.upsample_logits = False
         for block in net.decoder.blocks:
             if isinstance(block, LiteDecoderBlock) and block.has_skip and not isinstance(block.reduce, SplitReduce):
                 block.reduce = SplitReduce(block.reduce, block.in_channels)
@@ -171,7 +181,7 @@ class SegmentationNet(nn.Module):
         feats = self.encoder(x)
         full = self.full_res(x) if self.full_res is not None else None
         logits = self.head(self.decoder(feats, full))
-        if self.decoder.out_stride != 1:
+        if self.decoder.out_stride != 1 and self.upsample_logits:
             scale = float(self.decoder.out_stride)
             logits = F.interpolate(logits, scale_factor=scale, mode="bilinear", align_corners=False)
         return logits

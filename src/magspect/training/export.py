@@ -17,7 +17,13 @@ import onnx
 import torch
 
 from magspect.inspect.backend import sha256_file
-from magspect.models.manifest import METADATA_KEY, Manifest, Preprocess, manifest_path_for
+from magspect.models.manifest import (
+    METADATA_KEY,
+    Manifest,
+    Preprocess,
+    full_resolution_logits,
+    manifest_path_for,
+)
 from magspect.models.onnx_meta import embed_metadata
 
 OPSET = 18
@@ -119,16 +125,24 @@ def embed_manifest(path: str | Path, manifest: Manifest) -> Path:
     return path
 
 
+def exported_output_stride(model: torch.nn.Module) -> int:
+    """The stride of the logits in ``model``'s ONNX export (:attr:`Manifest.output_stride`)."""
+    return int(getattr(model.for_inference(), "output_stride", 1)) if hasattr(model, "for_inference") else 1
+
+
 def check_parity(
     model: torch.nn.Module,
     onnx_path: str | Path,
     inputs: list[np.ndarray],
     max_abs_diff: float = MAX_ABS_LOGIT_DIFF,
     min_agreement: float = MIN_ARGMAX_AGREEMENT,
+    output_stride: int = 1,
 ) -> Parity:
     """Run each ``1 x C x H x W`` input through PyTorch (float64 and float32) and onnxruntime;
     raise if onnxruntime's logits are further than ``max_abs_diff`` from the float64 ones, or its
-    argmax agrees with float32 PyTorch's on fewer than ``min_agreement`` of the pixels."""
+    argmax agrees with float32 PyTorch's on fewer than ``min_agreement`` of the pixels.
+    ``output_stride``: the export's (:attr:`Manifest.output_stride`); its logits are brought to full
+    size as the runtime does (:func:`full_resolution_logits`), so the check covers that step too."""
     import copy
 
     sess = ort_session(onnx_path)
@@ -139,7 +153,7 @@ def check_parity(
         for x in inputs:
             ref32 = model(torch.from_numpy(x)).numpy()
             ref = exact(torch.from_numpy(x).double()).numpy()
-            got = sess.run(["logits"], {"image": x})[0]
+            got = full_resolution_logits(sess.run(["logits"], {"image": x})[0], output_stride)
             if got.shape != ref.shape:
                 raise ParityError(f"ORT output shape {got.shape} != PyTorch {ref.shape} for input {x.shape}")
             worst = max(worst, float(np.abs(got - ref).max()))
@@ -200,23 +214,28 @@ def export_checkpoint(
     out: str | Path,
     parity_inputs: list[np.ndarray],
     check_sizes_hw: tuple[tuple[int, int], ...] = ((64, 96), (128, 128)),
+    max_abs_diff: float = MAX_ABS_LOGIT_DIFF,
+    min_agreement: float = MIN_ARGMAX_AGREEMENT,
 ) -> tuple[Path, Manifest, Parity]:
     """Checkpoint -> ``out`` (FP32 ONNX + manifest), parity-checked on ``parity_inputs`` and on
-    random inputs of ``check_sizes_hw`` with batch 2 (the dynamic axes). A file that fails the
-    check is deleted: nobody ships a model whose parity failed."""
+    random inputs of ``check_sizes_hw`` with batch 2 (the dynamic axes), within ``max_abs_diff``
+    and ``min_agreement``. A file that fails the check is deleted: nobody ships a model whose
+    parity failed."""
     from magspect.training.checkpoint import model_from_checkpoint
 
     model = model_from_checkpoint(ckpt)
     out = export_onnx(model, out, ckpt["in_chans"])
+    stride = exported_output_stride(model)
     float_sha = sha256_file(out)
     rng = np.random.default_rng(0)
     shape_probes = [rng.random((2, ckpt["in_chans"], h, w), dtype=np.float32) for h, w in check_sizes_hw]
     try:
-        parity = check_parity(model, out, list(parity_inputs) + shape_probes)
+        parity = check_parity(model, out, list(parity_inputs) + shape_probes, max_abs_diff, min_agreement, stride)
     except ParityError:
         out.unlink(missing_ok=True)
         raise
-    manifest = manifest_from_checkpoint(ckpt, float_model_sha256=float_sha, parity=parity.as_dict())
+    manifest = manifest_from_checkpoint(ckpt, float_model_sha256=float_sha, parity=parity.as_dict(),
+                                        output_stride=stride)
     embed_manifest(out, manifest)
     return out, manifest, parity
 

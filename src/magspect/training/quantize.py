@@ -147,14 +147,21 @@ def quantize_int8(
 def compare_int8(
     fp32_path: str | Path, int8_path: str | Path, views: list[tuple[np.ndarray, np.ndarray]]
 ) -> Int8Report:
-    """``views``: ``(1 x C x H x W float input, H x W truth mask)``; H, W multiples of 32."""
+    """``views``: ``(1 x C x H x W float input, H x W truth mask)``; H, W multiples of 32. Compared
+    at full size (the FP32 manifest's ``output_stride`` applied to both, as the runtime does)."""
+    from magspect.models.manifest import Manifest, full_resolution_logits
+
+    try:
+        stride = Manifest.from_onnx(fp32_path).output_stride
+    except ValueError:  # a bare export without a manifest: full-resolution logits
+        stride = 1
     s32, s8 = ort_session(fp32_path), ort_session(int8_path)
     agree = agree_defect = total = 0
     first_defect = min(CLASS_IDS[c] for c in DEFECT_CLASSES)
     m32, m8 = SegMetrics(), SegMetrics()
     for x, truth in views:
-        p32 = s32.run(["logits"], {"image": x})[0].argmax(1)[0]
-        p8 = s8.run(["logits"], {"image": x})[0].argmax(1)[0]
+        p32 = full_resolution_logits(s32.run(["logits"], {"image": x})[0], stride).argmax(1)[0]
+        p8 = full_resolution_logits(s8.run(["logits"], {"image": x})[0], stride).argmax(1)[0]
         agree += int((p32 == p8).sum())
         agree_defect += int(((p32 >= first_defect) == (p8 >= first_defect)).sum())
         total += p32.size

@@ -331,12 +331,14 @@ def _split_reduce_names(prefix: str, conv_name: str) -> tuple[str, str]:
 def _check_against_onnx(model: Any, onnx_path: Path, in_chans: int) -> float:
     import torch
 
+    from magspect.models.manifest import Manifest, full_resolution_logits
     from magspect.training.export import ort_session
 
     x = np.random.default_rng(0).random((1, in_chans, 96, 128), dtype=np.float32)
     with torch.no_grad():
         ref = model.eval()(torch.from_numpy(x)).numpy()
-    got = ort_session(onnx_path, threads=1).run(["logits"], {"image": x})[0]
+    stride = Manifest.from_onnx(onnx_path).output_stride
+    got = full_resolution_logits(ort_session(onnx_path, threads=1).run(["logits"], {"image": x})[0], stride)
     return float(np.abs(got - ref).max())
 
 
@@ -713,23 +715,10 @@ def _export_and_register(cfg: RetrainConfig, ckpt: dict, split: Split, lineage: 
 
 def _export_checked(ckpt: dict, out: Path, inputs: list[np.ndarray], ex: ExportSection):  # noqa: ANN202
     """:func:`~magspect.training.export.export_checkpoint` with the parity limits of ``ex``."""
-    from magspect.training.checkpoint import model_from_checkpoint
-    from magspect.training.export import (
-        check_parity,
-        embed_manifest,
-        export_onnx,
-        manifest_from_checkpoint,
-        sha256_file,
-    )
+    from magspect.training.export import export_checkpoint
 
-    model = model_from_checkpoint(ckpt)
-    export_onnx(model, out, ckpt["in_chans"])
-    rng = np.random.default_rng(0)
-    probes = [rng.random((2, ckpt["in_chans"], h, w), dtype=np.float32) for h, w in ((64, 96), (128, 128))]
-    parity = check_parity(model, out, list(inputs) + probes, ex.max_abs_logit_diff, ex.min_argmax_agreement)
-    manifest = manifest_from_checkpoint(ckpt, float_model_sha256=sha256_file(out), parity=parity.as_dict())
-    embed_manifest(out, manifest)
-    return out, manifest, parity
+    return export_checkpoint(ckpt, out, inputs, max_abs_diff=ex.max_abs_logit_diff,
+                             min_agreement=ex.min_argmax_agreement)
 
 
 def magsynth_suite_key(n: int) -> str:

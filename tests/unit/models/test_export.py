@@ -137,12 +137,19 @@ def test_lite_model_exports_its_split_reduce_and_keeps_it_fp32_in_int8(tmp_path)
     split halves in FP32."""
     from magspect.training.quantize import sensitive_nodes, split_reduce_convs
 
+    from magspect.inspect.backend import Segmenter
+
     x = np.random.default_rng(2).random((1, 1, 64, 96), dtype=np.float32)
-    path, _, parity = export_checkpoint(_checkpoint("unet_mnv3s_lite"), tmp_path / "lite.onnx", [x])
-    assert parity.max_abs_diff <= 1e-4
+    path, manifest, parity = export_checkpoint(_checkpoint("unet_mnv3s_lite"), tmp_path / "lite.onnx", [x])
+    assert parity.max_abs_diff <= 1e-4  # checked after the runtime's upsampling to full size
     graph = onnx.load(str(path)).graph
     ops = [n.op_type for n in graph.node]
     assert "Concat" not in ops and "BatchNormalization" not in ops
+    # the logits leave the graph at stride 2 (no full-resolution Resize); the runtime upsamples them
+    assert manifest.output_stride == 2 and ops.count("Resize") == 4
+    assert ort_session(path).run(["logits"], {"image": x})[0].shape == (1, 5, 32, 48)
+    (lg,) = Segmenter(path, warmup=False).logits([np.zeros((64, 96), np.uint8)])
+    assert lg.shape == (5, 64, 96)
     split = split_reduce_convs(graph)
     assert len(split) == 2 * 4 == len(set(split))  # two halves per decoder block with a skip
     assert set(split) <= set(sensitive_nodes(path))

@@ -6,6 +6,7 @@ import copy
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -88,9 +89,28 @@ def test_lite_model_inference_form_is_the_same_function():
     fast = model.for_inference()
     assert sum(isinstance(m, SplitReduce) for m in fast.modules()) == len(model.decoder.blocks)
     assert not any(isinstance(m, SplitReduce) for m in model.modules())  # a copy: the original trains on
+    assert fast.output_stride == 2 and model.output_stride == 1
     x = torch.rand(1, 1, 96, 64, dtype=torch.float64)
     with torch.no_grad():
-        torch.testing.assert_close(fast(x), model(x), rtol=1e-9, atol=1e-9)
+        half = fast(x)
+        assert half.shape[-2:] == (48, 32)
+        full = torch.nn.functional.interpolate(half, scale_factor=2.0, mode="bilinear", align_corners=False)
+        torch.testing.assert_close(full, model(x), rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("hw", [(3, 5), (44, 17)])
+def test_full_resolution_logits_is_pytorch_bilinear(hw):
+    """The runtime's upsampling of a stride-2 export's logits (OpenCV) is the bilinear x2 the
+    network's trainable form ends with (PyTorch, half-pixel centres, clamped borders)."""
+    from magspect.models.manifest import full_resolution_logits
+
+    y = np.random.default_rng(4).normal(size=(2, 5, *hw)).astype(np.float32) * 10
+    want = torch.nn.functional.interpolate(torch.from_numpy(y), scale_factor=2.0, mode="bilinear",
+                                           align_corners=False).numpy()
+    got = full_resolution_logits(y, 2)
+    assert got.shape == (2, 5, 2 * hw[0], 2 * hw[1]) and got.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=0, atol=2e-5)
+    assert full_resolution_logits(y, 1) is y
 
 
 def test_unknown_model_and_duplicate_registration_fail():
