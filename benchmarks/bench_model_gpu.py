@@ -8,6 +8,9 @@ CUDA build of torch; TensorRT rows need the TensorRT libraries and are skipped w
 The CUDA EP FP16 row converts the FP32 ONNX with ``onnxruntime.transformers.float16`` (inputs
 and outputs kept FP32, so the manifest's preprocessing is unchanged). Times are per batch and per
 image, with device synchronisation, after --warmup runs (TensorRT builds its engine on the first).
+The onnxruntime rows time the graph only: a model whose manifest says ``output_stride: 2`` leaves
+its logits at half size there, and the runtime's upsampling (on the CPU,
+``magspect.models.manifest.full_resolution_logits``) is not in these rows; the script prints it.
 """
 
 from __future__ import annotations
@@ -116,6 +119,9 @@ def main() -> None:
     else:
         print("# onnxruntime: no CUDAExecutionProvider (pip install 'magspect[gpu]')")
 
+    if manifest.output_stride != 1:
+        print(f"# logits leave the graph at stride {manifest.output_stride}: the runtime's CPU upsampling is not "
+              "in the onnxruntime rows")
     print(f"# input {args.batch}x{manifest.in_channels}x{args.size}x{args.size}, {args.repeats} runs")
     print(f"{'backend':<32} {'ms/batch':>9} {'ms/image':>9}")
     for name, ts in rows.items():
