@@ -13,6 +13,7 @@ workers with batching when behind, deadline watchdog, output, records to a local
 
     .venv/bin/python benchmarks/bench_station.py            # the bundled FP32 model
     .venv/bin/python benchmarks/bench_station.py --model path/to/model-int8.onnx
+    .venv/bin/python benchmarks/bench_station.py --processes 2 --threads 2   # worker processes (model.processes)
 
 Without a model file it says so and exits 0 (the bundled model ships with a release).
 """
@@ -44,6 +45,14 @@ _INSPECTOR = None
 
 def pool_inspector(args):  # noqa: ANN001, ANN201
     global _INSPECTOR
+    if _INSPECTOR is None and args.processes:
+        from magspect.inspect.procpool import InspectorSettings, ProcessInspector
+
+        if args.tile_px:
+            raise SystemExit("--tile-px is not available with --processes")
+        _INSPECTOR = ProcessInspector(InspectorSettings(
+            model=args.model, threads=args.threads, spin=args.spin, max_batch_images=args.max_batch_images,
+            verifier=False if args.no_verifier else None), args.processes)
     if _INSPECTOR is None:
         from magspect.inspect import Inspector, Segmenter
         from magspect.inspect.batching import BatchingSegmenter
@@ -81,7 +90,9 @@ def main() -> None:
     ap.add_argument("--parts-80", type=int, default=100, help="parts in the 80 %% phase")
     ap.add_argument("--deadline-ms", type=float, default=3000.0)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=2, help="onnxruntime intra-op threads")
+    ap.add_argument("--threads", type=int, default=2, help="onnxruntime intra-op threads (per process)")
+    ap.add_argument("--processes", type=int, default=0,
+                    help="inspect in N worker processes (the station's model.processes); 0: in this process")
     ap.add_argument("--max-batch-images", type=int, default=8)
     ap.add_argument("--spin", action="store_true",
                     help="onnxruntime pool threads spin while idle (the station's default, model.spin: false, sleeps)")
@@ -97,6 +108,8 @@ def main() -> None:
         print(f"SKIP: no model at {args.model} (pass --model)")
         return
     import cv2
+
+    from magspect.models.manifest import Manifest
 
     cv2.setNumThreads(1)  # the workers are the parallelism
     from magspect.edge._sim import SimulatedLine
@@ -122,13 +135,15 @@ def main() -> None:
         print("at 80 %:", json.dumps(at80), file=sys.stderr)
     out = {
         "model": str(args.model), "verifier": not args.no_verifier, "size_px": args.size_px, "views": 2,
-        "workers": args.workers,
+        "workers": args.workers, "processes": args.processes,
         "threads": args.threads, "spin": args.spin, "max_batch_images": args.max_batch_images,
         "cpus": os.cpu_count(),
-        "tile_px": args.tile_px or pool_inspector(args).segmenter.manifest.tile_size_px,
+        "tile_px": args.tile_px or Manifest.from_onnx(args.model).tile_size_px,
         "python": platform.python_version(), "sustained": sustained, "at_80pct": at80,
     }
     print(json.dumps(out, indent=1))
+    if hasattr(pool_inspector(args), "close"):
+        pool_inspector(args).close()
 
 
 if __name__ == "__main__":

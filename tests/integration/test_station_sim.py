@@ -4,6 +4,8 @@ the model) -> reject gate -> record store. Counts reconcile and no nonconforming
 import subprocess
 import sys
 
+import pytest
+
 from magspect.edge import StationConfig, build_station
 from magspect.store import RecordStore
 from magspect.types import Verdict
@@ -54,24 +56,39 @@ def test_station_package_never_imports_torch():
     assert out.stdout.strip() == "False"
 
 
-def test_simulated_line_with_the_bundled_model(tmp_path):
-    import pytest
-
+@pytest.mark.parametrize("processes", [0, 2])
+def test_simulated_line_with_the_bundled_model(tmp_path, processes):
+    """In the station's process (threads) and in worker processes (``model.processes``): every part
+    inspected by the bundled model, recorded, and rejected where the model's verdict says so."""
     from magspect.inspect import bundled_model_path
+    from magspect.inspect.procpool import ProcessInspector
 
     if not bundled_model_path(int8=False).is_file():
         pytest.skip("the bundled model (src/magspect/models/weights/default.onnx) is missing")
     cfg = _cfg(tmp_path, n_parts=4, size_px=512, rate_hz=1, prerender=2)
-    cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"kind": "bundled", "threads": 2}),
-                                 "deadline_ms": 60000})
+    model = cfg.model.model_copy(update={"kind": "bundled", "threads": 2 if not processes else 1,
+                                         "processes": processes})
+    cfg = cfg.model_copy(update={"model": model, "deadline_ms": 60000})
     decisions = []
     st = build_station(cfg, on_record=decisions.append)
+    assert isinstance(st.inspector, ProcessInspector) == bool(processes)
     st.start()
     assert st.wait_source_done(120)
     st.stop(timeout_s=120)
     c = st.counters
     assert c.acquired == 4 == c.inspected + c.fail_safe == c.recorded
+    assert c.fail_safe == 0
     for d in decisions:
         assert d.result.model.name == "unet_mnv3s_lite-fp32" and d.result.error is None
         if any(r.verdict == Verdict.REJECT for r in d.result.reasons):  # what the model caught is rejected
             assert d.reject
+    if processes:  # stop() closed the worker processes the station built
+        with pytest.raises(RuntimeError, match="closed"):
+            st.inspector.inspect({})
+
+
+def test_truth_model_cannot_run_in_worker_processes(tmp_path):
+    cfg = _cfg(tmp_path)
+    cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"processes": 2})})
+    with pytest.raises(ValueError, match="processes to 0"):
+        build_station(cfg)

@@ -66,7 +66,7 @@ class ModelCfg(_Cfg):
     kind: Literal["bundled", "path", "promoted", "truth"] = "bundled"
     path: Path | None = None
     registry: Path | None = None
-    int8: bool = False  # FP32: faster than INT8 on 2 CPU cores, and INT8 loses 5 points of crack recall (MODEL_CARD)
+    int8: bool = False  # FP32: faster than INT8 on 2 CPU cores, and INT8 loses 2-3 points of recall (MODEL_CARD)
     threads: PositiveInt | None = None  # onnxruntime intra-op threads (default: all cores)
     providers: list[str] | None = None
     max_batch_images: PositiveInt = 8  # batching when behind: model calls of waiting parts merged up to this
@@ -76,6 +76,10 @@ class ModelCfg(_Cfg):
     # its review band (unsure kept defects send the part to REVIEW): unset = the verifier's own; 0 = none,
     # for a line with nobody to review
     review_below: float | None = Field(default=None, ge=0.0, le=1.0)
+    # 0: inspections run in the station's own process (its `workers` threads); N: in N worker processes,
+    # each with its own Inspector (the pipeline's Python steps hold the GIL, so threads alone leave cores
+    # idle: BENCHMARKS.md "Camera station"); set `workers` to N as well. Not with kind "truth".
+    processes: int = Field(0, ge=0, le=64)
 
 
 class RecordsCfg(_Cfg):
@@ -133,6 +137,8 @@ def build_station(cfg: StationConfig, *, inspector: Any = None, on_record: Any =
     truth = TruthSegmenter() if cfg.model.kind == "truth" else None
     if truth is not None and cam_cfg.kind != "sim":
         raise ValueError("model kind 'truth' needs the simulated line (camera kind 'sim')")
+    if truth is not None and cfg.model.processes:
+        raise ValueError("model kind 'truth' runs in the station's process: set model.processes to 0")
     if cam_cfg.kind == "sim":
         camera: Any = SimulatedLine(cfg.spec, rate_hz=cam_cfg.rate_hz, n_parts=cam_cfg.n_parts,
                                     defect_rate=cam_cfg.defect_rate,
@@ -146,13 +152,14 @@ def build_station(cfg: StationConfig, *, inspector: Any = None, on_record: Any =
         camera = VideoCaptureCamera(cam_cfg.uri, views=cam_cfg.views, um_per_px=cam_cfg.um_per_px)
     else:
         camera = AravisCamera(cam_cfg.device_id, views=cam_cfg.views, um_per_px=cam_cfg.um_per_px)
+    owns_inspector = inspector is None
     if inspector is None:
         m = cfg.model
         if truth is not None:
             inspector = Inspector(segmenter=truth)
         else:
-            from magspect.inspect import Segmenter, bundled_model_path
-            from magspect.inspect.batching import BatchingSegmenter
+            from magspect.inspect import bundled_model_path
+            from magspect.inspect.procpool import InspectorSettings, ProcessInspector
 
             if m.kind == "promoted":
                 from magspect.models.registry import promoted_model_path
@@ -162,10 +169,12 @@ def build_station(cfg: StationConfig, *, inspector: Any = None, on_record: Any =
                     raise ValueError(f"model kind 'promoted': no model is promoted in the registry {m.registry or ''}")
             else:
                 path = m.path if m.kind == "path" else bundled_model_path(int8=m.int8)
-            seg = Segmenter(path, providers=m.providers, threads=m.threads, warmup=True, spin=m.spin,
-                            confidence="defects")
-            inspector = Inspector(segmenter=BatchingSegmenter(seg, max_images=m.max_batch_images),
-                                  verifier=False if m.verifier == "none" else m.verifier, review_below=m.review_below)
+            settings = InspectorSettings(
+                model=Path(path), threads=m.threads, providers=tuple(m.providers) if m.providers else None,
+                spin=m.spin, max_batch_images=m.max_batch_images,
+                verifier=False if m.verifier == "none" else m.verifier, review_below=m.review_below,
+            )
+            inspector = ProcessInspector(settings, m.processes) if m.processes else settings.build()
     records = None
     if cfg.records.enabled:
         keep = (Verdict.REJECT,) if cfg.records.keep_images else ()
@@ -184,4 +193,4 @@ def build_station(cfg: StationConfig, *, inspector: Any = None, on_record: Any =
                                   status_period_s=cfg.status_period_s))
     return Station(camera, inspector, cfg.spec, deadline_ms=cfg.deadline_ms, queue_size=cfg.queue_size,
                    workers=cfg.workers, records=records, outputs=outputs, station_name=cfg.name, meta=cfg.meta,
-                   on_record=on_record)
+                   on_record=on_record, owns_inspector=owns_inspector)

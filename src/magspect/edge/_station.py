@@ -101,7 +101,8 @@ class Station:
 
     ``inspector``: anything with ``inspect(views, spec=, part_id=, um_per_px=, backlights=)``.
     ``records``: a :class:`~magspect.edge.RecordSink` (or ``None``: nothing recorded).
-    ``deadline_ms``: from trigger to reject gate. ``workers``: inference threads.
+    ``deadline_ms``: from trigger to reject gate. ``workers``: inference threads. ``owns_inspector``:
+    ``stop()`` closes the inspector (e.g. a :class:`~magspect.inspect.procpool.ProcessInspector`'s processes).
     """
 
     def __init__(
@@ -118,6 +119,7 @@ class Station:
         station_name: str = "station-1",
         meta: dict[str, str] | None = None,
         on_record: Callable[[Decision], None] | None = None,
+        owns_inspector: bool = False,
     ) -> None:
         get_spec(spec)  # unknown spec: fail now, not per part
         if deadline_ms <= 0 or queue_size < 1 or workers < 1:
@@ -132,6 +134,7 @@ class Station:
         self.station_name = station_name
         self.meta = dict(meta or {})
         self.on_record = on_record
+        self.owns_inspector = owns_inspector  # closed by stop() (its worker processes, if any)
         self.counters = Counters()
         self.state = "Initialized"
         self.error: str | None = None
@@ -225,6 +228,8 @@ class Station:
         for t in self._threads:
             t.join(max(0.1, t_end - time.monotonic()))
         self.camera.close()
+        if self.owns_inspector and hasattr(self.inspector, "close"):
+            self.inspector.close()
         if self.records is not None:
             self.records.stop()
         self.state = "Halted"
