@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 import threading
 import time
 from collections.abc import Mapping
@@ -71,6 +72,20 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(settings: InspectorSettings) -> None:
+    # Ctrl-C, a terminal hang-up or a service manager's SIGTERM reach the whole process group: the
+    # parent stops gracefully (drains its parts, then closes this pool), so the workers must not die
+    # first and fail the parts in flight. A worker whose parent is gone exits by itself.
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+    parent = os.getppid()
+
+    def orphan_watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(3)
+
+    threading.Thread(target=orphan_watch, name="magspect-orphan-watch", daemon=True).start()
     try:
         _WORKER["inspector"] = settings.build()
     except Exception as exc:  # noqa: BLE001 - reported to the parent by _describe, not lost in a log

@@ -61,3 +61,16 @@ def test_a_worker_that_cannot_build_its_inspector_stops_the_start(tmp_path):
         ProcessInspector(InspectorSettings(model=tmp_path / "nope.onnx"), processes=1)
     with pytest.raises(ValueError, match="processes"):
         ProcessInspector(InspectorSettings(), processes=0)
+
+
+def test_workers_outlive_the_signals_of_a_graceful_stop(pool, part):
+    """Ctrl-C or a service manager's SIGTERM reach the whole process group; the station drains its
+    parts before closing the pool, so the workers must not die first."""
+    import signal
+
+    views, kw = part
+    for w in pool.workers:
+        os.kill(w["pid"], signal.SIGINT)
+        os.kill(w["pid"], signal.SIGTERM)
+    time.sleep(0.3)
+    assert pool.inspect(views, **kw).error is None and pool.restarts == 0
