@@ -2,7 +2,8 @@
 
     python benchmarks/bench_model.py                       # bundled default model, 1024x1024, 2 threads
     python benchmarks/bench_model.py --onnx m.onnx --int8 m-int8.onnx --size 512 --threads 1
-    python benchmarks/bench_model.py --no-torch --onnx new.onnx --int8 new-int8.onnx --also old.onnx --also old-int8.onnx
+    python benchmarks/bench_model.py --no-torch --onnx new.onnx --int8 new-int8.onnx \
+        --also old.onnx --also old-int8.onnx
 
 Prints ms/image (median and p90 of --repeats runs, batch 1, after --warmup runs); an ONNX model
 whose logits come out at stride 2 is timed with the runtime's upsampling to full size included. The three

@@ -136,6 +136,15 @@ def test_real_onnx_model_runs_in_the_pipeline(part_images, const_model):
     assert r.measurements["length"].value == pytest.approx(20.0, abs=0.3)
 
 
+def test_tta_is_named_in_every_result_and_set_on_the_segmenter(part_images, const_model):
+    views, scale = part_images
+    insp = Inspector(const_model, threads=1, tta="hflip", verifier=False)
+    r = insp.inspect(views, spec=SPEC, um_per_px=scale)
+    assert r.error is None and r.model.name.endswith("+tta-hflip")  # traceable: the record says how it was judged
+    with pytest.raises(ValueError, match="Segmenter setting"):
+        Inspector(segmenter=Segmenter(const_model, threads=1), tta="hflip")
+
+
 def test_importing_the_runtime_does_not_import_torch():
     code = "import sys, magspect.inspect.inspector, magspect.inspect.report; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -87,8 +87,9 @@ def test_simulated_line_with_the_bundled_model(tmp_path, processes):
             st.inspector.inspect({})
 
 
-def test_truth_model_cannot_run_in_worker_processes(tmp_path):
+def test_truth_model_cannot_run_in_worker_processes_or_with_tta(tmp_path):
     cfg = _cfg(tmp_path)
-    cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"processes": 2})})
-    with pytest.raises(ValueError, match="processes to 0"):
-        build_station(cfg)
+    for change, message in (({"processes": 2}, "processes to 0"), ({"tta": "hflip"}, "tta to none")):
+        bad = cfg.model_copy(update={"model": cfg.model.model_copy(update=change)})
+        with pytest.raises(ValueError, match=message):
+            build_station(bad)

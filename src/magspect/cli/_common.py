@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, NoReturn
 
 import typer
@@ -18,6 +19,19 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 #: ``--review-below`` of the verbs that inspect (inspect, evaluate): the verifier's review band.
+class Tta(StrEnum):
+    """Test-time augmentation choices (magspect.inspect.backend.TTA_FLIPS)."""
+
+    none = "none"
+    hflip = "hflip"
+    flips = "flips"
+
+
+TtaOpt = Annotated[
+    Tta,
+    typer.Option("--tta", help="Test-time augmentation: none, hflip (each view and its mirror image: 2 model "
+                 "runs per view, fewer false calls) or flips (4 runs)."),
+]
 ReviewBelowOpt = Annotated[
     float | None,
     typer.Option(min=0.0, max=1.0, help="The verifier's review band: a defect it keeps but scores under this "

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from magspect.cli._common import ReviewBelowOpt, console, fail
+from magspect.cli._common import ReviewBelowOpt, Tta, TtaOpt, console, fail
 
 
 def register(app: typer.Typer) -> None:
@@ -36,6 +36,7 @@ def evaluate_cmd(
                      "trained for the model)."),
     ] = None,
     review_below: ReviewBelowOpt = None,
+    tta: TtaOpt = Tta.none,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON here.")] = None,
 ) -> None:
     """Escape rate, false rejects, reviews, defect recall and metrology error (suite); AUROC and IoU (data)."""
@@ -57,7 +58,7 @@ def evaluate_cmd(
             fail(f"--data {data!r}: expected mask-folder:PATH")
         try:
             folder = read_mask_folder(path, ClassMap.from_file(class_map) if class_map else None)
-            seg = Segmenter(model if model is not None else bundled_model_path(int8))
+            seg = Segmenter(model if model is not None else bundled_model_path(int8), tta=tta.value)
         except (LabelledDataError, ModelError) as exc:
             fail(str(exc))
         if n is not None:
@@ -85,6 +86,7 @@ def evaluate_cmd(
             inspector = Inspector(
                 model, int8=int8 and model is None, defect_threshold=defect_threshold,
                 verifier=False if (verifier or "").lower() == "none" else verifier, review_below=review_below,
+                tta=tta.value,
             )
             total = len(synth_suite.seeds(split)) if n is None else min(n, len(synth_suite.seeds(split)))
             parts = synth_suite.iter_parts(split, limit=n, backlight=True)  # + back-lit images for metrology
@@ -93,7 +95,7 @@ def evaluate_cmd(
         with Progress(*columns, console=console, transient=True) as bar:
             task = bar.add_task(f"{suite}/{split}", total=total)
             ev = evaluate_parts(inspector, parts, progress=lambda o: bar.advance(task))
-        summary = {"suite": suite, "split": split, "defect_threshold": inspector.defect_threshold,
+        summary = {"suite": suite, "split": split, "defect_threshold": inspector.defect_threshold, "tta": tta.value,
                    "verifier": None if inspector.verifier_ref is None else inspector.verifier_ref.model_dump(),
                    "verifier_review_below": inspector.verifier_review_below,
                    "defect_length_uncertainty_px": dict(inspector.segmenter.manifest.defect_length_uncertainty_px),

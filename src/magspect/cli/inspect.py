@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from magspect.cli._common import ReviewBelowOpt, console, fail
+from magspect.cli._common import ReviewBelowOpt, Tta, TtaOpt, console, fail
 
 
 def register(app: typer.Typer) -> None:
@@ -31,6 +31,7 @@ def inspect_cmd(
                      "for the model)."),
     ] = None,
     review_below: ReviewBelowOpt = None,
+    tta: TtaOpt = Tta.none,
     json_out: Annotated[bool, typer.Option("--json", help="Print results as JSON (one object per part).")] = False,
     report: Annotated[Path | None, typer.Option(help="Write an HTML report here.")] = None,
     overlays: Annotated[Path | None, typer.Option(help="Write overlay PNGs into this folder.")] = None,
@@ -66,6 +67,7 @@ def inspect_cmd(
         inspector = Inspector(
             model, int8=int8, providers=providers.split(",") if providers else None, calibration=cal,
             verifier=False if (verifier or "").lower() == "none" else verifier, review_below=review_below,
+            tta=tta.value,
         )
     except (ModelError, VerifierError) as exc:
         fail(str(exc))

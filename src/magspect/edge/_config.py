@@ -80,6 +80,9 @@ class ModelCfg(_Cfg):
     # each with its own Inspector (the pipeline's Python steps hold the GIL, so threads alone leave cores
     # idle: BENCHMARKS.md "Camera station"); set `workers` to N as well. Not with kind "truth".
     processes: int = Field(0, ge=0, le=64)
+    # test-time augmentation: logits averaged over mirrored views ("hflip": 2 model runs per view, about a
+    # quarter fewer false rejects on validation; "flips": 4). Costs speed: see BENCHMARKS.md
+    tta: Literal["none", "hflip", "flips"] = "none"
 
 
 class RecordsCfg(_Cfg):
@@ -137,6 +140,8 @@ def build_station(cfg: StationConfig, *, inspector: Any = None, on_record: Any =
     truth = TruthSegmenter() if cfg.model.kind == "truth" else None
     if truth is not None and cam_cfg.kind != "sim":
         raise ValueError("model kind 'truth' needs the simulated line (camera kind 'sim')")
+    if truth is not None and cfg.model.tta != "none":
+        raise ValueError("model kind 'truth' has no logits to average: set model.tta to none")
     if truth is not None and cfg.model.processes:
         raise ValueError("model kind 'truth' runs in the station's process: set model.processes to 0")
     if cam_cfg.kind == "sim":
@@ -172,7 +177,7 @@ def build_station(cfg: StationConfig, *, inspector: Any = None, on_record: Any =
             settings = InspectorSettings(
                 model=Path(path), threads=m.threads, providers=tuple(m.providers) if m.providers else None,
                 spin=m.spin, max_batch_images=m.max_batch_images,
-                verifier=False if m.verifier == "none" else m.verifier, review_below=m.review_below,
+                verifier=False if m.verifier == "none" else m.verifier, review_below=m.review_below, tta=m.tta,
             )
             inspector = ProcessInspector(settings, m.processes) if m.processes else settings.build()
     records = None

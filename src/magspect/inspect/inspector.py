@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from magspect.inspect.backend import Segmentation, Segmenter, bundled_model_path
+from magspect.inspect.backend import TTA, Segmentation, Segmenter, bundled_model_path
 from magspect.inspect.batching import BatchingSegmenter
 from magspect.inspect.defect_measure import measure_defects
 from magspect.inspect.gate import assess_dimension, combine, fail_closed, judge
@@ -110,14 +110,20 @@ class Inspector:
         defect_threshold: float | None = None,
         verifier: str | Path | Verifier | Literal[False] | None = None,
         review_below: float | None = None,
+        tta: TTA = "none",
     ) -> None:
+        """``tta``: the model's logits averaged over mirrored copies of each view ("hflip": one
+        more model run per view, "flips": three; see :data:`~magspect.inspect.backend.TTA_FLIPS`);
+        for a ``segmenter`` passed in, set it there."""
+        if segmenter is not None and tta != "none":
+            raise ValueError("tta is a Segmenter setting: pass it to the Segmenter you give the Inspector")
         if segmenter is None:
             path = model if model is not None else bundled_model_path(int8=int8)
             # the model's idle threads sleep: spinning, they take the cores the metrology of the
             # next view runs on (BENCHMARKS.md, "Inspection end to end")
             # and the class probability is computed where it is read: on defect pixels
             segmenter = Segmenter(path, providers=providers, threads=threads, warmup=True, spin=False,
-                                  confidence="defects")
+                                  confidence="defects", tta=tta)
         self.segmenter = segmenter
         # one model run at a time, calls that meet batched; views reach it from the model threads
         self._model = segmenter if isinstance(segmenter, BatchingSegmenter) else BatchingSegmenter(segmenter)

@@ -50,6 +50,7 @@ class InspectorSettings:
     verifier: Path | Literal[False] | None = None  # a file, False for none, None: the bundled one if it fits
     review_below: float | None = None
     cv2_threads: int = 1  # OpenCV threads per worker: the processes are the parallelism
+    tta: str = "none"  # test-time augmentation (magspect.inspect.backend.TTA_FLIPS)
 
     def build(self) -> Any:
         """The Inspector these settings describe (as the station builds one in-process)."""
@@ -62,7 +63,7 @@ class InspectorSettings:
         cv2.setNumThreads(self.cv2_threads)
         path = self.model if self.model is not None else bundled_model_path(int8=self.int8)
         seg = Segmenter(path, providers=list(self.providers) if self.providers else None, threads=self.threads,
-                        warmup=True, spin=self.spin, confidence="defects")
+                        warmup=True, spin=self.spin, confidence="defects", tta=self.tta)
         return Inspector(segmenter=BatchingSegmenter(seg, max_images=self.max_batch_images), verifier=self.verifier,
                          review_below=self.review_below)
 

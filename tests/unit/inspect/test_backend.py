@@ -161,3 +161,27 @@ def test_segmenter_defect_confidence_matches_the_full_map(tiny_onnx):
     assert (lean.confidence[~defect] == 1.0).all()
     with pytest.raises(ValueError, match="confidence must be"):
         Segmenter(tiny_onnx, confidence="some")
+
+
+@pytest.mark.parametrize("tta,flips", [("hflip", [(1,)]), ("flips", [(1,), (0,), (0, 1)])])
+def test_tta_averages_the_logits_of_mirrored_views(tiny_onnx, tta, flips):
+    """Test-time augmentation: the logits of the view and of its mirror images (mirrored back),
+    averaged; on the bundled stride-2 model too, whose half-size logits are mirrored before the
+    upsampling."""
+    from magspect.inspect import bundled_model_path
+
+    img = np.random.default_rng(7).integers(0, 256, (64, 96), dtype=np.uint8)
+    models = [tiny_onnx] + ([bundled_model_path()] if bundled_model_path().is_file() else [])
+    for path in models:
+        plain, aug = Segmenter(path, threads=1), Segmenter(path, threads=1, tta=tta)
+        want = plain.logits([img])[0].copy()
+        for axes in flips:
+            mirrored = plain.logits([np.ascontiguousarray(np.flip(img, axes))])[0]
+            want += np.flip(mirrored, [a + 1 for a in axes])
+        want /= 1 + len(flips)
+        got = aug.logits([img])[0]
+        np.testing.assert_allclose(got, want, atol=1e-4)
+        assert not np.allclose(got, plain.logits([img])[0], atol=1e-3)  # neither model is mirror-symmetric
+        assert aug.name == f"{plain.name}+tta-{tta}"
+    with pytest.raises(ValueError, match="tta must be one of"):
+        Segmenter(tiny_onnx, tta="rot90")

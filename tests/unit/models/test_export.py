@@ -135,9 +135,8 @@ def test_lite_model_exports_its_split_reduce_and_keeps_it_fp32_in_int8(tmp_path)
     """The lite decoder exports without a Concat (each block's 1x1 reduce split around the
     upsampling, BatchNorm folded), passes parity against the trainable model, and INT8 keeps the
     split halves in FP32."""
-    from magspect.training.quantize import sensitive_nodes, split_reduce_convs
-
     from magspect.inspect.backend import Segmenter
+    from magspect.training.quantize import sensitive_nodes, split_reduce_convs
 
     x = np.random.default_rng(2).random((1, 1, 64, 96), dtype=np.float32)
     path, manifest, parity = export_checkpoint(_checkpoint("unet_mnv3s_lite"), tmp_path / "lite.onnx", [x])
