@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from magspect.cli._common import fail
+from magspect.cli._common import Tta, fail
 
 
 def register(app: typer.Typer) -> None:
@@ -28,6 +28,11 @@ def serve(
     queue_size: Annotated[int | None, typer.Option(help="Inspections that may wait beyond those (then 503).")] = None,
     threads: Annotated[int | None, typer.Option(help="onnxruntime threads per inspection.")] = None,
     default_spec: Annotated[str | None, typer.Option(help="Spec used when a request names none.")] = None,
+    tta: Annotated[
+        Tta | None,
+        typer.Option("--tta", help="Test-time augmentation: none, hflip (each view and its mirror image: 2 model "
+                     "runs, fewer false calls) or flips [env MAGSPECT_TTA, default none]."),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     fake_model: Annotated[bool, typer.Option("--fake-model", hidden=True,
                                              help="No model: the test stand-in (magspect.serve.testing).")] = False,
@@ -41,7 +46,8 @@ def serve(
     except ModuleNotFoundError as exc:
         fail(f"the REST service needs the 'serve' extra (pip install 'magspect[serve]'): {exc}")
     given = {"host": host, "port": port, "model": model, "int8": int8, "db_url": db_url, "data_dir": data_dir,
-             "workers": workers, "queue_size": queue_size, "threads": threads, "default_spec": default_spec}
+             "workers": workers, "queue_size": queue_size, "threads": threads, "default_spec": default_spec,
+             "tta": tta.value if tta is not None else None}
     try:
         settings = ServeSettings(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as exc:

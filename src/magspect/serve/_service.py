@@ -76,7 +76,8 @@ class Service:
                 if model is None:
                     raise RuntimeError("--model promoted: no model is promoted in the registry")
             self.inspector = Inspector(
-                model, int8=s.int8, providers=s.providers or None, threads=threads, default_spec=s.default_spec
+                model, int8=s.int8, providers=s.providers or None, threads=threads, default_spec=s.default_spec,
+                tta=s.tta,
             )
             self.metrics.model_ready.set(1)
             log.info("model %s loaded and warmed", self.inspector.model_ref.name)

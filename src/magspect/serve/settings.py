@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -35,6 +35,9 @@ class ServeSettings(BaseSettings):
     threads: int | None = Field(default=None, ge=1, description="onnxruntime intra-op threads per inference "
                                 "(default: MAGSPECT_THREADS, else the CPU count / workers)")
     default_spec: str | None = None
+    tta: Literal["none", "hflip", "flips"] = Field(
+        default="none", description="test-time augmentation: logits averaged over mirrored views (hflip: 2 model "
+        "runs per view, fewer false rejects; flips: 4)")
 
     # records
     db_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in data_dir")

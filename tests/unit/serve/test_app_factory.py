@@ -2,6 +2,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 
 def _run(code: str, env_extra: dict | None = None, cwd=None) -> dict:
     import os
@@ -35,3 +37,9 @@ def test_settings_from_env(monkeypatch, tmp_path):
     s = ServeSettings()
     assert s.workers == 3 and s.providers == ["cuda", "cpu"] and s.data_dir == tmp_path
     assert ServeSettings(workers=5).workers == 5
+    assert s.tta == "none"
+    monkeypatch.setenv("MAGSPECT_TTA", "hflip")
+    assert ServeSettings().tta == "hflip"
+    monkeypatch.setenv("MAGSPECT_TTA", "rot90")
+    with pytest.raises(ValueError, match="tta"):
+        ServeSettings()
