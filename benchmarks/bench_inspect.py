@@ -4,10 +4,12 @@ Each part has a top and a side view at 1024x1024 (the generator's default statio
 generated once up front, so only the Inspector is timed. The set-ups are timed interleaved, part by
 part, so machine noise hits them alike. A set-up is ``fp32`` or ``int8`` (the bundled models) or a
 model file (``path/to/model.onnx``: the bundled verifier runs with it if it was checked with that
-model), optionally ``+noverify`` (no look-alike verifier).
+model), optionally ``+noverify`` (no look-alike verifier) and ``+hflip`` or ``+flips`` (test-time
+augmentation).
 
     .venv/bin/python benchmarks/bench_inspect.py --parts 40 --threads 2 --setups fp32,fp32+noverify,int8
     .venv/bin/python benchmarks/bench_inspect.py --setups fp32,old/default.onnx   # against an earlier export
+    .venv/bin/python benchmarks/bench_inspect.py --setups fp32,fp32+hflip         # test-time augmentation
 """
 
 from __future__ import annotations
@@ -40,12 +42,14 @@ def main() -> None:
     for name in args.setups.split(","):
         base, *mods = name.split("+")
         is_file = base.endswith(".onnx")
-        if not (is_file or base in ("fp32", "int8")) or set(mods) - {"noverify"}:
-            raise SystemExit(f"unknown set-up {name!r}: fp32, int8 or a model FILE.onnx, optionally +noverify")
+        if not (is_file or base in ("fp32", "int8")) or set(mods) - {"noverify", "hflip", "flips"}:
+            raise SystemExit(f"unknown set-up {name!r}: fp32, int8 or a model FILE.onnx, optionally "
+                             "+noverify, +hflip or +flips")
         if is_file and not os.path.isfile(base):
             raise SystemExit(f"set-up {name!r}: no model file {base}")
+        tta = next((m for m in mods if m in ("hflip", "flips")), "none")
         inspectors[name] = Inspector(base if is_file else None, int8=base == "int8", threads=args.threads,
-                                     verifier=False if "noverify" in mods else None)
+                                     verifier=False if "noverify" in mods else None, tta=tta)
     lat: dict[str, list[float]] = {k: [] for k in inspectors}
     verdicts: dict[str, list[str]] = {k: [] for k in inspectors}
     stages: dict[str, list[dict[str, float]]] = {k: [] for k in inspectors}
