@@ -80,8 +80,8 @@ class ModelCfg(_Cfg):
     # each with its own Inspector (the pipeline's Python steps hold the GIL, so threads alone leave cores
     # idle: BENCHMARKS.md "Camera station"); set `workers` to N as well. Not with kind "truth".
     processes: int = Field(0, ge=0, le=64)
-    # test-time augmentation: logits averaged over mirrored views ("hflip": 2 model runs per view, about a
-    # quarter fewer false rejects on validation; "flips": 4). Costs speed: see BENCHMARKS.md
+    # test-time augmentation: logits averaged over mirrored views ("hflip": 2 model runs per view, a fifth
+    # fewer false calls but more escapes on the test suite; "flips": 4). See BENCHMARKS.md; off by default
     tta: Literal["none", "hflip", "flips"] = "none"
 
 

@@ -49,18 +49,15 @@ class InspectorSettings:
     max_batch_images: int = 8
     verifier: Path | Literal[False] | None = None  # a file, False for none, None: the bundled one if it fits
     review_below: float | None = None
-    cv2_threads: int = 1  # OpenCV threads per worker: the processes are the parallelism
+    cv2_threads: int = 1  # OpenCV threads in each worker process: the processes are the parallelism
     tta: str = "none"  # test-time augmentation (magspect.inspect.backend.TTA_FLIPS)
 
     def build(self) -> Any:
         """The Inspector these settings describe (as the station builds one in-process)."""
-        import cv2
-
         from magspect.inspect.backend import Segmenter, bundled_model_path
         from magspect.inspect.batching import BatchingSegmenter
         from magspect.inspect.inspector import Inspector
 
-        cv2.setNumThreads(self.cv2_threads)
         path = self.model if self.model is not None else bundled_model_path(int8=self.int8)
         seg = Segmenter(path, providers=list(self.providers) if self.providers else None, threads=self.threads,
                         warmup=True, spin=self.spin, confidence="defects", tta=self.tta)
@@ -88,6 +85,9 @@ def _init_worker(settings: InspectorSettings) -> None:
 
     threading.Thread(target=orphan_watch, name="magspect-orphan-watch", daemon=True).start()
     try:
+        import cv2
+
+        cv2.setNumThreads(settings.cv2_threads)
         _WORKER["inspector"] = settings.build()
     except Exception as exc:  # noqa: BLE001 - reported to the parent by _describe, not lost in a log
         _WORKER["error"] = f"{type(exc).__name__}: {exc}"

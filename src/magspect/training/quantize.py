@@ -67,8 +67,9 @@ def is_depthwise(node) -> bool:  # noqa: ANN001 - an onnx NodeProto
 
 def sensitive_nodes(path: str | Path) -> list[str]:
     """Nodes kept in FP32: the input normalisation, the convolutions that read the normalised image,
-    the convolution that writes the logits (the usual "first and last layer" exception), and every
-    depthwise convolution (``group`` > 1): one 3×3 filter per channel has too few weights to share a
+    the convolution that writes the logits (the usual "first and last layer" exception), the halves
+    of each split decoder reduce (:func:`split_reduce_convs`), and every depthwise convolution
+    (``group`` > 1): one 3×3 filter per channel has too few weights to share a
     channel's int8 scale well, and quantising them cost 4–9 points of argmax agreement with FP32
     (95.1 → 99.9 % on the bundled model, ``benchmarks/bench_int8_recipes.py``)."""
     import onnx
@@ -93,8 +94,8 @@ def sensitive_nodes(path: str | Path) -> list[str]:
 def split_reduce_convs(graph) -> list[str]:  # noqa: ANN001 - an onnx GraphProto
     """The two halves of each lite decoder block's split 1x1 convolution
     (:class:`magspect.models.unet.SplitReduce`): a Conv feeding a Resize, and the Conv added to that
-    Resize's output. Their outputs are partial, signed sums; quantising each one alone cost 9 points of
-    argmax agreement with FP32 on the bundled model (90.5 against 99.9 %), so they stay FP32."""
+    Resize's output. Their outputs are partial, signed sums; quantised, they cost 9 points of argmax
+    agreement with FP32 on the bundled model (90.5 against 99.9 %), so they stay FP32."""
     producer = {o: n for n in graph.node for o in n.output}
     names = []
     for add in graph.node:
