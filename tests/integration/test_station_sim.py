@@ -77,7 +77,7 @@ def test_simulated_line_with_the_bundled_model(tmp_path, processes):
     st.stop(timeout_s=120)
     c = st.counters
     assert c.acquired == 4 == c.inspected + c.fail_safe == c.recorded
-    assert c.fail_safe == 0
+    assert c.fail_safe == 0 and st.snapshot()["worker_restarts"] == 0
     for d in decisions:
         assert d.result.model.name == "unet_mnv3s_lite-fp32" and d.result.error is None
         if any(r.verdict == Verdict.REJECT for r in d.result.reasons):  # what the model caught is rejected

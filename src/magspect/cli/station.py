@@ -54,6 +54,11 @@ def station(
         fail(str(exc))
     except Exception as exc:  # noqa: BLE001 - store/model errors: one line, not a traceback
         fail(f"{type(exc).__name__}: {exc}")
+    if not quiet:  # what judges the parts, before the first one arrives
+        insp = st.inspector
+        name = getattr(insp, "model_name", None) or getattr(getattr(insp, "model_ref", None), "name", "?")
+        mode = f"{insp.processes} worker processes" if hasattr(insp, "processes") else f"{cfg.workers} threads"
+        print(f"{cfg.name}: recipe {cfg.spec}, model {name}, {mode}", file=sys.stderr)
     stop = threading.Event()
 
     def on_signal(signum, _frame) -> None:  # noqa: ANN001
@@ -95,4 +100,5 @@ def station(
         print("\r\x1b[K" + st.status_line(), file=sys.stderr)
     snap = st.snapshot()
     print(json.dumps({k: snap[k] for k in ("acquired", "inspected", "fail_safe", "deadline_misses", "passed",
-                                          "rejected", "review", "recorded", "record_errors", "latency_p99_ms")}))
+                                          "rejected", "review", "recorded", "record_errors", "worker_restarts",
+                                          "latency_p99_ms")}))

@@ -424,6 +424,8 @@ class Station:
             "latency_p99_ms": float(np.percentile(lat, 99)) if lat.size else None,
             "spooled": fwd.pending if fwd else 0,  # records waiting for the central store
             "central_reachable": fwd.reachable if fwd else None,
+            # inspection worker processes that died and were replaced (model.processes; their parts failed safe)
+            "worker_restarts": int(getattr(self.inspector, "restarts", 0)),
             "healthy": self.healthy(),
             "error": self.error,
         }
@@ -447,6 +449,7 @@ class Station:
                 f"acquired {s['acquired']} inspected {s['inspected']} rejects {s['rejected'] + s['review']} | "
                 f"fail-safe {s['fail_safe']} (deadline misses {s['deadline_misses']}) | p99 {p99} ms | "
                 + (f"spooled {s['spooled']} | " if s["central_reachable"] is not None else "")
+                + (f"worker restarts {s['worker_restarts']} | " if s["worker_restarts"] else "")
                 + f"{'healthy' if s['healthy'] else 'UNHEALTHY'}")
 
     @property
