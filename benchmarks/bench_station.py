@@ -92,7 +92,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2, help="onnxruntime intra-op threads (per process)")
     ap.add_argument("--processes", type=int, default=0,
-                    help="inspect in N worker processes (the station's model.processes); 0: in this process")
+                    help="inspect in N worker processes (the station's model.processes, whose default is "
+                         "--workers); 0: in this process, threads (this script's default, as in earlier runs)")
     ap.add_argument("--max-batch-images", type=int, default=8)
     ap.add_argument("--spin", action="store_true",
                     help="onnxruntime pool threads spin while idle (the station's default, model.spin: false, sleeps)")

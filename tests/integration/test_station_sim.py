@@ -56,22 +56,25 @@ def test_station_package_never_imports_torch():
     assert out.stdout.strip() == "False"
 
 
-@pytest.mark.parametrize("processes", [0, 2])
+@pytest.mark.parametrize("processes", [0, None])
 def test_simulated_line_with_the_bundled_model(tmp_path, processes):
-    """In the station's process (threads) and in worker processes (``model.processes``): every part
-    inspected by the bundled model, recorded, and rejected where the model's verdict says so."""
+    """In the station's process (threads, ``model.processes: 0``) and in worker processes (unset: as
+    many as ``workers``, 2): every part inspected by the bundled model, recorded, and rejected where
+    the model's verdict says so."""
     from magspect.inspect import bundled_model_path
     from magspect.inspect.procpool import ProcessInspector
 
     if not bundled_model_path(int8=False).is_file():
         pytest.skip("the bundled model (src/magspect/models/weights/default.onnx) is missing")
     cfg = _cfg(tmp_path, n_parts=4, size_px=512, rate_hz=1, prerender=2)
-    model = cfg.model.model_copy(update={"kind": "bundled", "threads": 2 if not processes else 1,
+    model = cfg.model.model_copy(update={"kind": "bundled", "threads": 2 if processes == 0 else 1,
                                          "processes": processes})
     cfg = cfg.model_copy(update={"model": model, "deadline_ms": 60000})
     decisions = []
     st = build_station(cfg, on_record=decisions.append)
-    assert isinstance(st.inspector, ProcessInspector) == bool(processes)
+    assert isinstance(st.inspector, ProcessInspector) == (processes is None)
+    if processes is None:
+        assert st.inspector.processes == cfg.workers == 2
     st.start()
     assert st.wait_source_done(120)
     st.stop(timeout_s=120)
@@ -82,7 +85,7 @@ def test_simulated_line_with_the_bundled_model(tmp_path, processes):
         assert d.result.model.name == "unet_mnv3s_lite-fp32" and d.result.error is None
         if any(r.verdict == Verdict.REJECT for r in d.result.reasons):  # what the model caught is rejected
             assert d.reject
-    if processes:  # stop() closed the worker processes the station built
+    if processes is None:  # stop() closed the worker processes the station built
         with pytest.raises(RuntimeError, match="closed"):
             st.inspector.inspect({})
 

@@ -76,10 +76,11 @@ class ModelCfg(_Cfg):
     # its review band (unsure kept defects send the part to REVIEW): unset = the verifier's own; 0 = none,
     # for a line with nobody to review
     review_below: float | None = Field(default=None, ge=0.0, le=1.0)
-    # 0: inspections run in the station's own process (its `workers` threads); N: in N worker processes,
-    # each with its own Inspector (the pipeline's Python steps hold the GIL, so threads alone leave cores
-    # idle: BENCHMARKS.md "Camera station"); set `workers` to N as well. Not with kind "truth".
-    processes: int = Field(0, ge=0, le=64)
+    # N: inspections run in N worker processes, each with its own Inspector (the pipeline's Python steps
+    # hold the GIL, so threads alone leave cores idle: about 1.2x the parts/s, BENCHMARKS.md "Camera
+    # station"); 0: in the station's own process (its `workers` threads). Unset: as many as `workers`,
+    # or 0 for kind "truth" (which runs in the station's process only).
+    processes: int | None = Field(None, ge=0, le=64)
     # test-time augmentation: logits averaged over mirrored views ("hflip": 2 model runs per view, a fifth
     # fewer false calls but more escapes on the test suite; "flips": 4). See BENCHMARKS.md; off by default
     tta: Literal["none", "hflip", "flips"] = "none"
@@ -144,6 +145,7 @@ def build_station(cfg: StationConfig, *, inspector: Any = None, on_record: Any =
         raise ValueError("model kind 'truth' has no logits to average: set model.tta to none")
     if truth is not None and cfg.model.processes:
         raise ValueError("model kind 'truth' runs in the station's process: set model.processes to 0")
+    processes = cfg.model.processes if cfg.model.processes is not None else (0 if truth is not None else cfg.workers)
     if cam_cfg.kind == "sim":
         camera: Any = SimulatedLine(cfg.spec, rate_hz=cam_cfg.rate_hz, n_parts=cam_cfg.n_parts,
                                     defect_rate=cam_cfg.defect_rate,
@@ -179,7 +181,7 @@ def build_station(cfg: StationConfig, *, inspector: Any = None, on_record: Any =
                 spin=m.spin, max_batch_images=m.max_batch_images,
                 verifier=False if m.verifier == "none" else m.verifier, review_below=m.review_below, tta=m.tta,
             )
-            inspector = ProcessInspector(settings, m.processes) if m.processes else settings.build()
+            inspector = ProcessInspector(settings, processes) if processes else settings.build()
     records = None
     if cfg.records.enabled:
         keep = (Verdict.REJECT,) if cfg.records.keep_images else ()
