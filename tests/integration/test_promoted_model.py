@@ -27,13 +27,11 @@ def test_station_model_kind_promoted(registry, tmp_path):
         "records": {"enabled": False},
         "opcua": {"enabled": False},
     })
-    station = build_station(cfg)
+    station = build_station(cfg)  # inspections in worker processes (the default): they report their model
     try:
         sha = station.inspector.model_ref.sha256
     finally:
-        close = getattr(station, "close", None)
-        if close:
-            close()
+        station.inspector.close()
     from magspect.inspect.backend import sha256_file
 
     assert sha == sha256_file(registry.promoted().int8_path)
@@ -93,11 +91,9 @@ def test_station_verifier_and_review_band_from_config(model_cfg, verified, band)
 
         band = Verifier(bundled_verifier_path()).manifest.review_below
         assert band is not None and band not in (0.08,)
-    station = build_station(cfg)
+    station = build_station(cfg)  # in worker processes (the default): the settings must reach them
     try:
-        assert (station.inspector.verifier is not None) == verified
+        assert (station.inspector.verifier_ref is not None) == verified
         assert station.inspector.verifier_review_below == band
     finally:
-        close = getattr(station, "close", None)
-        if close:
-            close()
+        station.inspector.close()

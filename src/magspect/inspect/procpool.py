@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from magspect.types import InspectionResult
+from magspect.types import InspectionResult, ModelRef
 
 
 class WorkerDiedError(RuntimeError):
@@ -98,8 +98,10 @@ def _describe(hold_s: float) -> dict[str, Any]:
     if "error" in _WORKER:
         return {"pid": os.getpid(), "error": _WORKER["error"]}
     insp = _WORKER["inspector"]
+    v = insp.verifier_ref
     return {"pid": os.getpid(), "model": insp.segmenter.name, "model_sha256": insp.segmenter.sha256,
-            "provider": insp.segmenter.provider, "verifier": insp.verifier is not None}
+            "provider": insp.segmenter.provider, "verifier": v is not None,
+            "verifier_ref": None if v is None else v.model_dump(), "verifier_review_below": insp.verifier_review_below}
 
 
 def _inspect(views: Mapping[str, Any], kwargs: dict[str, Any]) -> InspectionResult:
@@ -142,6 +144,22 @@ class ProcessInspector:
     @property
     def model_name(self) -> str:
         return str(self.workers[0]["model"])
+
+    @property
+    def model_ref(self) -> ModelRef:
+        """The model the workers judge with (as :attr:`Inspector.model_ref`)."""
+        w = self.workers[0]
+        return ModelRef(name=w["model"], sha256=w["model_sha256"], provider=w["provider"])
+
+    @property
+    def verifier_ref(self) -> ModelRef | None:
+        """The look-alike verifier the workers use, if any (as :attr:`Inspector.verifier_ref`)."""
+        v = self.workers[0]["verifier_ref"]
+        return None if v is None else ModelRef(**v)
+
+    @property
+    def verifier_review_below(self) -> float | None:
+        return self.workers[0]["verifier_review_below"]
 
     def inspect(self, views: Mapping[str, Any], **kwargs: Any) -> InspectionResult:
         pool = self._pool
