@@ -96,3 +96,30 @@ def test_truth_model_cannot_run_in_worker_processes_or_with_tta(tmp_path):
         bad = cfg.model_copy(update={"model": cfg.model.model_copy(update=change)})
         with pytest.raises(ValueError, match=message):
             build_station(bad)
+
+
+def test_a_station_that_fails_to_build_closes_its_worker_processes(tmp_path, monkeypatch):
+    """Worker processes started for a station whose build then fails (records, outputs) are closed,
+    not left running in an application that goes on."""
+    import magspect.edge._config as config
+    import magspect.inspect.procpool as procpool
+
+    closed = []
+
+    class FakePool:
+        def __init__(self, settings, processes):
+            self.processes = processes
+
+        def close(self):
+            closed.append(self.processes)
+
+    def broken(*_a, **_k):
+        raise OSError("record store unavailable")
+
+    monkeypatch.setattr(procpool, "ProcessInspector", FakePool)
+    monkeypatch.setattr(config, "_finish_station", broken)
+    cfg = _cfg(tmp_path)
+    cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"kind": "bundled"})})
+    with pytest.raises(OSError, match="record store"):
+        build_station(cfg)
+    assert closed == [2]

@@ -129,13 +129,9 @@ class StationConfig(_Cfg):
 
 def build_station(cfg: StationConfig, *, inspector: Any = None, on_record: Any = None) -> Any:
     """A ready (not started) Station from its config. ``inspector``: inject one (tests)."""
-    from magspect.edge._records import RecordSink
     from magspect.edge._sim import SimulatedLine, TruthSegmenter
     from magspect.edge._sources import AravisCamera, VideoCaptureCamera, WatchedFolder
-    from magspect.edge._station import Station
     from magspect.inspect import Inspector
-    from magspect.store import RecordStore
-    from magspect.types import Verdict
 
     cam_cfg = cfg.camera
     truth = TruthSegmenter() if cfg.model.kind == "truth" else None
@@ -182,6 +178,22 @@ def build_station(cfg: StationConfig, *, inspector: Any = None, on_record: Any =
                 verifier=False if m.verifier == "none" else m.verifier, review_below=m.review_below, tta=m.tta,
             )
             inspector = ProcessInspector(settings, processes) if processes else settings.build()
+    try:
+        return _finish_station(cfg, camera, inspector, on_record, owns_inspector)
+    except BaseException:
+        if owns_inspector and hasattr(inspector, "close"):  # no worker processes left behind by a failed build
+            inspector.close()
+        raise
+
+
+def _finish_station(cfg: StationConfig, camera: Any, inspector: Any, on_record: Any, owns_inspector: bool) -> Any:
+    """Record sink, outputs and the Station around an already built camera and inspector."""
+    from magspect.edge._records import RecordSink
+    from magspect.edge._station import Station
+    from magspect.store import RecordStore
+    from magspect.types import Verdict
+
+    cam_cfg = cfg.camera
     records = None
     if cfg.records.enabled:
         keep = (Verdict.REJECT,) if cfg.records.keep_images else ()
