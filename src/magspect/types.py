@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
 
@@ -44,6 +44,10 @@ VIEWS: tuple[str, ...] = ("top", "side")
 View = Literal["top", "side"]
 Zone = Literal["pole_face", "side_face", "edge", "corner"]
 DefectClass = Literal["crack", "chip", "coating_flaw"]
+# test-time augmentation of the defect model: none, the view and its left-right mirror, or all four
+# mirrors (magspect.inspect.backend.TTA_FLIPS); one definition for the CLI, REST, station and runtime
+Tta = Literal["none", "hflip", "flips"]
+TTA_MODES: tuple[str, ...] = get_args(Tta)
 
 
 class _Strict(BaseModel):

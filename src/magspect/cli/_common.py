@@ -8,6 +8,8 @@ from typing import Annotated, NoReturn
 import typer
 from rich.console import Console
 
+from magspect.types import TTA_MODES
+
 console = Console()
 err_console = Console(stderr=True)
 
@@ -18,20 +20,14 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-#: ``--review-below`` of the verbs that inspect (inspect, evaluate): the verifier's review band.
-class Tta(StrEnum):
-    """Test-time augmentation choices (magspect.inspect.backend.TTA_FLIPS)."""
-
-    none = "none"
-    hflip = "hflip"
-    flips = "flips"
-
-
+# the CLI's choice of magspect.types.TTA_MODES (typer needs an Enum)
+Tta = StrEnum("Tta", {m: m for m in TTA_MODES})
 TtaOpt = Annotated[
     Tta,
     typer.Option("--tta", help="Test-time augmentation: none, hflip (each view and its mirror image: 2 model "
                  "runs per view, fewer false calls) or flips (4 runs)."),
 ]
+#: ``--review-below`` of the verbs that inspect (inspect, evaluate): the verifier's review band.
 ReviewBelowOpt = Annotated[
     float | None,
     typer.Option(min=0.0, max=1.0, help="The verifier's review band: a defect it keeps but scores under this "

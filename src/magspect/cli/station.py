@@ -56,7 +56,7 @@ def station(
         fail(f"{type(exc).__name__}: {exc}")
     if not quiet:  # what judges the parts, before the first one arrives
         insp = st.inspector
-        name = getattr(insp, "model_name", None) or getattr(getattr(insp, "model_ref", None), "name", "?")
+        name = insp.model_ref.name
         mode = f"{insp.processes} worker processes" if hasattr(insp, "processes") else f"{cfg.workers} threads"
         print(f"{cfg.name}: recipe {cfg.spec}, model {name}, {mode}", file=sys.stderr)
     stop = threading.Event()

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
 
+from magspect.types import Tta
+
 
 class _Cfg(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -83,7 +85,7 @@ class ModelCfg(_Cfg):
     processes: int | None = Field(None, ge=0, le=64)
     # test-time augmentation: logits averaged over mirrored views ("hflip": 2 model runs per view, a fifth
     # fewer false calls but more escapes on the test suite; "flips": 4). See BENCHMARKS.md; off by default
-    tta: Literal["none", "hflip", "flips"] = "none"
+    tta: Tta = "none"
 
 
 class RecordsCfg(_Cfg):

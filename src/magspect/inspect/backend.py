@@ -24,7 +24,7 @@ import numpy as np
 import onnxruntime as ort
 
 from magspect.models.manifest import METADATA_KEY, Manifest, full_resolution_logits
-from magspect.types import DEFECT_CLASSES
+from magspect.types import DEFECT_CLASSES, TTA_MODES, Tta
 
 PROVIDER_PREFERENCE: tuple[str, ...] = (
     "TensorrtExecutionProvider",
@@ -129,8 +129,8 @@ class Segmentation:
     confidence: np.ndarray
 
 
-TTA = Literal["none", "hflip", "flips"]
-# test-time augmentation: the image axes mirrored for each extra model run (N x C x H x W arrays)
+# test-time augmentation (magspect.types.Tta): the image axes mirrored for each extra model run
+# (N x C x H x W arrays)
 TTA_FLIPS: dict[str, tuple[tuple[int, ...], ...]] = {
     "none": (),
     # left-right: a fifth fewer false calls, but defects seen in fragments: more escapes on the
@@ -215,7 +215,7 @@ class Segmenter:
         warmup: bool = True,
         spin: bool = True,
         confidence: Literal["all", "defects"] = "all",
-        tta: TTA = "none",
+        tta: Tta = "none",
     ) -> None:
         """``confidence``: where :class:`Segmentation` holds the winning class's probability: on
         every pixel, or on the defect classes' pixels only (1.0 elsewhere; what the Inspector reads,
@@ -224,8 +224,8 @@ class Segmenter:
         more model run)."""
         if confidence not in ("all", "defects"):
             raise ValueError(f"confidence must be 'all' or 'defects', got {confidence!r}")
-        if tta not in TTA_FLIPS:
-            raise ValueError(f"tta must be one of {', '.join(TTA_FLIPS)}; got {tta!r}")
+        if tta not in TTA_MODES:
+            raise ValueError(f"tta must be one of {', '.join(TTA_MODES)}; got {tta!r}")
         self.tta = tta
         self.path = Path(path) if path is not None else bundled_model_path()
         opts = ort.SessionOptions()

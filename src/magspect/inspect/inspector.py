@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from magspect.inspect.backend import TTA, Segmentation, Segmenter, bundled_model_path
+from magspect.inspect.backend import Segmentation, Segmenter, bundled_model_path
 from magspect.inspect.batching import BatchingSegmenter
 from magspect.inspect.defect_measure import measure_defects
 from magspect.inspect.gate import assess_dimension, combine, fail_closed, judge
@@ -39,7 +39,7 @@ from magspect.inspect.subtype import infer_coating_subtype
 from magspect.inspect.verifier import Verifier, VerifierError, bundled_verifier_path
 from magspect.inspect.visibility import hidden_surface
 from magspect.specs import Spec, SpecError, UnknownSpecError, get_spec
-from magspect.types import Defect, InspectionResult, Measurement, ModelRef, Reason, SpecRef, Verdict
+from magspect.types import Defect, InspectionResult, Measurement, ModelRef, Reason, SpecRef, Tta, Verdict
 
 ImageSource = bytes | str | Path | np.ndarray
 #: Pixels of context the model gets around the part's outline (defects off the part are dropped).
@@ -110,7 +110,7 @@ class Inspector:
         defect_threshold: float | None = None,
         verifier: str | Path | Verifier | Literal[False] | None = None,
         review_below: float | None = None,
-        tta: TTA = "none",
+        tta: Tta = "none",
     ) -> None:
         """``tta``: the model's logits averaged over mirrored copies of each view ("hflip": one
         more model run per view, "flips": three; see :data:`~magspect.inspect.backend.TTA_FLIPS`);

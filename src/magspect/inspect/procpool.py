@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from magspect.types import InspectionResult, ModelRef
+from magspect.types import InspectionResult, ModelRef, Tta
 
 
 class WorkerDiedError(RuntimeError):
@@ -50,7 +50,7 @@ class InspectorSettings:
     verifier: Path | Literal[False] | None = None  # a file, False for none, None: the bundled one if it fits
     review_below: float | None = None
     cv2_threads: int = 1  # OpenCV threads in each worker process: the processes are the parallelism
-    tta: str = "none"  # test-time augmentation (magspect.inspect.backend.TTA_FLIPS)
+    tta: Tta = "none"
 
     def build(self) -> Any:
         """The Inspector these settings describe (as the station builds one in-process)."""
@@ -100,8 +100,8 @@ def _describe(hold_s: float) -> dict[str, Any]:
     insp = _WORKER["inspector"]
     v = insp.verifier_ref
     return {"pid": os.getpid(), "model": insp.segmenter.name, "model_sha256": insp.segmenter.sha256,
-            "provider": insp.segmenter.provider, "verifier": v is not None,
-            "verifier_ref": None if v is None else v.model_dump(), "verifier_review_below": insp.verifier_review_below}
+            "provider": insp.segmenter.provider, "verifier_ref": None if v is None else v.model_dump(),
+            "verifier_review_below": insp.verifier_review_below}
 
 
 def _inspect(views: Mapping[str, Any], kwargs: dict[str, Any]) -> InspectionResult:
@@ -140,10 +140,6 @@ class ProcessInspector:
             raise RuntimeError(f"inspection workers could not build their Inspector: {'; '.join(errors)}")
         self._pool = pool
         return info
-
-    @property
-    def model_name(self) -> str:
-        return str(self.workers[0]["model"])
 
     @property
     def model_ref(self) -> ModelRef:

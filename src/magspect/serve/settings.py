@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from magspect.store import RetentionPolicy
+from magspect.types import Tta
 
 
 def hash_api_key(key: str) -> str:
@@ -35,7 +36,7 @@ class ServeSettings(BaseSettings):
     threads: int | None = Field(default=None, ge=1, description="onnxruntime intra-op threads per inference "
                                 "(default: MAGSPECT_THREADS, else the CPU count / workers)")
     default_spec: str | None = None
-    tta: Literal["none", "hflip", "flips"] = Field(
+    tta: Tta = Field(
         default="none", description="test-time augmentation: logits averaged over mirrored views (hflip: 2 model "
         "runs per view, fewer false rejects; flips: 4)")
 

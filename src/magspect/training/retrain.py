@@ -328,17 +328,17 @@ def _split_reduce_names(prefix: str, conv_name: str) -> tuple[str, str]:
     return f"{prefix}{base}.conv_x.weight", f"{prefix}{base}.conv_s.weight"
 
 
-def _check_against_onnx(model: Any, onnx_path: Path, in_chans: int) -> float:
+def _check_against_onnx(model: Any, onnx_path: Path, manifest: Any) -> float:
     import torch
 
-    from magspect.models.manifest import Manifest, full_resolution_logits
+    from magspect.models.manifest import full_resolution_logits
     from magspect.training.export import ort_session
 
-    x = np.random.default_rng(0).random((1, in_chans, 96, 128), dtype=np.float32)
+    x = np.random.default_rng(0).random((1, manifest.in_channels, 96, 128), dtype=np.float32)
     with torch.no_grad():
         ref = model.eval()(torch.from_numpy(x)).numpy()
-    stride = Manifest.from_onnx(onnx_path).output_stride
-    got = full_resolution_logits(ort_session(onnx_path, threads=1).run(["logits"], {"image": x})[0], stride)
+    got = full_resolution_logits(ort_session(onnx_path, threads=1).run(["logits"], {"image": x})[0],
+                                 manifest.output_stride)
     return float(np.abs(got - ref).max())
 
 
@@ -384,7 +384,7 @@ def resolve_parent(ref: str, registry_path: Path | None = None) -> Parent:
         raise ValueError(f"{path} is an {manifest.precision} model; fine-tune from its FP32 export")
     model = create_model(manifest.model_name, in_chans=manifest.in_channels, **manifest.model_kwargs)
     load_onnx_weights(model, path)
-    diff = _check_against_onnx(model, path, manifest.in_channels)
+    diff = _check_against_onnx(model, path, manifest)
     if diff > MAX_PARENT_LOGIT_DIFF:
         raise ValueError(f"{path}: weights recovered from ONNX differ from onnxruntime by {diff:.3g} (limit "
                          f"{MAX_PARENT_LOGIT_DIFF:g}); fine-tune from its training checkpoint instead")

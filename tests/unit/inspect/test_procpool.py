@@ -35,7 +35,7 @@ def test_workers_start_with_the_model_and_judge_as_in_process(pool, part):
     views, kw = part
     assert len({w["pid"] for w in pool.workers}) == 2 and os.getpid() not in {w["pid"] for w in pool.workers}
     assert {w["model_sha256"] for w in pool.workers} == {Inspector(threads=1).segmenter.sha256}
-    assert all(w["verifier"] for w in pool.workers)  # the bundled verifier fits the bundled model
+    assert all(w["verifier_ref"] for w in pool.workers)  # the bundled verifier fits the bundled model
     local = Inspector(threads=1)
     assert pool.model_ref == local.model_ref and pool.verifier_ref == local.verifier_ref
     assert pool.verifier_review_below == local.verifier_review_below
