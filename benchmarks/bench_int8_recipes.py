@@ -40,7 +40,7 @@ def main() -> None:
     from magspect.training.data import crop_pair, pick_crop_origin, to_unit_float, unpack_sample
     from magspect.training.export import _pad_mask, _pad_to, export_checkpoint
     from magspect.training.loop import build_source
-    from magspect.training.quantize import _Reader, is_depthwise, sensitive_nodes
+    from magspect.training.quantize import _Reader, is_depthwise, sensitive_nodes, split_reduce_convs
     from magspect.training.validate import load_val_views, part_box
 
     ck = load_checkpoint(args.checkpoint)
@@ -71,6 +71,8 @@ def main() -> None:
         ("convolutions + Add + Mul, 99.99th percentile", ["Conv", "Add", "Mul"], *pct[:1], {"CalibPercentile": 99.99}),
         ("convolutions except depthwise + Resize + Concat, 99.9th percentile", ["Conv", "Resize", "Concat"],
          *pct[:1], {"CalibPercentile": 99.9, "_depthwise_fp32": True}),
+        ("convolutions except depthwise, split decoder reduces quantised too, 99.9th percentile", ["Conv"],
+         *pct[:1], {"CalibPercentile": 99.9, "_depthwise_fp32": True, "_split_int8": True}),
         ("encoder only (convolutions before the first Resize except depthwise), 99.9th percentile", ["Conv"],
          *pct[:1], {"CalibPercentile": 99.9, "_depthwise_fp32": True, "_decoder_fp32": True}),
         ("decoder only (convolutions after the first Resize, + Resize + Concat), 99.9th percentile",
@@ -86,6 +88,7 @@ def main() -> None:
         quant_pre_process(str(fp), str(pre), skip_symbolic_shape=True)
         keep = sensitive_nodes(pre)  # first/last convolutions and the depthwise ones
         depthwise = {n.name for n in onnx.load(str(pre)).graph.node if is_depthwise(n)}
+        split = set(split_reduce_convs(onnx.load(str(pre)).graph))  # kept FP32 by the shipped recipe
         order = [n.name for n in onnx.load(str(pre)).graph.node]
         first_resize = next((i for i, n in enumerate(onnx.load(str(pre)).graph.node) if n.op_type == "Resize"),
                             len(order))
@@ -117,6 +120,8 @@ def main() -> None:
             excl = keep if extra.pop("_depthwise_fp32", False) else [k for k in keep if k not in depthwise]
             if extra.pop("_encoder_fp32", False):
                 excl = sorted(set(excl) | encoder)
+            if extra.pop("_split_int8", False):
+                excl = [k for k in excl if k not in split]
             if extra.pop("_decoder_fp32", False):
                 excl = sorted(set(excl) | (set(order) - encoder))
             quantize_static(str(pre), str(out), _Reader(calib), quant_format=QuantFormat.QDQ, per_channel=True,

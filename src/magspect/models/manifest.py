@@ -11,8 +11,8 @@ beside it as ``<name>.manifest.json``. The runtime reads preprocessing from here
   axis 1 for probabilities; argmax for the class mask, ids as in :data:`magspect.types.CLASS_NAMES`),
   where ``s`` is :attr:`Manifest.output_stride`. With ``s > 1`` the runtime brings them to the
   input's size with :func:`full_resolution_logits` (bilinear, half-pixel centres: what the network's
-  own last layer does in PyTorch, moved out of the graph because onnxruntime's CPU resize of a few
-  channels at full resolution cost a sixth of the model's time).
+  own last layer does in PyTorch, moved out of the graph: onnxruntime's CPU resize at full
+  resolution was slower than OpenCV's; BENCHMARKS.md, "Defect model").
 
 Reading it needs only onnxruntime (no ``onnx`` package): :meth:`Manifest.from_onnx`.
 """

@@ -94,8 +94,9 @@ def sensitive_nodes(path: str | Path) -> list[str]:
 def split_reduce_convs(graph) -> list[str]:  # noqa: ANN001 - an onnx GraphProto
     """The two halves of each lite decoder block's split 1x1 convolution
     (:class:`magspect.models.unet.SplitReduce`): a Conv feeding a Resize, and the Conv added to that
-    Resize's output. Their outputs are partial, signed sums; quantised, they cost 9 points of argmax
-    agreement with FP32 on the bundled model (90.5 against 99.9 %), so they stay FP32."""
+    Resize's output. Their outputs are partial, signed sums; quantised, they cost 5 points of argmax
+    agreement with FP32 on the bundled model (94.5 against 99.9 %, ``benchmarks/bench_int8_recipes.py``),
+    so they stay FP32."""
     producer = {o: n for n in graph.node for o in n.output}
     names = []
     for add in graph.node:
