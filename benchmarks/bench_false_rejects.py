@@ -52,7 +52,8 @@ def main() -> None:
         for d in r.defects:
             cause = reported_defect_causes([d.bbox_xyxy_px], part.views[d.view].class_mask,
                                            part.views[d.view].truth.get("nuisances", []))[0] or "real defect"
-            kind = d.subtype or ("unknown kind" if d.class_name == "coating_flaw" else "")
+            kind = d.subtype or ("" if d.class_name != "coating_flaw" else
+                                 "/".join(d.possible_subtypes) if d.possible_subtypes else "unknown kind")
             groups.setdefault(f"{d.class_name}{'/' + kind if kind else ''} on {cause}", []).append(d)
         rejecting = [k for k, ds in groups.items() if judge(spec, {}, ds).verdict == Verdict.REJECT]
         if judge(spec, r.measurements, []).verdict == Verdict.REJECT:

@@ -121,6 +121,12 @@ class Defect(_Strict):
 
     class_name: DefectClass
     subtype: str | None = None
+    # where ``subtype`` is None: the subtypes it could be (the coating-flaw subtype classifier's
+    # plausible set, :mod:`magspect.inspect.subtype`); the gate judges it as the strictest of them.
+    # None: any subtype of its class
+    possible_subtypes: tuple[str, ...] | None = None
+    # the subtype classifier's probability per subtype ("other": not a coating flaw at all)
+    subtype_scores: dict[str, float] | None = None
     zone: Zone
     view: View = "top"
     length_mm: float = Field(ge=0)  # along the skeleton (cracks, scratches) or the longest extent
@@ -148,6 +154,19 @@ class Defect(_Strict):
         klass = info.data.get("class_name")
         if klass in DEFECT_SUBTYPES and v not in DEFECT_SUBTYPES[klass]:
             raise ValueError(f"unknown subtype {v!r} for class {klass!r}; known: {DEFECT_SUBTYPES[klass]}")
+        return v
+
+    @field_validator("possible_subtypes")
+    @classmethod
+    def _known_possible(cls, v: tuple[str, ...] | None, info) -> tuple[str, ...] | None:  # noqa: ANN001
+        if v is None:
+            return v
+        klass = info.data.get("class_name")
+        if not v:
+            raise ValueError("possible_subtypes must name at least one subtype (None: any)")
+        unknown = [s for s in v if klass in DEFECT_SUBTYPES and s not in DEFECT_SUBTYPES[klass]]
+        if unknown:
+            raise ValueError(f"unknown subtypes {unknown} for class {klass!r}; known: {DEFECT_SUBTYPES[klass]}")
         return v
 
 
@@ -193,6 +212,8 @@ class InspectionResult(_Strict):
     # judged look-alikes (dust, lint, ...): kept for the record and the overlay, not judged by the gate
     verifier: ModelRef | None = None
     dismissed: tuple[Defect, ...] = ()
+    # the coating-flaw subtype classifier, when one told the coating flaws' plausible subtypes
+    subtypes: ModelRef | None = None
     calibration_id: str | None = None
     views: tuple[str, ...] = ()
     timings_ms: dict[str, float] = Field(default_factory=dict)

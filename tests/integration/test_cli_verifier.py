@@ -116,3 +116,41 @@ def test_tune_verifier_writes_a_copy_with_the_new_operating_point_and_the_same_w
     assert r.exit_code == 2 and "nothing to change" in r.output
     r = runner.invoke(app, ["tune-verifier", str(src), "--review-below", "0.05", "--out", str(src)])
     assert r.exit_code == 2 and "new path" in r.output
+
+
+def test_train_subtypes_mines_coating_flaws_trains_exports_and_evaluate_uses_it(tmp_path):
+    from magspect.inspect.backend import Segmenter, bundled_model_path
+    from magspect.inspect.subtype import SUBTYPE_LABELS, SubtypeClassifier
+
+    out = tmp_path / "s"
+    args = ["train-subtypes", "--out", str(out), "--parts", "30", "--val-parts", "10", "--epochs", "1",
+            "--workers", "2", "--no-progress", "--also-for", str(bundled_model_path(int8=True))]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert "reported coating flaws on a truth defect from 30 parts" in r.output and "plausible at" in r.output
+    assert json.loads((out / "mined" / "mined.json").read_text())["force_defect"] == "coating_flaw"
+    c = SubtypeClassifier(out / "subtypes.onnx")
+    assert c.manifest.labels == SUBTYPE_LABELS and 0 < c.manifest.plausible_at <= 0.5
+    assert c.manifest.fits(Segmenter(bundled_model_path(), warmup=False).sha256)
+    assert c.manifest.fits(Segmenter(bundled_model_path(int8=True), warmup=False).sha256)
+    assert c.manifest.training["counts"] and (out / "curves.png").is_file() and (out / "subtypes.pt").is_file()
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["n_val"] > 0 and set(rep["per_label"]) == set(SUBTYPE_LABELS)
+
+    ev = runner.invoke(app, ["evaluate", "--suite", "magsynth-v2", "--n", "2", "--subtypes", str(out / "subtypes.onnx"),
+                             "--json", str(tmp_path / "ev.json")])
+    assert ev.exit_code == 0, ev.output
+    assert json.loads((tmp_path / "ev.json").read_text())["subtypes"]["name"] == "subtypes_cnn"
+    ev = runner.invoke(app, ["evaluate", "--suite", "magsynth-v2", "--n", "1", "--subtypes", "none",
+                             "--json", str(tmp_path / "ev0.json")])
+    assert ev.exit_code == 0, ev.output
+    assert json.loads((tmp_path / "ev0.json").read_text())["subtypes"] is None
+
+
+def test_train_subtypes_refuses_bad_arguments(tmp_path):
+    r = runner.invoke(app, ["train-subtypes", "--out", str(tmp_path / "s"), "--parts", "20", "--val-parts", "30"])
+    assert r.exit_code == 2 and "must be more than" in r.output
+    r = runner.invoke(app, ["train-subtypes", "--out", str(tmp_path / "s"), "--model", str(tmp_path / "no.onnx")])
+    assert r.exit_code == 2 and "does not exist" in r.output
+    r = runner.invoke(app, ["evaluate", "--suite", "magsynth-v2", "--n", "1", "--subtypes", str(tmp_path / "no.onnx")])
+    assert r.exit_code == 2 and "does not exist" in r.output

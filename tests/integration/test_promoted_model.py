@@ -97,3 +97,26 @@ def test_station_verifier_and_review_band_from_config(model_cfg, verified, band)
         assert station.inspector.verifier_review_below == band
     finally:
         station.inspector.close()
+
+
+@pytest.mark.parametrize(("subtypes", "expected"), [(None, "bundled"), ("none", None)])
+def test_station_subtype_classifier_from_config(subtypes, expected):
+    from magspect.edge._config import StationConfig, build_station
+    from magspect.inspect.subtype import SubtypeClassifier, bundled_subtypes_path
+
+    cfg = StationConfig.model_validate({
+        "spec": "def-blk-20x10x5-nicuni",
+        "camera": {"kind": "sim", "n_parts": 1, "size_px": 256, "prerender": 1},
+        "model": {"kind": "bundled", "threads": 1, **({} if subtypes is None else {"subtypes": subtypes})},
+        "records": {"enabled": False},
+        "opcua": {"enabled": False},
+    })
+    station = build_station(cfg)  # in worker processes (the default): the setting must reach them
+    try:
+        ref = station.inspector.subtypes_ref
+        if expected is None:
+            assert ref is None
+        else:
+            assert ref is not None and ref.sha256 == SubtypeClassifier(bundled_subtypes_path()).sha256
+    finally:
+        station.inspector.close()

@@ -27,6 +27,20 @@ TtaOpt = Annotated[
     typer.Option("--tta", help="Test-time augmentation: none, hflip (each view and its mirror image: 2 model "
                  "runs per view, fewer false calls) or flips (4 runs)."),
 ]
+#: ``--subtypes`` of the verbs that inspect (inspect, evaluate): the coating-flaw subtype classifier.
+SubtypesOpt = Annotated[
+    str | None,
+    typer.Option(help="Coating-flaw subtype classifier ONNX, or 'none': every coating flaw not shaped like a "
+                 "scratch judged as the strictest subtype (default: the bundled one when it was trained for the "
+                 "model)."),
+]
+
+
+def companion_arg(value: str | None) -> str | bool | None:
+    """``--verifier`` / ``--subtypes``: 'none' -> False (none), else the file (None: the bundled one)."""
+    return False if (value or "").lower() == "none" else value
+
+
 #: ``--review-below`` of the verbs that inspect (inspect, evaluate): the verifier's review band.
 ReviewBelowOpt = Annotated[
     float | None,

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from magspect.cli._common import ReviewBelowOpt, Tta, TtaOpt, console, fail
+from magspect.cli._common import ReviewBelowOpt, SubtypesOpt, Tta, TtaOpt, companion_arg, console, fail
 
 
 def register(app: typer.Typer) -> None:
@@ -37,6 +37,7 @@ def evaluate_cmd(
     ] = None,
     review_below: ReviewBelowOpt = None,
     tta: TtaOpt = Tta.none,
+    subtypes: SubtypesOpt = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON here.")] = None,
 ) -> None:
     """Escape rate, false rejects, reviews, defect recall and metrology error (suite); AUROC and IoU (data)."""
@@ -77,6 +78,7 @@ def evaluate_cmd(
         from magspect.datasets import SUITES
         from magspect.inspect.evaluate import evaluate_parts
         from magspect.inspect.inspector import Inspector
+        from magspect.inspect.subtype import SubtypeError
         from magspect.inspect.verifier import VerifierError
 
         if suite not in SUITES:
@@ -85,12 +87,12 @@ def evaluate_cmd(
         try:
             inspector = Inspector(
                 model, int8=int8 and model is None, defect_threshold=defect_threshold,
-                verifier=False if (verifier or "").lower() == "none" else verifier, review_below=review_below,
+                verifier=companion_arg(verifier), review_below=review_below, subtypes=companion_arg(subtypes),
                 tta=tta.value,
             )
             total = len(synth_suite.seeds(split)) if n is None else min(n, len(synth_suite.seeds(split)))
             parts = synth_suite.iter_parts(split, limit=n, backlight=True)  # + back-lit images for metrology
-        except (ModelError, VerifierError, ValueError, KeyError) as exc:
+        except (ModelError, VerifierError, SubtypeError, ValueError, KeyError) as exc:
             fail(str(exc))
         with Progress(*columns, console=console, transient=True) as bar:
             task = bar.add_task(f"{suite}/{split}", total=total)
@@ -98,6 +100,7 @@ def evaluate_cmd(
         summary = {"suite": suite, "split": split, "defect_threshold": inspector.defect_threshold, "tta": tta.value,
                    "verifier": None if inspector.verifier_ref is None else inspector.verifier_ref.model_dump(),
                    "verifier_review_below": inspector.verifier_review_below,
+                   "subtypes": None if inspector.subtypes_ref is None else inspector.subtypes_ref.model_dump(),
                    "defect_length_uncertainty_px": dict(inspector.segmenter.manifest.defect_length_uncertainty_px),
                    **ev.summary}
         console.print(

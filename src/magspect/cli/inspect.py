@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from magspect.cli._common import ReviewBelowOpt, Tta, TtaOpt, console, fail
+from magspect.cli._common import ReviewBelowOpt, SubtypesOpt, Tta, TtaOpt, companion_arg, console, fail
 
 
 def register(app: typer.Typer) -> None:
@@ -32,6 +32,7 @@ def inspect_cmd(
     ] = None,
     review_below: ReviewBelowOpt = None,
     tta: TtaOpt = Tta.none,
+    subtypes: SubtypesOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print results as JSON (one object per part).")] = False,
     report: Annotated[Path | None, typer.Option(help="Write an HTML report here.")] = None,
     overlays: Annotated[Path | None, typer.Option(help="Write overlay PNGs into this folder.")] = None,
@@ -43,6 +44,7 @@ def inspect_cmd(
     from magspect.inspect.inspector import Inspector
     from magspect.inspect.parts_input import PartsInputError, collect_parts
     from magspect.inspect.report import ReportEntry, draw_overlay, write_html_report
+    from magspect.inspect.subtype import SubtypeError
     from magspect.inspect.verifier import VerifierError
     from magspect.specs import SpecError, UnknownSpecError, get_spec
     from magspect.types import Verdict
@@ -66,10 +68,10 @@ def inspect_cmd(
     try:
         inspector = Inspector(
             model, int8=int8, providers=providers.split(",") if providers else None, calibration=cal,
-            verifier=False if (verifier or "").lower() == "none" else verifier, review_below=review_below,
+            verifier=companion_arg(verifier), review_below=review_below, subtypes=companion_arg(subtypes),
             tta=tta.value,
         )
-    except (ModelError, VerifierError) as exc:
+    except (ModelError, VerifierError, SubtypeError) as exc:
         fail(str(exc))
 
     entries = []

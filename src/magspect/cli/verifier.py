@@ -1,5 +1,6 @@
-"""``magspect train-verifier``: mine the model's candidates on synthetic parts, train the look-alike
-verifier on them, export it (needs the ``train`` extra)."""
+"""``magspect train-verifier`` / ``train-subtypes``: mine the model's candidates on synthetic parts,
+train the look-alike verifier or the coating-flaw subtype classifier on them, export it (needs the
+``train`` extra)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,39 @@ if TYPE_CHECKING:
 def register(app: typer.Typer) -> None:
     app.command("train-verifier")(train_verifier_cmd)
     app.command("tune-verifier")(tune_verifier_cmd)
+    app.command("train-subtypes")(train_subtypes_cmd)
+
+
+def _mine_for(model: Path | None, also_for: list[Path] | None, out_dir: Path, seeds: range, workers: int,
+              no_progress: bool, force_defect: str | None = None) -> tuple[Path, str, tuple[str, ...], Path]:
+    """Mine (or resume mining) ``model``'s candidates on the parts ``seeds`` into ``out_dir/mined``:
+    (model path, its sha256, the sha256s of ``also_for``, the mined folder)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
+
+    from magspect.inspect.backend import ModelError, Segmenter, bundled_model_path
+    from magspect.training.verifier_data import mine
+
+    model_path = model if model is not None else bundled_model_path()
+    try:
+        sha = Segmenter(model_path, warmup=False).sha256
+        also = tuple(Segmenter(p, warmup=False).sha256 for p in also_for or ())
+    except ModelError as exc:
+        fail(str(exc))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    mined = out_dir / "mined"
+    if (mined / "mined.json").is_file():
+        before = json.loads((mined / "mined.json").read_text())
+        if Path(before["model"]).name != model_path.name:
+            fail(f"{mined} holds candidates of {before['model']}; use another --out for {model_path}")
+    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=no_progress) as bar:
+        task = bar.add_task("mining candidates (parts)", total=len(seeds))
+
+        def progress(done: int, n_candidates: int) -> None:
+            bar.update(task, completed=done, description=f"mining: {n_candidates} candidates so far")
+
+        mine(model_path, mined, seeds, workers=workers, force_defect=force_defect, progress=progress)
+    return model_path, sha, also, mined
 
 
 def write_tuned(
@@ -137,9 +171,6 @@ def train_verifier_cmd(
         import torch
     except ImportError:
         fail("training needs PyTorch: pip install 'magspect[train]'")
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
-
-    from magspect.inspect.backend import ModelError, Segmenter, bundled_model_path
     from magspect.training.plot import write_curves
     from magspect.training.verifier import (
         VerifierTrainConfig,
@@ -149,34 +180,15 @@ def train_verifier_cmd(
         split_by_seed,
         train_verifier,
     )
-    from magspect.training.verifier_data import load_mined, mine
+    from magspect.training.verifier_data import load_mined
 
-    model_path = model if model is not None else bundled_model_path()
-    try:
-        seg = Segmenter(model_path, warmup=False)
-        also = tuple(Segmenter(p, warmup=False).sha256 for p in also_for or ())
-    except ModelError as exc:
-        fail(str(exc))
     if parts <= val_parts:
         fail(f"--parts {parts} must be more than --val-parts {val_parts}")
     for extra in extra_mined or ():
         if not sorted(extra.glob("chunk-*.npz")):
             fail(f"--extra-mined {extra}: no mined chunks (chunk-*.npz) there")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    mined = out_dir / "mined"
-    if (mined / "mined.json").is_file():
-        before = json.loads((mined / "mined.json").read_text())
-        if Path(before["model"]).name != model_path.name:
-            fail(f"{mined} holds candidates of {before['model']}; use another --out for {model_path}")
     seeds = range(seed_start, seed_start + parts)
-    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=no_progress) as bar:
-        task = bar.add_task("mining candidates (parts)", total=parts)
-
-        def progress(done: int, n_candidates: int) -> None:
-            bar.update(task, completed=done, description=f"mining: {n_candidates} candidates so far")
-
-        mine(model_path, mined, seeds, workers=workers, progress=progress)
+    model_path, sha, also, mined = _mine_for(model, also_for, out_dir, seeds, workers, no_progress)
     data = load_mined([mined, *(extra_mined or ())])
     data = {k: v[(data["seed"] >= seeds.start) & (data["seed"] < seeds.stop)] for k, v in data.items()}
     n_real = int(data["label"].sum())
@@ -203,7 +215,7 @@ def train_verifier_cmd(
     if extra_mined:
         training["command"] += "".join(f" --extra-mined {d}" for d in extra_mined)
         training["extra_mined"] = [str(d) for d in extra_mined]
-    manifest = build_manifest(report, seg.sha256, training, also_for=also, review_below=review_below)
+    manifest = build_manifest(report, sha, training, also_for=also, review_below=review_below)
     state = {"state_dict": net.state_dict(), "widths": net.widths, "strides": net.strides,
              "manifest": manifest.model_dump()}
     torch.save(state, out_dir / "verifier.pt")
@@ -219,3 +231,89 @@ def train_verifier_cmd(
         console.print(f"  {cause:12s} {gone:5d} of {n:5d} dismissed")
     console.print(f"verifier: {path} (curves: {out_dir / 'curves.png'}); use it: magspect evaluate --suite "
                   f"magsynth-v2 --n 150 --verifier {path}")
+
+
+def train_subtypes_cmd(
+    out_dir: Annotated[Path, typer.Option("--out", help="Run folder: mined candidates, report, subtypes.onnx.")],
+    model: Annotated[Path | None, typer.Option(help="The segmentation model whose candidates it classifies "
+                                               "(default: bundled).")] = None,
+    parts: Annotated[int, typer.Option(min=20, help="Synthetic parts to mine, each with a coating flaw.")] = 4000,
+    seed_start: Annotated[int, typer.Option(help="First part seed (magsynth-v2's train recipe).")] = 310_000,
+    val_parts: Annotated[int, typer.Option(min=10, help="The last N parts: held out, choose the operating "
+                                           "point.")] = 400,
+    epochs: Annotated[int, typer.Option(min=1, help="The bundled classifier's: 30.")] = 30,
+    workers: Annotated[int, typer.Option(min=1, help="Mining processes.")] = 2,
+    strict_coverage: Annotated[
+        float, typer.Option(min=0.5, max=1.0, help="Keep the true subtype plausible for at least this share of "
+                            "held-out flaws of a subtype no spec allows (blister, peel, rust, scratch, or not a "
+                            "coating flaw).")] = 0.995,
+    coverage: Annotated[float, typer.Option(min=0.5, max=1.0, help="... and of all held-out flaws.")] = 0.98,
+    also_for: Annotated[
+        list[Path] | None,
+        typer.Option(help="Other exports of the same checkpoint (e.g. its INT8 model) it may serve; repeatable."),
+    ] = None,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="no progress bar")] = False,
+) -> None:
+    """Train the coating-flaw subtype classifier for a segmentation model; resumes mining if OUT has chunks."""
+    try:
+        import torch
+    except ImportError:
+        fail("training needs PyTorch: pip install 'magspect[train]'")
+    from magspect.inspect.subtype import SUBTYPE_LABELS
+    from magspect.training.plot import write_curves
+    from magspect.training.subtype import (
+        SubtypeTrainConfig,
+        build_subtypes_manifest,
+        export_subtypes,
+        save_subtypes_report,
+        subtype_samples,
+        train_subtypes,
+    )
+    from magspect.training.verifier import split_by_seed
+    from magspect.training.verifier_data import load_mined
+
+    if parts <= val_parts:
+        fail(f"--parts {parts} must be more than --val-parts {val_parts}")
+    seeds = range(seed_start, seed_start + parts)
+    model_path, sha, also, mined = _mine_for(model, also_for, out_dir, seeds, workers, no_progress,
+                                             force_defect="coating_flaw")
+    data = load_mined(mined)
+    data = {k: v[(data["seed"] >= seeds.start) & (data["seed"] < seeds.stop)] for k, v in data.items()}
+    try:
+        rows, y = subtype_samples(data)
+        counts = {lab: int((y == k).sum()) for k, lab in enumerate(SUBTYPE_LABELS)}
+        console.print(f"{len(rows)} reported coating flaws on a truth defect from {parts} parts: "
+                      + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        cfg = SubtypeTrainConfig(epochs=epochs, val_parts=val_parts, strict_coverage=strict_coverage,
+                                 coverage=coverage)
+        net, report = train_subtypes(data, cfg, log=console.print)
+    except ValueError as exc:
+        fail(str(exc))
+    save_subtypes_report(report, out_dir)
+    write_curves(out_dir / "curves.png",
+                 [{"step": e["epoch"], "loss": e["train_loss"]} for e in report.epochs],
+                 [{"step": e["epoch"], "val_nll": -e["val_score"]} for e in report.epochs], ["val_nll"])
+    training = {
+        "command": (f"magspect train-subtypes --out {out_dir} --model {model_path.name} --parts {parts} "
+                    f"--seed-start {seed_start} --val-parts {val_parts} --epochs {epochs}"),
+        "suite_recipe": "magsynth-v2/train, a coating flaw forced on every part", "seeds": [seeds.start, seeds.stop],
+        "val_seeds": [seeds.stop - val_parts, seeds.stop], "n_flaws": int(len(rows)), "counts": counts,
+    }
+    manifest = build_subtypes_manifest(report, sha, training, also_for=also)
+    torch.save({"state_dict": net.state_dict(), "widths": net.widths, "strides": net.strides, "n_out": net.n_out,
+                "manifest": manifest.model_dump()}, out_dir / "subtypes.pt")
+    _, va = split_by_seed({"seed": data["seed"][rows]}, val_parts)
+    check = (data["patches"][rows[va[:256]]], data["features"][rows[va[:256]]])
+    path = export_subtypes(net, out_dir / "subtypes.onnx", manifest, check=check)
+    (out_dir / "subtypes.manifest.json").write_text(manifest.to_json())
+    console.print(
+        f"held-out {report.n_val} flaws ({val_parts} parts): argmax right {report.accuracy:.1%}; plausible at "
+        f"p >= {report.plausible_at:.4f}: the true subtype plausible for {report.truth_plausible:.1%} "
+        f"({report.truth_plausible_strict:.1%} of strict ones); relieved of the strictest reading: "
+        f"{report.relieved_lenient:.1%} of {'/'.join(report.lenient)}, {report.relieved_strict:.2%} of strict ones"
+    )
+    for lab, r in report.per_label.items():
+        console.print(f"  {lab:8s} n {r['n']:5d}  argmax right {r['accuracy']:.1%}  truth plausible "
+                      f"{r['truth_plausible']:.1%}  relieved {r['relieved']:.1%}  set size {r['mean_set_size']:.2f}")
+    console.print(f"subtype classifier: {path} (curves: {out_dir / 'curves.png'}); use it: magspect evaluate "
+                  f"--suite magsynth-v2 --n 150 --subtypes {path}")

@@ -86,6 +86,9 @@ class ModelCfg(_Cfg):
     # test-time augmentation: logits averaged over mirrored views ("hflip": 2 model runs per view, a fifth
     # fewer false calls but more escapes on the test suite; "flips": 4). See BENCHMARKS.md; off by default
     tta: Tta = "none"
+    # the coating-flaw subtype classifier: an ONNX file, "none" (every coating flaw not shaped like a
+    # scratch judged as the strictest subtype), or unset for the bundled one when it fits the model
+    subtypes: Path | Literal["none"] | None = None
 
 
 class RecordsCfg(_Cfg):
@@ -178,6 +181,7 @@ def build_station(cfg: StationConfig, *, inspector: Any = None, on_record: Any =
                 model=Path(path), threads=m.threads, providers=tuple(m.providers) if m.providers else None,
                 spin=m.spin, max_batch_images=m.max_batch_images,
                 verifier=False if m.verifier == "none" else m.verifier, review_below=m.review_below, tta=m.tta,
+                subtypes=False if m.subtypes == "none" else m.subtypes,
             )
             inspector = ProcessInspector(settings, processes) if processes else settings.build()
     try:

@@ -135,7 +135,10 @@ def _dimension_reasons(spec: Spec, measurements: Mapping[str, Measurement]) -> l
 
 def _where(d: Defect) -> str:
     # a coating flaw whose kind the model cannot tell is judged as every kind it could be: say so
-    what = (d.subtype or "coating flaw of unknown kind") if d.class_name == "coating_flaw" else d.class_name
+    what = d.class_name
+    if d.class_name == "coating_flaw":
+        what = d.subtype or (f"coating flaw ({' or '.join(d.possible_subtypes)})" if d.possible_subtypes
+                             else "coating flaw of unknown kind")
     zone = d.zone.replace("_", " ")
     place = f"{zone} {d.edge_index}" if d.edge_index is not None and d.zone in ("edge", "corner") else zone
     prep = "at" if d.zone == "corner" else "on"
@@ -144,11 +147,14 @@ def _where(d: Defect) -> str:
 
 
 def _matches(rule: DefectRule, d: Defect) -> bool:
-    # A defect whose subtype the model could not tell matches every rule of its class: the
-    # strictest reading, so an unknown coating flaw is judged as the worst subtype it could be.
+    # A defect whose subtype the model could not tell matches every rule of its class, or of the
+    # subtypes it could be (``possible_subtypes``): the strictest reading, so an unknown coating flaw
+    # is judged as the worst subtype it could be.
     if d.class_name != rule.class_name or d.zone not in rule.zones:
         return False
-    return rule.subtype is None or d.subtype is None or rule.subtype == d.subtype
+    if rule.subtype is None or rule.subtype == d.subtype:
+        return True
+    return d.subtype is None and (d.possible_subtypes is None or rule.subtype in d.possible_subtypes)
 
 
 def _rule_words(rule: DefectRule) -> str:

@@ -35,7 +35,7 @@ from magspect.inspect.geometry_defects import (
 )
 from magspect.inspect.imageio import ImageError, decode_image
 from magspect.inspect.metrology import PartNotFoundError, measure_view
-from magspect.inspect.subtype import infer_coating_subtype
+from magspect.inspect.subtype import SubtypeClassifier, SubtypeError, bundled_subtypes_path, infer_coating_subtype
 from magspect.inspect.verifier import Verifier, VerifierError, bundled_verifier_path
 from magspect.inspect.visibility import hidden_surface
 from magspect.specs import Spec, SpecError, UnknownSpecError, get_spec
@@ -94,6 +94,10 @@ class Inspector:
     it was trained for this model (same sha256), else none; ``False`` none.
     ``review_below``: the verifier's review band: a defect it keeps but scores under this can send
     the part to REVIEW only, not REJECT (default: the verifier manifest's ``review_below``; 0: none).
+    ``subtypes``: the coating-flaw subtype classifier (:class:`~magspect.inspect.subtype.SubtypeClassifier`)
+    that tells a coating flaw's plausible subtypes from how it looks: as ``verifier`` (default the
+    bundled one when it was trained for this model; ``False`` none: every coating flaw whose shape
+    does not say "scratch" is judged as the strictest subtype).
     """
 
     def __init__(
@@ -111,6 +115,7 @@ class Inspector:
         verifier: str | Path | Verifier | Literal[False] | None = None,
         review_below: float | None = None,
         tta: Tta = "none",
+        subtypes: str | Path | SubtypeClassifier | Literal[False] | None = None,
     ) -> None:
         """``tta``: the model's logits averaged over mirrored copies of each view ("hflip": one
         more model run per view, "flips": three; see :data:`~magspect.inspect.backend.TTA_FLIPS`);
@@ -137,13 +142,16 @@ class Inspector:
         self.default_spec = default_spec
         self.calibration = calibration
         self.um_per_px = um_per_px
-        self.verifier = self._load_verifier(verifier)
+        self.verifier = self._companion(verifier, bundled_verifier_path(), Verifier, VerifierError, "verifier")
+        self.subtypes = self._companion(subtypes, bundled_subtypes_path(), SubtypeClassifier, SubtypeError,
+                                        "subtype classifier")
         if review_below is not None and not 0.0 <= review_below <= 1.0:
             raise ValueError(f"review_below must be in [0, 1], got {review_below}")
         self.review_below = review_below
-        v = self.verifier  # for every result: computed once
-        self.verifier_ref = (
-            None if v is None else ModelRef(name=v.name, sha256=v.sha256, provider=v.session.get_providers()[0])
+        # for every result: computed once
+        self.verifier_ref, self.subtypes_ref = (
+            None if m is None else ModelRef(name=m.name, sha256=m.sha256, provider=m.session.get_providers()[0])
+            for m in (self.verifier, self.subtypes)
         )
 
     @property
@@ -151,24 +159,25 @@ class Inspector:
         """The review band in use: the caller's, else the verifier manifest's (None: no band)."""
         return None if self.verifier is None else self.verifier.review_band(self.review_below)
 
-    def _load_verifier(self, verifier: str | Path | Verifier | bool | None) -> Verifier | None:
-        """``False``: none; ``None``: the bundled one if it exists and fits this model; a path or
-        Verifier: that one, which must fit this model."""
-        if verifier is False:
+    def _companion(self, given, bundled_path: Path, cls, error: type[Exception], what: str):  # noqa: ANN001, ANN202
+        """A model that looks again at this model's candidates (verifier, subtype classifier).
+        ``False``: none; ``None``: the bundled one if it exists and fits this model; a path or
+        instance of ``cls``: that one, which must fit this model."""
+        if given is False:
             return None
-        bundled = verifier is None
+        bundled = given is None
         if bundled:
-            if not bundled_verifier_path().is_file():
+            if not bundled_path.is_file():
                 return None
-            verifier = bundled_verifier_path()
-        v = verifier if isinstance(verifier, Verifier) else Verifier(verifier)
+            given = bundled_path
+        m = given if isinstance(given, cls) else cls(given)
         sha = getattr(self.segmenter, "sha256", None)
-        if v.manifest.fits(sha):
-            return v
+        if m.manifest.fits(sha):
+            return m
         if bundled:
             return None  # trained on another model's candidates: not used by default
-        raise VerifierError(
-            f"verifier {v.name} was trained on the candidates of model {v.manifest.segmenter_sha256[:12]}…, "
+        raise error(
+            f"{what} {m.name} was trained on the candidates of model {m.manifest.segmenter_sha256[:12]}…, "
             f"not of this one ({str(sha)[:12]}…): retrain it for this model"
         )
 
@@ -365,12 +374,17 @@ class Inspector:
                     s.confidence,
                 )
             verify_ms = (time.perf_counter() - tv) * 1e3
+        found = [infer_coating_subtype(d) for d in found]  # shape first: a scratch is a scratch
+        if self.subtypes is not None and found:
+            tv = time.perf_counter()
+            found = self.subtypes.apply(p.images[v], s.class_mask, found)
+            verify_ms += (time.perf_counter() - tv) * 1e3
         mm_per_px = metro.mm_per_px
         u_px = spec.decision.defect_uncertainty_px
         out = []
         for d in found:
             u_len_px = self.length_uncertainty_px(spec, d.class_name)
-            out.append(infer_coating_subtype(d).model_copy(update={
+            out.append(d.model_copy(update={
                 "uncertainty_mm": u_px * mm_per_px,
                 "length_uncertainty_mm": u_len_px * mm_per_px if u_len_px > u_px else None,
             }))
@@ -394,8 +408,8 @@ class Inspector:
             found, ms = self._view_defects(p, v, s)
             defects.extend(found)
             verify_ms += ms
-        if self.verifier is not None:
-            p.timings["verify"] = verify_ms
+        if self.verifier is not None or self.subtypes is not None:
+            p.timings["verify"] = verify_ms  # the second looks: verifier and subtype classifier
         p.timings["defects"] = (time.perf_counter() - t) * 1e3
 
         # dimensions -> measurements; a dimension whose view was not given stays not measured
@@ -426,6 +440,7 @@ class Inspector:
             spec=SpecRef(id=spec.id, version=spec.version),
             model=self.model_ref,
             verifier=self.verifier_ref,
+            subtypes=self.subtypes_ref,
             dismissed=tuple(d for a in p.arts.values() for d in a.dismissed),
             calibration_id=getattr(p.calibration, "id", None),
             views=tuple(p.request.views),

@@ -51,6 +51,7 @@ class InspectorSettings:
     review_below: float | None = None
     cv2_threads: int = 1  # OpenCV threads in each worker process: the processes are the parallelism
     tta: Tta = "none"
+    subtypes: Path | Literal[False] | None = None  # the coating-flaw subtype classifier, as ``verifier``
 
     def build(self) -> Any:
         """The Inspector these settings describe (as the station builds one in-process)."""
@@ -62,7 +63,7 @@ class InspectorSettings:
         seg = Segmenter(path, providers=list(self.providers) if self.providers else None, threads=self.threads,
                         warmup=True, spin=self.spin, confidence="defects", tta=self.tta)
         return Inspector(segmenter=BatchingSegmenter(seg, max_images=self.max_batch_images), verifier=self.verifier,
-                         review_below=self.review_below)
+                         review_below=self.review_below, subtypes=self.subtypes)
 
 
 # -- worker side ------------------------------------------------------------------------------------
@@ -98,10 +99,11 @@ def _describe(hold_s: float) -> dict[str, Any]:
     if "error" in _WORKER:
         return {"pid": os.getpid(), "error": _WORKER["error"]}
     insp = _WORKER["inspector"]
-    v = insp.verifier_ref
+    v, st = insp.verifier_ref, insp.subtypes_ref
     return {"pid": os.getpid(), "model": insp.segmenter.name, "model_sha256": insp.segmenter.sha256,
             "provider": insp.segmenter.provider, "verifier_ref": None if v is None else v.model_dump(),
-            "verifier_review_below": insp.verifier_review_below}
+            "verifier_review_below": insp.verifier_review_below,
+            "subtypes_ref": None if st is None else st.model_dump()}
 
 
 def _inspect(views: Mapping[str, Any], kwargs: dict[str, Any]) -> InspectionResult:
@@ -152,6 +154,12 @@ class ProcessInspector:
         """The look-alike verifier the workers use, if any (as :attr:`Inspector.verifier_ref`)."""
         v = self.workers[0]["verifier_ref"]
         return None if v is None else ModelRef(**v)
+
+    @property
+    def subtypes_ref(self) -> ModelRef | None:
+        """The coating-flaw subtype classifier the workers use, if any (as :attr:`Inspector.subtypes_ref`)."""
+        st = self.workers[0]["subtypes_ref"]
+        return None if st is None else ModelRef(**st)
 
     @property
     def verifier_review_below(self) -> float | None:

@@ -45,20 +45,15 @@ CONTEXT_MARGIN = 0.5  # the context window is the box's longer side x (1 + margi
 N_INPUT_CHANNELS = 4
 
 
-class VerifierManifest(BaseModel):
-    """What a runtime needs to use an exported verifier (embedded in the ONNX metadata)."""
+class CandidateModelManifest(BaseModel):
+    """What the models that look again at a segmentation model's candidates (the look-alike
+    verifier, the coating-flaw subtype classifier) share in their embedded manifests."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     format: Literal[1] = 1
-    kind: Literal["verifier"] = "verifier"
     name: str
     patch_px: int = PATCH_PX
-    classes: tuple[str, ...] = DEFECT_CLASSES
-    keep_threshold: float = Field(ge=0.0, lt=1.0)  # sigmoid(logit) below this: a look-alike
-    # kept, but under this: unsure, so the defect can send its part to REVIEW only (a person
-    # decides); None or <= keep_threshold: no review band
-    review_below: float | None = Field(default=None, ge=0.0, le=1.0)
     segmenter_sha256: str  # the segmentation model whose candidates it was trained on
     # other exports of the same checkpoint it was checked with (e.g. the INT8 one)
     also_for_sha256: tuple[str, ...] = ()
@@ -75,8 +70,19 @@ class VerifierManifest(BaseModel):
         return self.model_dump_json(indent=2)
 
     @classmethod
-    def from_json(cls, text: str) -> VerifierManifest:
+    def from_json(cls, text: str) -> CandidateModelManifest:
         return cls.model_validate(json.loads(text))
+
+
+class VerifierManifest(CandidateModelManifest):
+    """What a runtime needs to use an exported verifier (embedded in the ONNX metadata)."""
+
+    kind: Literal["verifier"] = "verifier"
+    classes: tuple[str, ...] = DEFECT_CLASSES
+    keep_threshold: float = Field(ge=0.0, lt=1.0)  # sigmoid(logit) below this: a look-alike
+    # kept, but under this: unsure, so the defect can send its part to REVIEW only (a person
+    # decides); None or <= keep_threshold: no review band
+    review_below: float | None = Field(default=None, ge=0.0, le=1.0)
 
 
 #: Raw pixel value -> [0, 1], by numpy dtype name (as the segmentation model's manifest has it).
@@ -159,24 +165,45 @@ class VerifierError(RuntimeError):
     """The verifier file cannot be used (missing, no manifest, wrong inputs)."""
 
 
+def candidate_session(
+    path: Path, threads: int | None, providers: Sequence[str] | None, metadata_key: str,
+    error: type[Exception], what: str,
+) -> tuple[ort.InferenceSession, str, str]:
+    """An onnxruntime session for a model over candidate patches (inputs ``patches`` and
+    ``features``), its sha256 and its manifest JSON; ``error`` names what is wrong."""
+    opts = ort.SessionOptions()
+    # a few 64 px patches per part: one thread, and no spinning pool stealing the cores the
+    # segmentation model and metrology need
+    opts.intra_op_num_threads = threads or 1
+    opts.inter_op_num_threads = 1
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session, sha, meta = open_session(path, opts, providers, metadata_key, error, what)
+    names = {i.name for i in session.get_inputs()}
+    if names != {"patches", "features"}:
+        raise error(f"{what} {path}: inputs {sorted(names)}, expected patches and features")
+    return session, sha, meta
+
+
+def candidate_inputs(
+    image: np.ndarray, class_mask: np.ndarray, defects: Sequence[Defect], manifest: CandidateModelManifest
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(patches, features)`` for ``defects`` (all from one view; each needs its ``bbox_xyxy_px``)."""
+    if any(d.bbox_xyxy_px is None for d in defects):
+        raise ValueError("every defect to look at again needs its pixel box")
+    patches = candidate_patches(image, class_mask, [d.bbox_xyxy_px for d in defects],
+                                manifest.input_divisor_by_dtype, manifest.patch_px)
+    return patches, candidate_features(defects)
+
+
 class Verifier:
     """An exported look-alike verifier, ready to run. Thread-safe (onnxruntime sessions are)."""
 
     def __init__(self, path: str | Path, *, threads: int | None = 1, providers: Sequence[str] | None = None) -> None:
         self.path = Path(path)
-        opts = ort.SessionOptions()
-        # a few 64 px patches per part: one thread, and no spinning pool stealing the cores the
-        # segmentation model and metrology need
-        opts.intra_op_num_threads = threads or 1
-        opts.inter_op_num_threads = 1
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session, self.sha256, meta = open_session(
-            self.path, opts, providers, VERIFIER_METADATA_KEY, VerifierError, "verifier"
+        self.session, self.sha256, meta = candidate_session(
+            self.path, threads, providers, VERIFIER_METADATA_KEY, VerifierError, "verifier"
         )
         self.manifest = VerifierManifest.from_json(meta)
-        names = {i.name for i in self.session.get_inputs()}
-        if names != {"patches", "features"}:
-            raise VerifierError(f"verifier {self.path}: inputs {sorted(names)}, expected patches and features")
 
     @property
     def name(self) -> str:
@@ -193,11 +220,7 @@ class Verifier:
         """Scores for ``defects`` (all from one view; each needs its ``bbox_xyxy_px``)."""
         if not defects:
             return np.zeros(0, np.float32)
-        if any(d.bbox_xyxy_px is None for d in defects):
-            raise ValueError("every defect to verify needs its pixel box")
-        patches = candidate_patches(image, class_mask, [d.bbox_xyxy_px for d in defects],
-                                    self.manifest.input_divisor_by_dtype, self.manifest.patch_px)
-        return self.scores(patches, candidate_features(defects))
+        return self.scores(*candidate_inputs(image, class_mask, defects, self.manifest))
 
     def review_band(self, review_below: float | None = None) -> float | None:
         """The review band in use: ``review_below`` if given, else the manifest's; None when there is
@@ -236,7 +259,10 @@ __all__ = [
     "Verifier",
     "VerifierError",
     "VerifierManifest",
+    "CandidateModelManifest",
     "DEFAULT_DIVISORS",
+    "candidate_inputs",
+    "candidate_session",
     "bundled_verifier_path",
     "candidate_patches",
     "candidate_features",

@@ -49,6 +49,7 @@ class VerifierNet(nn.Module):
         widths: tuple[int, ...] = (16, 32, 32, 64, 64, 96, 96),
         strides: tuple[int, ...] = (1, 2, 1, 2, 1, 2, 1),
         dropout: float = 0.2,
+        n_out: int = 1,
     ) -> None:
         super().__init__()
         layers, cin = [], N_INPUT_CHANNELS  # a stride-1 stem: a crack's jagged edge vs a fibre's smooth one
@@ -57,9 +58,9 @@ class VerifierNet(nn.Module):
             cin = w
         self.body = nn.Sequential(*layers)
         self.head = nn.Sequential(
-            nn.Linear(2 * cin + N_FEATURES, 64), nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(64, 1)
+            nn.Linear(2 * cin + N_FEATURES, 64), nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(64, n_out)
         )
-        self.widths, self.strides = tuple(widths), tuple(strides)
+        self.widths, self.strides, self.n_out = tuple(widths), tuple(strides), n_out
 
     def forward(self, patches: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         f = self.body(patches)
@@ -118,15 +119,29 @@ def split_by_seed(data: dict[str, np.ndarray], val_parts: int) -> tuple[np.ndarr
     return np.nonzero(~is_val)[0], np.nonzero(is_val)[0]
 
 
-def predict_logits(net: VerifierNet, patches: np.ndarray, features: np.ndarray, batch: int = 512) -> np.ndarray:
+def predict_outputs(net: VerifierNet, patches: np.ndarray, features: np.ndarray, batch: int = 512) -> np.ndarray:
+    """``N x n_out`` raw outputs (logits) of ``net``."""
     net.eval()
     out = []
     with torch.no_grad():
         for k in range(0, len(patches), batch):
             p = torch.from_numpy(np.asarray(patches[k : k + batch], np.float32))
             f = torch.from_numpy(np.asarray(features[k : k + batch], np.float32))
-            out.append(net(p, f).reshape(-1).numpy())
-    return np.concatenate(out) if out else np.zeros(0, np.float32)
+            out.append(net(p, f).numpy())
+    return np.concatenate(out) if out else np.zeros((0, net.n_out), np.float32)
+
+
+def predict_logits(net: VerifierNet, patches: np.ndarray, features: np.ndarray, batch: int = 512) -> np.ndarray:
+    return predict_outputs(net, patches, features, batch).reshape(-1)
+
+
+def highest_keeping(scores: np.ndarray, share: float) -> float:
+    """The highest threshold ``t`` with at least ``share`` of ``scores`` at or above it (1.0 for none)."""
+    if len(scores) == 0:
+        return 1.0
+    s = np.sort(scores)
+    drop = int(math.floor((1.0 - share) * len(s) + 1e-9))  # how many may fall under it
+    return float(s[drop])  # keeping >= s[drop] keeps len - drop of them
 
 
 def choose_threshold(
@@ -134,42 +149,35 @@ def choose_threshold(
 ) -> float:
     """The highest threshold on ``scores`` (probabilities) that keeps the required fractions of the
     real candidates (and of the real ones that found a rejectable defect)."""
-
-    def highest(s: np.ndarray, recall: float) -> float:
-        if len(s) == 0:
-            return 1.0
-        s = np.sort(s)
-        drop = int(math.floor((1.0 - recall) * len(s) + 1e-9))  # how many may fall under it
-        return float(s[drop])  # keeping >= s[drop] keeps len - drop of them
-
-    t = min(highest(scores[label & rejectable], min_recall_rejectable), highest(scores[label], min_recall))
+    t = min(highest_keeping(scores[label & rejectable], min_recall_rejectable),
+            highest_keeping(scores[label], min_recall))
     return float(min(t, 0.999))
 
 
-def train_verifier(
+def fit_candidate_net(
+    net: VerifierNet,
     data: dict[str, np.ndarray],
-    cfg: VerifierTrainConfig,
+    tr: np.ndarray,
+    va: np.ndarray,
+    target: torch.Tensor,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    val_score: Callable[[np.ndarray], float],
+    cfg: Any,
     log: Callable[[str], None] = print,
-) -> tuple[VerifierNet, VerifierReport]:
-    from magspect.inspect.metrics import auroc
-
+    score_name: str = "val AUROC",
+) -> tuple[VerifierNet, list[dict[str, float]], float]:
+    """Train ``net`` on the candidates ``tr`` (``target[i]`` per candidate, for ``loss_fn(outputs,
+    target)``) for ``cfg.epochs``: AdamW, one-cycle, dihedral flips and contrast gain. After each
+    epoch ``val_score(outputs on va)``; the best epoch's weights are kept. Returns (net, history, s)."""
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     rng = np.random.default_rng(cfg.seed)
-    tr, va = split_by_seed(data, cfg.val_parts)
     patches, feats = data["patches"], data["features"].astype(np.float32)
-    y = data["label"].astype(np.float32)
-    n_pos = float(y[tr].sum())
-    if n_pos == 0 or n_pos == len(tr):
-        raise ValueError("the training candidates must include real defects and look-alikes")
-    pos_weight = torch.tensor((len(tr) - n_pos) / n_pos)
-    net = VerifierNet()
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, len(tr) // cfg.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.15)
-    loss_fn = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
     history: list[dict[str, float]] = []
-    best_state, best_auc = None, -1.0
+    best_state, best = None, -math.inf
     t0 = time.perf_counter()
     for epoch in range(cfg.epochs):
         net.train()
@@ -182,25 +190,47 @@ def train_verifier(
             gain = torch.from_numpy(rng.uniform(0.75, 1.33, (len(idx), 1, 1, 1)).astype(np.float32))
             p[:, [0, 2]] = p[:, [0, 2]] * gain  # contrast varies with lighting and coating
             f = torch.from_numpy(feats[idx])
-            loss = loss_fn(net(p, f).reshape(-1), torch.from_numpy(y[idx]))
+            loss = loss_fn(net(p, f), target[torch.from_numpy(idx)])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
             total += float(loss.detach())
-        logits = predict_logits(net, patches[va], feats[va])
-        auc = auroc(logits.tolist(), y[va].astype(bool).tolist())
-        history.append({"epoch": epoch + 1, "train_loss": total / steps_per_epoch, "val_auroc": auc,
+        score = val_score(predict_outputs(net, patches[va], feats[va]))
+        history.append({"epoch": epoch + 1, "train_loss": total / steps_per_epoch, "val_score": score,
                         "seconds": time.perf_counter() - t0})
-        log(f"epoch {epoch + 1}/{cfg.epochs}  loss {total / steps_per_epoch:.4f}  val AUROC {auc:.4f}  "
+        log(f"epoch {epoch + 1}/{cfg.epochs}  loss {total / steps_per_epoch:.4f}  {score_name} {score:.4f}  "
             f"{time.perf_counter() - t0:.0f} s")
-        if auc > best_auc:
-            best_auc, best_state = auc, {k: v.detach().clone() for k, v in net.state_dict().items()}
+        if score > best:
+            best, best_state = score, {k: v.detach().clone() for k, v in net.state_dict().items()}
     assert best_state is not None
     net.load_state_dict(best_state)
     net.eval()
+    return net, history, time.perf_counter() - t0
+
+
+def train_verifier(
+    data: dict[str, np.ndarray],
+    cfg: VerifierTrainConfig,
+    log: Callable[[str], None] = print,
+) -> tuple[VerifierNet, VerifierReport]:
+    from magspect.inspect.metrics import auroc
+
+    tr, va = split_by_seed(data, cfg.val_parts)
+    y = data["label"].astype(np.float32)
+    n_pos = float(y[tr].sum())
+    if n_pos == 0 or n_pos == len(tr):
+        raise ValueError("the training candidates must include real defects and look-alikes")
+    torch.manual_seed(cfg.seed)
+    net = VerifierNet()
+    bce = nn.BCEWithLogitsLoss(pos_weight=torch.tensor((len(tr) - n_pos) / n_pos))
+    net, history, seconds = fit_candidate_net(
+        net, data, tr, va, torch.from_numpy(y), lambda out, t: bce(out.reshape(-1), t),
+        lambda out: auroc(out.reshape(-1).tolist(), y[va].astype(bool).tolist()), cfg, log)
+    for h in history:
+        h["val_auroc"] = h.pop("val_score")
     report = evaluate_verifier(net, data, va, cfg)
-    report.n_train, report.epochs, report.seconds = len(tr), history, time.perf_counter() - t0
+    report.n_train, report.epochs, report.seconds = len(tr), history, seconds
     return net, report
 
 
@@ -235,6 +265,16 @@ def evaluate_verifier(net: VerifierNet, data: dict[str, np.ndarray], idx: np.nda
 def export_verifier(net: VerifierNet, path: str | Path, manifest: VerifierManifest,
                     check: tuple[np.ndarray, np.ndarray] | None = None) -> Path:
     """ONNX export with the manifest embedded; parity with PyTorch (float64) on ``check`` inputs."""
+    return export_candidate_net(net, path, "logit", lambda p: embed_verifier_manifest(p, manifest), check)
+
+
+def export_candidate_net(
+    net: VerifierNet, path: str | Path, output: str, embed: Callable[[Path], Any],
+    check: tuple[np.ndarray, np.ndarray] | None = None, what: str = "verifier",
+) -> Path:
+    """A candidate-patch network to one ONNX file (opset 18, dynamic batch, inputs ``patches`` and
+    ``features``, output ``output``), ``embed(path)`` writing its manifest; parity with PyTorch
+    (float64) on ``check`` inputs, the file removed when it fails."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     net = net.eval().cpu()
@@ -242,19 +282,19 @@ def export_verifier(net: VerifierNet, path: str | Path, manifest: VerifierManife
     example = (torch.rand(3, N_INPUT_CHANNELS, PATCH_PX, PATCH_PX), torch.rand(3, N_FEATURES))
     torch.onnx.export(
         net, example, str(path), dynamo=True, opset_version=OPSET, external_data=False,
-        input_names=["patches", "features"], output_names=["logit"],
+        input_names=["patches", "features"], output_names=[output],
         dynamic_shapes={"patches": {0: batch}, "features": {0: batch}}, verbose=False,
     )
-    embed_verifier_manifest(path, manifest)
+    embed(path)
     if check is not None:
         p, f = (np.ascontiguousarray(a, np.float32) for a in check)
-        got = ort_session(path).run(["logit"], {"patches": p, "features": f})[0]
+        got = ort_session(path).run([output], {"patches": p, "features": f})[0]
         ref = net.double()(torch.from_numpy(p).double(), torch.from_numpy(f).double()).detach().numpy()
         net.float()
         diff = float(np.abs(got - ref).max()) if len(p) else 0.0
         if diff > MAX_ABS_LOGIT_DIFF:
             path.unlink()
-            raise ParityError(f"verifier export: onnxruntime vs PyTorch max |logit diff| {diff:.2e} > "
+            raise ParityError(f"{what} export: onnxruntime vs PyTorch max |logit diff| {diff:.2e} > "
                               f"{MAX_ABS_LOGIT_DIFF:.0e}")
     return path
 
@@ -291,7 +331,11 @@ __all__ = [
     "embed_verifier_manifest",
     "choose_threshold",
     "evaluate_verifier",
+    "export_candidate_net",
     "export_verifier",
+    "fit_candidate_net",
+    "highest_keeping",
+    "predict_outputs",
     "split_by_seed",
     "train_verifier",
 ]

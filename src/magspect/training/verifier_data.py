@@ -5,7 +5,9 @@ verifier is for (and no verifier). Every defect it *reports* becomes a sample: t
 (:func:`magspect.inspect.verifier.candidate_patches`, features), label 1 if the reported box
 touches a truth defect (the rule ``evaluate`` counts false defects by), else 0 with its cause (the
 nuisance under it, the outline, the clean surface), and whether the truth defect it found is, alone,
-at or above a reject limit (the candidates the verifier must never drop).
+at or above a reject limit (the candidates the verifier must never drop). A real candidate also
+records the class and subtype of the truth defect it overlaps most (what the coating-flaw subtype
+classifier, :mod:`magspect.training.subtype`, learns from).
 
 numpy/OpenCV/onnxruntime only; several (spawned) processes, one ONNX thread each. Chunks are written as
 ``.npz`` files as they finish, so an interrupted run keeps what it mined.
@@ -13,6 +15,7 @@ numpy/OpenCV/onnxruntime only; several (spawned) processes, one ONNX thread each
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import multiprocessing as mp
 from collections.abc import Callable, Sequence
@@ -46,7 +49,8 @@ def mine_part(inspector: Any, part: Any) -> dict[str, list]:
     backs = {v: rv.backlight for v, rv in part.views.items() if getattr(rv, "backlight", None) is not None}
     insp = inspector.inspect_detailed(views, spec=spec_id, part_id=str(truth.get("part_id")), um_per_px=scale,
                                       backlights=backs)
-    out: dict[str, list] = {k: [] for k in ("patches", "features", "label", "rejectable", "cause", "klass", "view")}
+    out: dict[str, list] = {k: [] for k in ("patches", "features", "label", "rejectable", "cause", "klass", "view",
+                                            "truth_class", "truth_subtype")}
     if insp.result.error is not None:
         return out
     for v, rv in part.views.items():
@@ -59,12 +63,18 @@ def mine_part(inspector: Any, part: Any) -> dict[str, list]:
         patches = candidate_patches(art.image, art.segmentation.class_mask, boxes)
         feats = candidate_features(found)
         truth_defects = [d for d in rv.truth.get("defects", []) if d.get("instance_id") is not None]
+        by_id = {int(t["instance_id"]): t for t in truth_defects}
         for i, (d, cause) in enumerate(zip(found, causes, strict=True)):
-            rej = False
+            rej, t_class, t_sub = False, "", ""
             if cause is None:  # which truth defects does it touch?
                 x0, y0, x1, y1 = (int(round(c)) for c in d.bbox_xyxy_px)
-                ids = set(np.unique(rv.instance_mask[max(y0 - 2, 0) : y1 + 2, max(x0 - 2, 0) : x1 + 2]).tolist())
-                rej = any(int(t["instance_id"]) in ids and _rejectable(spec_id, t) for t in truth_defects)
+                ids, counts = np.unique(rv.instance_mask[max(y0 - 2, 0) : y1 + 2, max(x0 - 2, 0) : x1 + 2],
+                                        return_counts=True)
+                touched = [(int(n), int(k)) for k, n in zip(ids.tolist(), counts.tolist(), strict=True) if k in by_id]
+                rej = any(_rejectable(spec_id, by_id[k]) for _, k in touched)
+                if touched:  # the one it overlaps most
+                    most = by_id[max(touched)[1]]
+                    t_class, t_sub = str(most.get("class_name", "")), str(most.get("subtype") or "")
             out["patches"].append(patches[i].astype(np.float16))
             out["features"].append(feats[i])
             out["label"].append(cause is None)
@@ -72,13 +82,17 @@ def mine_part(inspector: Any, part: Any) -> dict[str, list]:
             out["cause"].append(cause or "")
             out["klass"].append(d.class_name)
             out["view"].append(v)
+            out["truth_class"].append(t_class)
+            out["truth_subtype"].append(t_sub)
     return out
 
 
-def _mine_chunk(args: tuple[str, Sequence[int], str, str]) -> tuple[str, int, int]:
-    suite_name, seeds, split, out_path = args
+def _mine_chunk(args: tuple[str, Sequence[int], str, str, str | None]) -> tuple[str, int, int]:
+    suite_name, seeds, split, out_path, force_defect = args
     suite = get_suite(suite_name)
     cfg = suite.config(split)
+    if force_defect is not None:
+        cfg = dataclasses.replace(cfg, force_defect=force_defect)
     rows: dict[str, list] = {}
     for seed in seeds:
         part = generate_part(spec_for_seed(seed, suite.spec_ids), seed, cfg)
@@ -96,6 +110,8 @@ def _mine_chunk(args: tuple[str, Sequence[int], str, str]) -> tuple[str, int, in
         "klass": np.asarray(rows.get("klass", []), "U16"),
         "view": np.asarray(rows.get("view", []), "U8"),
         "seed": np.asarray(rows.get("seed", []), np.int64),
+        "truth_class": np.asarray(rows.get("truth_class", []), "U16"),
+        "truth_subtype": np.asarray(rows.get("truth_subtype", []), "U16"),
     }
     tmp = out_path + ".tmp.npz"
     np.savez(tmp, **arrays)
@@ -112,24 +128,27 @@ def mine(
     split: str = "train",
     workers: int = 2,
     chunk: int = 25,
+    force_defect: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Mine candidates of parts ``seeds`` (drawn with ``suite``'s ``split`` recipe) into ``out_dir``.
 
-    Chunks already there (same seeds) are kept: a rerun resumes. ``progress(parts_done, candidates)``.
+    ``force_defect`` (e.g. ``"coating_flaw"``): every part gets at least one such defect (the
+    generator's option), for data on one class. Chunks already there (same seeds) are kept: a rerun
+    resumes. ``progress(parts_done, candidates)``.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     seeds = list(seeds)
     (out / "mined.json").write_text(json.dumps(
-        {"model": str(model), "suite": suite, "split": split, "seeds": [seeds[0], seeds[-1] + 1] if seeds else []},
-        indent=2))
+        {"model": str(model), "suite": suite, "split": split, "seeds": [seeds[0], seeds[-1] + 1] if seeds else [],
+         "force_defect": force_defect}, indent=2))
     jobs = []
     for k in range(0, len(seeds), chunk):
         s = seeds[k : k + chunk]
         path = out / f"chunk-{s[0]:08d}-{s[-1]:08d}.npz"
         if not path.exists():
-            jobs.append((suite, s, split, str(path)))
+            jobs.append((suite, s, split, str(path), force_defect))
     done = len(seeds) - sum(len(j[1]) for j in jobs)
     total_c = 0
     if progress:
@@ -164,7 +183,8 @@ def load_mined(dirs: str | Path | Sequence[str | Path]) -> dict[str, np.ndarray]
     if not paths:
         raise FileNotFoundError(f"no mined chunks (chunk-*.npz) under {dirs}")
     parts = [dict(np.load(p)) for p in paths]
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    keys = [k for k in parts[0] if all(k in p for p in parts)]  # older chunks lack the truth subtype
+    return {k: np.concatenate([p[k] for p in parts]) for k in keys}
 
 
 __all__ = ["load_mined", "mine", "mine_part"]

@@ -30,3 +30,31 @@ def test_a_small_round_flaw_is_judged_as_the_worst_it_could_be_not_as_a_pit():
                for x in r.reasons)
     pit = spot.model_copy(update={"subtype": "pit"})  # what a subtype-aware model could say
     assert judge_truth(spec, spec.nominal_mm(), [pit]).verdict == Verdict.PASS
+
+
+def test_a_flaw_judged_by_the_strictest_of_its_plausible_subtypes():
+    """The subtype classifier's plausible set: only a flaw whose every plausible subtype is allowed
+    can pass; one plausible strict subtype rejects, as an unknown flaw does."""
+    spec = get_spec("def-blk-20x10x5-nicuni")
+    spot = _flaw(0.15, 0.12, zone="side_face")
+    pit_or_stain = spot.model_copy(update={"possible_subtypes": ("pit", "stain")})
+    assert judge_truth(spec, spec.nominal_mm(), [pit_or_stain]).verdict == Verdict.PASS
+    pit_or_rust = spot.model_copy(update={"possible_subtypes": ("pit", "rust")})
+    r = judge_truth(spec, spec.nominal_mm(), [pit_or_rust])
+    assert r.verdict == Verdict.REJECT
+    assert any("coating flaw (pit or rust) on side face: not allowed (rust anywhere: max 0)" in x.message
+               for x in r.reasons)
+    big = _flaw(0.35, 0.3, zone="side_face").model_copy(update={"possible_subtypes": ("pit", "stain")})
+    assert judge_truth(spec, spec.nominal_mm(), [big]).verdict == Verdict.REJECT  # a pit over 0.2 mm
+
+
+def test_possible_subtypes_must_be_subtypes_of_the_class():
+    import pytest
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="unknown subtypes"):
+        Defect(class_name="coating_flaw", zone="edge", length_mm=0.1, width_mm=0.1, area_mm2=0.01,
+               possible_subtypes=("pit", "edge_chip"))
+    with pytest.raises(ValidationError, match="at least one"):
+        Defect(class_name="coating_flaw", zone="edge", length_mm=0.1, width_mm=0.1, area_mm2=0.01,
+               possible_subtypes=())

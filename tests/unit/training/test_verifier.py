@@ -61,6 +61,11 @@ def test_mined_candidates_are_labelled_against_the_truth():
     assert all(c == "" for c, lab in zip(causes, labels, strict=True) if lab)
     assert any(c in ("surface", "dust", "lint", "water_spot", "fingerprint", "glint") for c in causes)
     assert any(got["rejectable"]), "the forced crack is at/above the reject limit"
+    # a real candidate names the truth defect it lies on (what the subtype classifier learns from)
+    assert {c for c, lab in zip(got["truth_class"], labels, strict=True) if lab} == {"crack"}
+    assert all(s in ("edge_crack", "corner_crack", "face_crack")
+               for s, lab in zip(got["truth_subtype"], labels, strict=True) if lab)
+    assert all(c == "" for c, lab in zip(got["truth_class"], labels, strict=True) if not lab)
     assert np.stack(got["patches"]).shape[1:] == (4, PATCH_PX, PATCH_PX)
 
 
