@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from magspect.types import CLASS_IDS, InspectionResult, MeasurementStatus, Verdict
+from magspect.types import CLASS_IDS, Defect, InspectionResult, MeasurementStatus, Verdict
 
 #: BGR colours per defect class, chosen to be told apart by colour-blind readers too.
 CLASS_COLOURS_BGR: dict[str, tuple[int, int, int]] = {
@@ -75,6 +75,13 @@ def draw_overlay(
             cv2.rectangle(out, (int(x0) - 3, int(y0) - 3), (int(x1) + 3, int(y1) + 3), colour, thick, cv2.LINE_AA)
             cv2.putText(out, word, (int(x0), max(int(y0) - 6, 8)), cv2.FONT_HERSHEY_SIMPLEX,
                         max(0.35, min(h, w) / 2400), colour, 1, cv2.LINE_AA)
+    # a coating flaw's kind, where the shape or the subtype classifier narrowed it down
+    for d in (result.defects if result is not None else ()):
+        kind = subtype_words(d)
+        if d.view == view and d.bbox_xyxy_px is not None and kind and not d.review_reason:
+            x0, _, _, y1 = d.bbox_xyxy_px
+            cv2.putText(out, kind, (int(x0), min(int(y1) + 14, h - 2)), cv2.FONT_HERSHEY_SIMPLEX,
+                        max(0.35, min(h, w) / 2400), CLASS_COLOURS_BGR[d.class_name], 1, cv2.LINE_AA)
     if result is not None:
         scale = max(0.4, min(h, w) / 1400)
         y = int(30 * scale * 1.6)
@@ -91,6 +98,13 @@ def draw_overlay(
             text = f"{m.name} {m.value:.3f} {unit} ({m.status.value})"
             cv2.putText(out, text, (10, y), cv2.FONT_HERSHEY_SIMPLEX, scale, c, thick, cv2.LINE_AA)
     return out
+
+
+def subtype_words(d: Defect) -> str:
+    """A coating flaw's subtype ("pit") or plausible subtypes ("pit/stain"); "" when unknown."""
+    if d.class_name != "coating_flaw":
+        return ""
+    return d.subtype or "/".join(d.possible_subtypes or ())
 
 
 def _thumb_b64(image_bgr: np.ndarray, max_side: int = 320) -> str:

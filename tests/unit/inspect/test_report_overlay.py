@@ -26,3 +26,19 @@ def test_unsure_defects_are_boxed_amber_and_sure_ones_are_not():
     assert _amber(out[50:100, 30:80]).sum() > 20  # the unsure one's box
     assert _amber(out[50:100, 190:240]).sum() == 0  # the sure one is not boxed
     assert _amber(draw_overlay(image, None, res, view="side")[50:100, 30:80]).sum() == 0  # another view: no box
+
+
+def test_a_coating_flaws_kind_is_written_under_it_when_known():
+    from magspect.inspect.report import subtype_words
+
+    image = np.full((200, 300), 90, np.uint8)
+    pit = _defect((40.0, 60.0, 70.0, 90.0), subtype="pit")
+    either = _defect((200.0, 60.0, 230.0, 90.0), possible_subtypes=("pit", "stain"))
+    unknown = _defect((120.0, 140.0, 150.0, 170.0))
+    assert [subtype_words(d) for d in (pit, either, unknown)] == ["pit", "pit/stain", ""]
+    res = InspectionResult(part_id="p", verdict=Verdict.PASS, defects=(pit, either, unknown), views=("top",))
+    plain = draw_overlay(image, None, InspectionResult(part_id="p", verdict=Verdict.PASS, views=("top",)), view="top")
+    out = draw_overlay(image, None, res, view="top")
+    changed = (out != plain).any(axis=2)
+    assert changed[92:106, 40:80].sum() > 10 and changed[92:106, 200:260].sum() > 10  # the words under each box
+    assert changed[172:186, 120:160].sum() == 0  # nothing under the unknown one
