@@ -22,6 +22,19 @@ def register(app: typer.Typer) -> None:
     app.command("train-subtypes")(train_subtypes_cmd)
 
 
+def _torch():  # noqa: ANN202
+    try:
+        import torch
+    except ImportError:
+        fail("training needs PyTorch: pip install 'magspect[train]'")
+    return torch
+
+
+#: options train-verifier and train-subtypes share
+WorkersOpt = Annotated[int, typer.Option(min=1, help="Mining processes.")]
+NoProgressOpt = Annotated[bool, typer.Option("--no-progress", help="no progress bar")]
+
+
 def _mine_for(model: Path | None, also_for: list[Path] | None, out_dir: Path, seeds: range, workers: int,
               no_progress: bool, force_defect: str | None = None) -> tuple[Path, str, tuple[str, ...], Path]:
     """Mine (or resume mining) ``model``'s candidates on the parts ``seeds`` into ``out_dir/mined``:
@@ -142,7 +155,7 @@ def train_verifier_cmd(
     seed_start: Annotated[int, typer.Option(help="First part seed (magsynth-v2's train recipe).")] = 300_000,
     val_parts: Annotated[int, typer.Option(min=10, help="The last N parts: held out, choose the threshold.")] = 500,
     epochs: Annotated[int, typer.Option(min=1, help="The bundled verifier's: 36 (33 minutes on 2 CPU cores).")] = 36,
-    workers: Annotated[int, typer.Option(min=1, help="Mining processes.")] = 2,
+    workers: WorkersOpt = 2,
     min_recall_rejectable: Annotated[
         float, typer.Option(min=0.5, max=1.0, help="Keep at least this share of held-out real candidates that "
                             "found a defect at/above a reject limit.")] = 0.995,
@@ -164,13 +177,10 @@ def train_verifier_cmd(
                      "seeds), added to the training data; repeatable: a verifier that has seen several models' "
                      "false calls."),
     ] = None,
-    no_progress: Annotated[bool, typer.Option("--no-progress", help="no progress bar")] = False,
+    no_progress: NoProgressOpt = False,
 ) -> None:
     """Train the look-alike verifier for a segmentation model; resumes mining if OUT has chunks."""
-    try:
-        import torch
-    except ImportError:
-        fail("training needs PyTorch: pip install 'magspect[train]'")
+    torch = _torch()
     from magspect.training.plot import write_curves
     from magspect.training.verifier import (
         VerifierTrainConfig,
@@ -242,7 +252,7 @@ def train_subtypes_cmd(
     val_parts: Annotated[int, typer.Option(min=10, help="The last N parts: held out, choose the operating "
                                            "point.")] = 400,
     epochs: Annotated[int, typer.Option(min=1, help="The bundled classifier's: 30.")] = 30,
-    workers: Annotated[int, typer.Option(min=1, help="Mining processes.")] = 2,
+    workers: WorkersOpt = 2,
     strict_coverage: Annotated[
         float, typer.Option(min=0.5, max=1.0, help="Keep the true subtype plausible for at least this share of "
                             "held-out flaws of a subtype no spec allows (blister, peel, rust, scratch, or not a "
@@ -252,13 +262,10 @@ def train_subtypes_cmd(
         list[Path] | None,
         typer.Option(help="Other exports of the same checkpoint (e.g. its INT8 model) it may serve; repeatable."),
     ] = None,
-    no_progress: Annotated[bool, typer.Option("--no-progress", help="no progress bar")] = False,
+    no_progress: NoProgressOpt = False,
 ) -> None:
     """Train the coating-flaw subtype classifier for a segmentation model; resumes mining if OUT has chunks."""
-    try:
-        import torch
-    except ImportError:
-        fail("training needs PyTorch: pip install 'magspect[train]'")
+    torch = _torch()
     from magspect.inspect.subtype import SUBTYPE_LABELS
     from magspect.training.plot import write_curves
     from magspect.training.subtype import (

@@ -28,6 +28,7 @@ from torch import nn
 
 from magspect.inspect.subtype import OTHER, SUBTYPE_LABELS, SUBTYPES_METADATA_KEY, SubtypeManifest
 from magspect.training.verifier import (
+    CandidateTrainConfig,
     VerifierNet,
     export_candidate_net,
     fit_candidate_net,
@@ -65,16 +66,11 @@ def subtype_samples(data: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray
 
 
 @dataclass
-class SubtypeTrainConfig:
+class SubtypeTrainConfig(CandidateTrainConfig):
     epochs: int = 30
-    batch_size: int = 128
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
     val_parts: int = 400
     strict_coverage: float = 0.995
     coverage: float = 0.98
-    seed: int = 0
-    threads: int = 2
 
 
 @dataclass

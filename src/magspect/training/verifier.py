@@ -69,16 +69,22 @@ class VerifierNet(nn.Module):
 
 
 @dataclass
-class VerifierTrainConfig:
+class CandidateTrainConfig:
+    """How :func:`fit_candidate_net` trains a network over candidate patches."""
+
     epochs: int = 36
     batch_size: int = 128
     lr: float = 2e-3
     weight_decay: float = 1e-4
     val_parts: int = 500
-    min_recall_rejectable: float = 0.995
-    min_recall: float = 0.98
     seed: int = 0
     threads: int = 2
+
+
+@dataclass
+class VerifierTrainConfig(CandidateTrainConfig):
+    min_recall_rejectable: float = 0.995
+    min_recall: float = 0.98
 
 
 @dataclass
@@ -162,7 +168,7 @@ def fit_candidate_net(
     target: torch.Tensor,
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     val_score: Callable[[np.ndarray], float],
-    cfg: Any,
+    cfg: CandidateTrainConfig,
     log: Callable[[str], None] = print,
     score_name: str = "val AUROC",
 ) -> tuple[VerifierNet, list[dict[str, float]], float]:
@@ -324,6 +330,7 @@ def save_report(report: VerifierReport, out_dir: Path) -> None:
 
 
 __all__ = [
+    "CandidateTrainConfig",
     "VerifierNet",
     "VerifierReport",
     "VerifierTrainConfig",
