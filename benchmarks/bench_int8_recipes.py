@@ -66,14 +66,14 @@ def main() -> None:
         ("convolutions, min/max", ["Conv"], CalibrationMethod.MinMax, {}),
         ("convolutions, 99.99th percentile", ["Conv"], *pct[:1], {"CalibPercentile": 99.99}),
         ("convolutions, 99.9th percentile (the second model's recipe)", ["Conv"], *pct[:1], {"CalibPercentile": 99.9}),
-        ("convolutions except depthwise, 99.9th percentile (shipped)", ["Conv"], *pct[:1],
+        ("convolutions except depthwise, 99.9th percentile (the seventh session's recipe)", ["Conv"], *pct[:1],
          {"CalibPercentile": 99.9, "_depthwise_fp32": True}),
         ("convolutions + Add + Mul, 99.99th percentile", ["Conv", "Add", "Mul"], *pct[:1], {"CalibPercentile": 99.99}),
         ("convolutions except depthwise + Resize + Concat, 99.9th percentile", ["Conv", "Resize", "Concat"],
          *pct[:1], {"CalibPercentile": 99.9, "_depthwise_fp32": True}),
         ("convolutions except depthwise, split decoder reduces quantised too, 99.9th percentile", ["Conv"],
          *pct[:1], {"CalibPercentile": 99.9, "_depthwise_fp32": True, "_split_int8": True}),
-        ("encoder only (convolutions before the first Resize except depthwise), 99.9th percentile", ["Conv"],
+        ("encoder only (convolutions before the first Resize except depthwise), 99.9th percentile (shipped)", ["Conv"],
          *pct[:1], {"CalibPercentile": 99.9, "_depthwise_fp32": True, "_decoder_fp32": True}),
         ("decoder only (convolutions after the first Resize, + Resize + Concat), 99.9th percentile",
          ["Conv", "Resize", "Concat"], *pct[:1], {"CalibPercentile": 99.9, "_encoder_fp32": True}),
@@ -86,7 +86,7 @@ def main() -> None:
         export_checkpoint(ck, fp, [x for x, _ in cmp[:1]])
         pre = Path(tmp) / "pre.onnx"
         quant_pre_process(str(fp), str(pre), skip_symbolic_shape=True)
-        keep = sensitive_nodes(pre)  # first/last convolutions and the depthwise ones
+        keep = sensitive_nodes(pre, decoder=False)  # first/last convolutions, the depthwise ones, split halves
         depthwise = {n.name for n in onnx.load(str(pre)).graph.node if is_depthwise(n)}
         split = set(split_reduce_convs(onnx.load(str(pre)).graph))  # kept FP32 by the shipped recipe
         order = [n.name for n in onnx.load(str(pre)).graph.node]

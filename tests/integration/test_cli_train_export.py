@@ -84,10 +84,13 @@ def test_export_cli_fp32_and_int8(tmp_path):
             "4",
             "--min-int8-agreement",
             "0.9",
+            "--int8-views",
+            "3",
         ],
     )
     assert res.exit_code == 0, res.output
     assert "parity ORT vs PyTorch" in res.output and "INT8 vs FP32" in res.output
+    assert "loading 3 validation views" in res.output  # the INT8 comparison's, the parity check's 2 among them
     m = Manifest.from_onnx(out)
     m8 = Manifest.from_onnx(tmp_path / "exp" / "tiny-int8.onnx")
     assert m.precision == "fp32" and m8.precision == "int8"

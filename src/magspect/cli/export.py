@@ -19,6 +19,9 @@ def register(app: typer.Typer) -> None:
         parity_views: Annotated[int, typer.Option(min=1, help="validation views for the parity check")] = 4,
         calib_views: Annotated[int, typer.Option(min=1, help="synthetic training views to calibrate INT8")] = 32,
         min_int8_agreement: Annotated[float, typer.Option(help="fail if INT8/FP32 argmax agreement is lower")] = 0.99,
+        int8_views: Annotated[
+            int, typer.Option(min=1, help="validation views INT8 is compared with FP32 on (agreement, defect "
+                              "instances lost)")] = 32,
         recalibrate_bn: Annotated[
             int, typer.Option(min=0, help="first re-estimate BatchNorm statistics on N whole synthetic views")
         ] = 0,
@@ -49,6 +52,7 @@ def register(app: typer.Typer) -> None:
                 parity_views=parity_views,
                 calib_views=calib_views,
                 min_int8_agreement=min_int8_agreement,
+                int8_views=int8_views,
                 log=console.print,
             )
         except ExportError as exc:

@@ -291,10 +291,12 @@ def export_from_checkpoint(
     parity_views: int = 4,
     calib_views: int = 16,
     min_int8_agreement: float = 0.99,
+    int8_views: int = 32,
     log=print,  # noqa: ANN001
 ) -> ExportReport:
-    """The ``magspect export`` pipeline: FP32 export + parity on validation views, optional INT8
-    calibrated on synthetic training views and compared with FP32 on the validation views."""
+    """The ``magspect export`` pipeline: FP32 export + parity on ``parity_views`` validation views,
+    optional INT8 calibrated on synthetic training views and compared with FP32 on ``int8_views``
+    validation views (at least the parity ones: enough defect instances for its recall figure)."""
     from magspect.training.checkpoint import load_checkpoint
     from magspect.training.config import TrainConfig
     from magspect.training.data import crop_pair, pick_crop_origin, to_unit_float, unpack_sample
@@ -304,10 +306,12 @@ def export_from_checkpoint(
     ckpt = load_checkpoint(checkpoint)
     cfg = TrainConfig.model_validate(ckpt["config"])
     in_chans, mult = ckpt["in_chans"], ckpt["model_cfg"]["input_multiple"]
-    cfg_val = cfg.model_copy(update={"val": cfg.val.model_copy(update={"n_parts": parity_views})})
-    log(f"loading {parity_views} validation views ({cfg.val.source}) for the parity check")
+    n_views = max(parity_views, int8_views) if int8 else parity_views
+    cfg_val = cfg.model_copy(update={"val": cfg.val.model_copy(update={"n_parts": n_views})})
+    log(f"loading {n_views} validation views ({cfg.val.source}) for the parity check"
+        + (" and the INT8 comparison" if int8 else ""))
     views = load_val_views(cfg_val) if cfg.val.source != "none" else []
-    inputs = [_pad_to(to_unit_float(im, in_chans).transpose(2, 0, 1)[None], mult) for im, _ in views]
+    inputs = [_pad_to(to_unit_float(im, in_chans).transpose(2, 0, 1)[None], mult) for im, _ in views[:parity_views]]
     inputs = [np.ascontiguousarray(x, dtype=np.float32) for x in inputs]
     sizes = ((64, 96), (128, 128))
     out, manifest, parity = export_checkpoint(ckpt, out, inputs, check_sizes_hw=sizes)

@@ -115,8 +115,8 @@ def test_int8_quantisation_of_tiny_model(exported, tmp_path):
     assert y.shape == (2, 5, 96, 64)
 
 
-def test_int8_keeps_first_last_and_depthwise_convolutions_in_fp32(exported):
-    from magspect.training.quantize import sensitive_nodes
+def test_int8_keeps_first_last_depthwise_and_decoder_convolutions_in_fp32(exported):
+    from magspect.training.quantize import decoder_convs, sensitive_nodes
 
     _, path, _, _ = exported
     proto = onnx.load(str(path))
@@ -127,8 +127,13 @@ def test_int8_keeps_first_last_and_depthwise_convolutions_in_fp32(exported):
     convs = [n for n in proto.graph.node if n.op_type == "Conv"]
     depthwise = {n.name for n in convs if any(a.name == "group" and a.i > 1 for a in n.attribute)}
     assert depthwise and depthwise <= names  # depthwise convolutions stay in FP32 (accuracy)
+    decoder = set(decoder_convs(proto.graph))
+    assert decoder and head.name in decoder and decoder <= names  # the decoder stays in FP32
+    encoder_dense = [n.name for n in convs if n.name not in depthwise and n.name not in decoder]
+    assert encoder_dense and sum(n in names for n in encoder_dense) <= 2  # the ones reading the image
+    old_recipe = set(sensitive_nodes(path, decoder=False))  # the seventh session's: the decoder quantised
     dense = [n.name for n in convs if n.name not in depthwise]
-    assert sum(n in names for n in dense) <= 3  # the ones reading the image, the head: the rest is quantised
+    assert sum(n in old_recipe for n in dense) <= 3 and head.name in old_recipe
 
 
 def test_lite_model_exports_its_split_reduce_and_keeps_it_fp32_in_int8(tmp_path):
