@@ -137,6 +137,27 @@ def test_train_subtypes_mines_coating_flaws_trains_exports_and_evaluate_uses_it(
     rep = json.loads((out / "report.json").read_text())
     assert rep["n_val"] > 0 and set(rep["per_label"]) == set(SUBTYPE_LABELS)
 
+    # tuned: a stricter operating point and one more model it serves, weights unchanged
+    import onnx
+
+    other = tmp_path / "other.onnx"
+    proto = onnx.load(str(bundled_model_path()))
+    onnx.helper.set_model_props(proto, {**{p.key: p.value for p in proto.metadata_props}, "note": "another file"})
+    onnx.save(proto, str(other))
+    other_sha = Segmenter(other, warmup=False).sha256
+    assert not c.manifest.fits(other_sha)
+    tuned = tmp_path / "tuned.onnx"
+    r = runner.invoke(app, ["tune-subtypes", str(out / "subtypes.onnx"), "--plausible-at", "0.001",
+                            "--also-for", str(other), "--out", str(tuned)])
+    assert r.exit_code == 0, r.output
+    t = SubtypeClassifier(tuned).manifest
+    assert t.plausible_at == 0.001 and t.fits(other_sha) and t.training["tuned"][-1]["also_for_added"] == [other_sha]
+    assert t.training["tuned"][-1]["plausible_at"] == [c.manifest.plausible_at, 0.001]
+    a, b = onnx.load(str(out / "subtypes.onnx")), onnx.load(str(tuned))
+    assert [x.raw_data for x in a.graph.initializer] == [x.raw_data for x in b.graph.initializer]
+    r = runner.invoke(app, ["tune-subtypes", str(tuned), "--out", str(tmp_path / "t2.onnx")])
+    assert r.exit_code == 2 and "nothing to change" in r.output
+
     ev = runner.invoke(app, ["evaluate", "--suite", "magsynth-v2", "--n", "2", "--subtypes", str(out / "subtypes.onnx"),
                              "--json", str(tmp_path / "ev.json")])
     assert ev.exit_code == 0, ev.output

@@ -20,6 +20,7 @@ def register(app: typer.Typer) -> None:
     app.command("train-verifier")(train_verifier_cmd)
     app.command("tune-verifier")(tune_verifier_cmd)
     app.command("train-subtypes")(train_subtypes_cmd)
+    app.command("tune-subtypes")(tune_subtypes_cmd)
 
 
 def _torch():  # noqa: ANN202
@@ -81,10 +82,7 @@ def write_tuned(
     parts). Each change is recorded in the manifest's ``training["tuned"]``; its manifest JSON is
     written beside it and its line in a ``SHA256SUMS`` beside it updated. Returns the new manifest.
     Raises ValueError for a review band at or under the keep threshold."""
-    from datetime import UTC, datetime
-
     from magspect.inspect.verifier import VERIFIER_METADATA_KEY, Verifier
-    from magspect.models.onnx_meta import copy_with_metadata
 
     vm = Verifier(verifier).manifest
     keep = vm.keep_threshold if keep_threshold is None else float(keep_threshold)
@@ -94,15 +92,25 @@ def write_tuned(
             f"a review band must be above the verifier's keep threshold {keep:.4g} "
             f"(candidates under it are dismissed), got {band:g}"
         )
-    also = tuple(dict.fromkeys([*vm.also_for_sha256, *(s for s in also_for if s != vm.segmenter_sha256)]))
-    added = [s for s in also if s not in vm.also_for_sha256]
-    change = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "keep_threshold": [vm.keep_threshold, keep],
-              "review_below": [vm.review_below, band], "also_for_added": added}
-    training = {**vm.training, "tuned": [*vm.training.get("tuned", []), change]}
-    new = vm.model_copy(update={"keep_threshold": keep, "review_below": band, "also_for_sha256": also,
-                                "training": training})
+    return _write_changed(verifier, out, vm, VERIFIER_METADATA_KEY, also_for,
+                          {"keep_threshold": keep, "review_below": band})
+
+
+def _write_changed(src: Path, out: Path, m, key: str, also_for: tuple[str, ...], update: dict):  # noqa: ANN001, ANN202
+    """``src`` written to ``out`` with its manifest ``m`` updated (``update``, plus the segmentation
+    models ``also_for`` it serves), the change recorded in ``training["tuned"]``; weights unchanged."""
+    from datetime import UTC, datetime
+
+    from magspect.models.onnx_meta import copy_with_metadata
+
+    also = tuple(dict.fromkeys([*m.also_for_sha256, *(s for s in also_for if s != m.segmenter_sha256)]))
+    added = [s for s in also if s not in m.also_for_sha256]
+    change = {"at": datetime.now(UTC).isoformat(timespec="seconds"),
+              **{k: [getattr(m, k), v] for k, v in update.items()}, "also_for_added": added}
+    training = {**m.training, "tuned": [*m.training.get("tuned", []), change]}
+    new = m.model_copy(update={**update, "also_for_sha256": also, "training": training})
     new = type(new).model_validate(new.model_dump())
-    copy_with_metadata(verifier, out, VERIFIER_METADATA_KEY, new.to_json())
+    copy_with_metadata(src, out, key, new.to_json())
     return new
 
 
@@ -324,3 +332,41 @@ def train_subtypes_cmd(
                       f"{r['truth_plausible']:.1%}  relieved {r['relieved']:.1%}  set size {r['mean_set_size']:.2f}")
     console.print(f"subtype classifier: {path} (curves: {out_dir / 'curves.png'}); use it: magspect evaluate "
                   f"--suite magsynth-v2 --n 150 --subtypes {path}")
+
+
+def tune_subtypes_cmd(
+    classifier: Annotated[Path, typer.Argument(help="The subtype classifier (ONNX export) to tune.")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the tuned copy (not CLASSIFIER itself).")],
+    plausible_at: Annotated[
+        float | None, typer.Option(min=1e-6, max=0.5, help="A subtype with at least this probability is one the "
+                                   "flaw could be (lower: stricter; default: unchanged).")] = None,
+    also_for: Annotated[
+        list[Path] | None,
+        typer.Option(help="A segmentation model it was checked with (repeatable): the runtime then uses it "
+                     "with that model too."),
+    ] = None,
+) -> None:
+    """Set a coating-flaw subtype classifier's operating point or the models it serves, in a copy of it
+    (weights unchanged). Check a new point on validation parts first: magspect evaluate --split val --subtypes ..."""
+    from magspect.inspect.backend import ModelError, Segmenter
+    from magspect.inspect.subtype import SUBTYPES_METADATA_KEY, SubtypeClassifier, SubtypeError
+
+    if not classifier.is_file():
+        fail(f"subtype classifier not found: {classifier}")
+    if out.resolve() == classifier.resolve():
+        fail("write the tuned classifier to a new path (--out), not over its input")
+    if plausible_at is None and not also_for:
+        fail("nothing to change: give --plausible-at or --also-for")
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        fail("writing ONNX metadata needs the onnx package: pip install 'magspect[train]'")
+    try:
+        also = tuple(Segmenter(p, warmup=False).sha256 for p in also_for or ())
+        m = SubtypeClassifier(classifier).manifest
+        m = _write_changed(classifier, out, m, SUBTYPES_METADATA_KEY, also,
+                           {"plausible_at": m.plausible_at if plausible_at is None else float(plausible_at)})
+    except (ModelError, SubtypeError, ValueError) as exc:
+        fail(str(exc))
+    console.print(f"wrote {out}: subtypes plausible at p >= {m.plausible_at:g}, serves "
+                  f"{1 + len(m.also_for_sha256)} model(s); weights unchanged")
