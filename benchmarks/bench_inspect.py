@@ -4,12 +4,13 @@ Each part has a top and a side view at 1024x1024 (the generator's default statio
 generated once up front, so only the Inspector is timed. The set-ups are timed interleaved, part by
 part, so machine noise hits them alike. A set-up is ``fp32`` or ``int8`` (the bundled models) or a
 model file (``path/to/model.onnx``: the bundled verifier runs with it if it was checked with that
-model), optionally ``+noverify`` (no look-alike verifier) and ``+hflip`` or ``+flips`` (test-time
-augmentation).
+model), optionally ``+noverify`` (no look-alike verifier), ``+nosubtypes`` (no coating-flaw subtype
+classifier) and ``+hflip`` or ``+flips`` (test-time augmentation).
 
     .venv/bin/python benchmarks/bench_inspect.py --parts 40 --threads 2 --setups fp32,fp32+noverify,int8
     .venv/bin/python benchmarks/bench_inspect.py --setups fp32,old/default.onnx   # against an earlier export
     .venv/bin/python benchmarks/bench_inspect.py --setups fp32,fp32+hflip         # test-time augmentation
+    .venv/bin/python benchmarks/bench_inspect.py --setups fp32,fp32+nosubtypes    # the subtype classifier's cost
 """
 
 from __future__ import annotations
@@ -42,14 +43,15 @@ def main() -> None:
     for name in args.setups.split(","):
         base, *mods = name.split("+")
         is_file = base.endswith(".onnx")
-        if not (is_file or base in ("fp32", "int8")) or set(mods) - {"noverify", "hflip", "flips"}:
+        if not (is_file or base in ("fp32", "int8")) or set(mods) - {"noverify", "nosubtypes", "hflip", "flips"}:
             raise SystemExit(f"unknown set-up {name!r}: fp32, int8 or a model FILE.onnx, optionally "
-                             "+noverify, +hflip or +flips")
+                             "+noverify, +nosubtypes, +hflip or +flips")
         if is_file and not os.path.isfile(base):
             raise SystemExit(f"set-up {name!r}: no model file {base}")
         tta = next((m for m in mods if m in ("hflip", "flips")), "none")
         inspectors[name] = Inspector(base if is_file else None, int8=base == "int8", threads=args.threads,
-                                     verifier=False if "noverify" in mods else None, tta=tta)
+                                     verifier=False if "noverify" in mods else None, tta=tta,
+                                     subtypes=False if "nosubtypes" in mods else None)
     lat: dict[str, list[float]] = {k: [] for k in inspectors}
     verdicts: dict[str, list[str]] = {k: [] for k in inspectors}
     stages: dict[str, list[dict[str, float]]] = {k: [] for k in inspectors}
@@ -67,8 +69,8 @@ def main() -> None:
             errors[name] += r.error is not None
     print(f"# magspect end-to-end, {args.parts} parts x 2 views at 1024x1024, {args.threads} threads")
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs, {time.strftime('%Y-%m-%d')}")
-    print("| set-up | verifier | parts/s (1/median) | p50 ms | p99 ms | stage medians ms | incomplete |")
-    print("|---|---|---|---|---|---|---|")
+    print("| set-up | verifier | subtypes | parts/s (1/median) | p50 ms | p99 ms | stage medians ms | incomplete |")
+    print("|---|---|---|---|---|---|---|---|")
     for name, xs in lat.items():
         xs_sorted = sorted(xs)
         p50 = statistics.median(xs)
@@ -77,7 +79,8 @@ def main() -> None:
                for k in ("metrology", "model", "defects", "verify")}
         txt = ", ".join(f"{k} {v:.0f}" for k, v in med.items())
         ver = "yes" if inspectors[name].verifier is not None else "no"
-        print(f"| {name} | {ver} | {1000 / p50:.2f} | {p50:.0f} | {p99:.0f} | {txt} | {errors[name]} |")
+        sub = "yes" if inspectors[name].subtypes is not None else "no"
+        print(f"| {name} | {ver} | {sub} | {1000 / p50:.2f} | {p50:.0f} | {p99:.0f} | {txt} | {errors[name]} |")
     ref = next(iter(inspectors))
     for name in list(inspectors)[1:]:
         agree = sum(a == b for a, b in zip(verdicts[ref], verdicts[name], strict=True)) / len(parts)
