@@ -121,6 +121,13 @@ def evaluate_cmd(
             f"({', '.join(f'{k} {v * per_100:.1f}' for k, v in by_cause) or 'none'}); "
             f"on nuisances {summary['false_defects_on_nuisances_per_100_parts']:.1f}"
         )
+        rel = summary["coating_flaw_subtypes_relieved"]
+        if inspector.subtypes is not None:
+            console.print(
+                f"  coating flaws judged by an allowed kind only (subtype classifier): {rel['lenient']['relieved']} "
+                f"of {rel['lenient']['n']} truly allowed kinds found, {rel['strict']['relieved']} of "
+                f"{rel['strict']['n']} strict ones (each of those could let a part pass)"
+            )
         sizing = summary.get("defect_sizing_mm") or {}
         if sizing:
             console.print("  size of found defects, reported − true: " + "; ".join(

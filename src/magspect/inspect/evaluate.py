@@ -29,6 +29,7 @@ from magspect.inspect.metrics import (
     part_rates,
     reported_defect_causes,
 )
+from magspect.inspect.subtype import lenient_subtypes, relieved
 from magspect.inspect.visibility import visible_under
 from magspect.specs import get_spec
 from magspect.types import CLASS_NAMES, DEFECT_CLASSES, Verdict
@@ -85,6 +86,8 @@ def evaluate_parts(
     false_det: dict[str, int] = defaultdict(int)
     false_reported: dict[str, int] = defaultdict(int)  # reported defects on no truth defect, by cause
     dismissed: dict[str, int] = {"real": 0, "look_alike": 0}  # candidates the verifier dismissed, by truth
+    # found coating flaws by truth kind (allowed in the part's spec or not): relieved of the strictest reading?
+    subtype_relief: dict[str, list[bool]] = {"lenient": [], "strict": []}
     sizing: dict[str, list[tuple[float, float, float]]] = defaultdict(list)  # class -> length, depth mm; length px
     not_visible: dict[str, int] = defaultdict(int)  # truth defects a view's lighting hides (back light)
     metro_err: dict[tuple[str, str], list[float]] = defaultdict(list)  # (spec, dim) -> measured - true
@@ -127,6 +130,10 @@ def evaluate_parts(
                 band = SIZE_BANDS[1] if _rejectable(spec_id, d) else SIZE_BANDS[0]
                 recall[(d["class_name"], band)].append(found[int(iid)])
                 m = _matching_report(rv.instance_mask == int(iid), d["class_name"], insp.result.defects, v)
+                if m is not None and d["class_name"] == "coating_flaw":  # judged by its kind, or the strictest?
+                    lenient = lenient_subtypes([get_spec(spec_id)])
+                    kind = "lenient" if d.get("subtype") in lenient else "strict"
+                    subtype_relief[kind].append(relieved(m, lenient))
                 if m is not None:  # how well the reported defect is sized (the gate judges these numbers)
                     err_mm = m.length_mm - d["length_mm"]
                     sizing[d["class_name"]].append((err_mm, (m.depth_mm or 0.0) - (d.get("depth_mm") or 0.0),
@@ -207,6 +214,11 @@ def evaluate_parts(
                                  if o.true_verdict == Verdict.PASS and o.verdict == Verdict.REJECT],
         # what the look-alike verifier dropped: "real" ones touched a truth defect (sensitivity lost)
         "verifier_dismissed": dismissed,
+        # found coating flaws judged by a lenient kind only (pit, stain: the subtype classifier's
+        # relief), by truth kind in the part's spec: "strict" relieved ones are the classifier's
+        # mistakes that can let a part pass (should be 0)
+        "coating_flaw_subtypes_relieved": {k: {"n": len(v), "relieved": int(sum(v))}
+                                           for k, v in subtype_relief.items()},
         "metrology": {
             f"{spec}/{name}": {
                 "n": len(errs),

@@ -28,6 +28,7 @@ import numpy as np
 from pydantic import Field
 
 from magspect.inspect.verifier import CandidateModelManifest, candidate_inputs, candidate_session
+from magspect.specs import Spec
 from magspect.types import DEFECT_SUBTYPES, Defect
 
 SCRATCH_MIN_ASPECT = 4.0  # length / width
@@ -118,6 +119,25 @@ class SubtypeClassifier:
                     update["possible_subtypes"] = plausible
             out[i] = out[i].model_copy(update=update)
         return out
+
+
+def lenient_subtypes(specs: Sequence[Spec] | None = None) -> tuple[str, ...]:
+    """Coating-flaw subtypes that one of ``specs`` (default: every bundled spec) allows, with a size
+    or count limit; every other label is strict: any one rejects the part under all of them."""
+    from magspect.specs import list_specs
+
+    allowed = set()
+    for spec in list_specs() if specs is None else specs:
+        for r in spec.defects:
+            if r.class_name == "coating_flaw" and r.subtype is not None and r.max_count != 0:
+                allowed.add(r.subtype)
+    return tuple(s for s in SUBTYPE_LABELS if s in allowed)
+
+
+def relieved(d: Defect, lenient: Sequence[str]) -> bool:
+    """Was this coating flaw relieved of the strictest reading: is every subtype it could be lenient?"""
+    kinds = (d.subtype,) if d.subtype is not None else d.possible_subtypes
+    return d.class_name == "coating_flaw" and bool(kinds) and all(k in lenient for k in kinds)
 
 
 def bundled_subtypes_path() -> Path:

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from magspect.inspect.subtype import OTHER, SUBTYPE_LABELS, SUBTYPES_METADATA_KEY, SubtypeManifest
+from magspect.inspect.subtype import OTHER, SUBTYPE_LABELS, SUBTYPES_METADATA_KEY, SubtypeManifest, lenient_subtypes
 from magspect.training.verifier import (
     CandidateTrainConfig,
     VerifierNet,
@@ -36,19 +36,6 @@ from magspect.training.verifier import (
     predict_outputs,
     split_by_seed,
 )
-
-
-def lenient_subtypes() -> tuple[str, ...]:
-    """Coating-flaw subtypes that some bundled spec allows (with a size or count limit); every other
-    label is strict: any one rejects the part under every bundled spec."""
-    from magspect.specs import list_specs
-
-    allowed = set()
-    for spec in list_specs():
-        for r in spec.defects:
-            if r.class_name == "coating_flaw" and r.subtype is not None and r.max_count != 0:
-                allowed.add(r.subtype)
-    return tuple(s for s in SUBTYPE_LABELS if s in allowed)
 
 
 def subtype_samples(data: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

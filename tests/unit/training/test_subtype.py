@@ -187,3 +187,40 @@ def test_the_inspector_uses_a_classifier_only_for_the_model_it_was_trained_for(t
     with pytest.raises(SubtypeError, match="retrain it for this model"):
         Inspector(segmenter=seg, subtypes=wrong, verifier=False)
     assert Inspector(segmenter=seg, subtypes=False, verifier=False).subtypes_ref is None
+
+
+def test_evaluation_counts_strict_flaws_a_classifier_relieves(tmp_path):
+    """The evaluation's safety figure: with the truth masks as the model and a classifier that calls
+    every flaw a pit, the real pits are relieved (allowed kind) and so are the rust spots: the
+    strict ones the figure must show."""
+    from magspect.datasets import SynthConfig, generate_part
+    from magspect.edge._sim import image_digest
+    from magspect.inspect.backend import Segmentation
+    from magspect.inspect.evaluate import evaluate_parts
+    from magspect.inspect.inspector import Inspector
+    from magspect.models.manifest import Manifest, Preprocess
+
+    class _Oracle:  # the truth masks as the model
+        manifest = Manifest(model_name="oracle", in_channels=1,
+                            preprocess=Preprocess(bit_depth=8, color="gray", mean=(0.5,), std=(0.25,)))
+        name, sha256, provider = "oracle", "0" * 64, "truth"
+
+        def predict(self, images, batch_size=8, rois=None):
+            return [Segmentation(self.masks[image_digest(im)], np.ones(im.shape[:2], np.float32)) for im in images]
+
+    def parts(kind, seeds):
+        cfg = SynthConfig(size_px=512, force_defect=f"coating_flaw/{kind}", out_of_tolerance_rate=0.0,
+                          lighting=("coaxial",), max_defects=1)
+        return [generate_part("com-blk-20x10x5-zn", s, cfg) for s in seeds]
+
+    ps = parts("pit", (1, 2)) + parts("rust", (3, 4))
+    oracle = _Oracle()
+    oracle.masks = {image_digest(rv.image): rv.class_mask for p in ps for rv in p.views.values()}
+    always_pit = _constant(tmp_path, {"pit": 1.0}, sha=oracle.sha256)
+    summary = evaluate_parts(Inspector(segmenter=oracle, verifier=False, subtypes=always_pit), ps).summary
+    rel = summary["coating_flaw_subtypes_relieved"]
+    assert rel["lenient"]["n"] >= 1 and rel["lenient"]["relieved"] == rel["lenient"]["n"]
+    assert rel["strict"]["n"] >= 1 and rel["strict"]["relieved"] == rel["strict"]["n"]  # every rust spot: a mistake
+    none = evaluate_parts(Inspector(segmenter=oracle, verifier=False, subtypes=False), ps).summary
+    assert none["coating_flaw_subtypes_relieved"]["strict"]["relieved"] == 0
+    assert none["coating_flaw_subtypes_relieved"]["lenient"]["relieved"] == 0
