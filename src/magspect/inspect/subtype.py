@@ -83,6 +83,10 @@ class SubtypeClassifier:
             self.path, threads, providers, SUBTYPES_METADATA_KEY, SubtypeError, "subtype classifier"
         )
         self.manifest = SubtypeManifest.from_json(meta)
+        unknown = [lab for lab in self.manifest.labels if lab not in SUBTYPE_LABELS]
+        if unknown:
+            raise SubtypeError(f"subtype classifier {self.path}: labels {unknown} are no coating-flaw subtypes "
+                               f"(known: {', '.join(SUBTYPE_LABELS)})")
         out = self.session.get_outputs()[0]
         if out.name != "logits" or out.shape[-1] != len(self.manifest.labels):
             raise SubtypeError(f"subtype classifier {self.path}: output {out.name} {out.shape}, expected "

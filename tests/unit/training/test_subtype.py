@@ -171,6 +171,16 @@ def test_a_file_that_is_not_a_subtype_classifier_is_a_clear_error(tmp_path):
         SubtypeClassifier(tmp_path / "none.onnx")
     with pytest.raises(SubtypeError, match="magspect.subtypes"):
         SubtypeClassifier(bundled_verifier_path())  # a verifier, not a subtype classifier
+    # a manifest naming a label the runtime cannot judge by (a typo, another taxonomy)
+    from magspect.models.onnx_meta import embed_metadata
+    from magspect.inspect.subtype import SUBTYPES_METADATA_KEY
+
+    path = _constant(tmp_path, {"pit": 1.0})
+    m = SubtypeClassifier(path).manifest
+    bad = m.model_copy(update={"labels": (*SUBTYPE_LABELS[:-1], "pitt")})
+    embed_metadata(path, SUBTYPES_METADATA_KEY, bad.to_json())
+    with pytest.raises(SubtypeError, match="no coating-flaw subtypes"):
+        SubtypeClassifier(path)
 
 
 def test_the_inspector_uses_a_classifier_only_for_the_model_it_was_trained_for(tmp_path):
