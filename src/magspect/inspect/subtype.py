@@ -114,8 +114,9 @@ class SubtypeClassifier:
         probs = self.probabilities(*candidate_inputs(image, class_mask, [out[i] for i in todo], self.manifest))
         labels, at = self.manifest.labels, self.manifest.plausible_at
         for i, p in zip(todo, probs, strict=True):
+            scores = {lab: round(float(q), 4) for lab, q in zip(labels, p.tolist(), strict=True)}
             plausible = tuple(lab for lab, q in zip(labels, p.tolist(), strict=True) if q >= at)
-            update: dict[str, object] = {"subtype_scores": {lab: round(float(q), 4) for lab, q in zip(labels, p)}}
+            update: dict[str, object] = {"subtype_scores": scores}
             if plausible and OTHER not in plausible:
                 if len(plausible) == 1:
                     update["subtype"] = plausible[0]

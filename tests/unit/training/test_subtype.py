@@ -172,8 +172,8 @@ def test_a_file_that_is_not_a_subtype_classifier_is_a_clear_error(tmp_path):
     with pytest.raises(SubtypeError, match="magspect.subtypes"):
         SubtypeClassifier(bundled_verifier_path())  # a verifier, not a subtype classifier
     # a manifest naming a label the runtime cannot judge by (a typo, another taxonomy)
-    from magspect.models.onnx_meta import embed_metadata
     from magspect.inspect.subtype import SUBTYPES_METADATA_KEY
+    from magspect.models.onnx_meta import embed_metadata
 
     path = _constant(tmp_path, {"pit": 1.0})
     m = SubtypeClassifier(path).manifest
