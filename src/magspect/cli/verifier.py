@@ -31,6 +31,26 @@ def _torch():  # noqa: ANN202
     return torch
 
 
+def _check_tune_args(src: Path, out: Path, what: str, changes: bool, options: str) -> None:
+    """The tuners' refusals: a missing input, writing over it, nothing to change, no onnx package."""
+    if not src.is_file():
+        fail(f"{what} not found: {src}")
+    if out.resolve() == src.resolve():
+        fail(f"write the tuned {what} to a new path (--out), not over its input")
+    if not changes:
+        fail(f"nothing to change: give {options}")
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        fail("writing ONNX metadata needs the onnx package: pip install 'magspect[train]'")
+
+
+
+def _of_seeds(data: dict, seeds: range) -> dict:
+    """The mined candidates of the parts ``seeds`` (a mined folder may hold more)."""
+    keep = (data["seed"] >= seeds.start) & (data["seed"] < seeds.stop)
+    return {k: v[keep] for k, v in data.items()}
+
 #: options train-verifier and train-subtypes share
 WorkersOpt = Annotated[int, typer.Option(min=1, help="Mining processes.")]
 NoProgressOpt = Annotated[bool, typer.Option("--no-progress", help="no progress bar")]
@@ -135,16 +155,8 @@ def tune_verifier_cmd(
     from magspect.inspect.backend import ModelError, Segmenter
     from magspect.inspect.verifier import VerifierError
 
-    if not verifier.is_file():
-        fail(f"verifier not found: {verifier}")
-    if out.resolve() == verifier.resolve():
-        fail("write the tuned verifier to a new path (--out), not over its input")
-    if keep_threshold is None and review_below is None and not also_for:
-        fail("nothing to change: give --keep-threshold, --review-below or --also-for")
-    try:
-        import onnx  # noqa: F401
-    except ImportError:
-        fail("writing ONNX metadata needs the onnx package: pip install 'magspect[train]'")
+    _check_tune_args(verifier, out, "verifier", keep_threshold is not None or review_below is not None
+                     or bool(also_for), "--keep-threshold, --review-below or --also-for")
     try:
         also = tuple(Segmenter(p, warmup=False).sha256 for p in also_for or ())
         m = write_tuned(verifier, out, keep_threshold=keep_threshold,
@@ -207,8 +219,7 @@ def train_verifier_cmd(
             fail(f"--extra-mined {extra}: no mined chunks (chunk-*.npz) there")
     seeds = range(seed_start, seed_start + parts)
     model_path, sha, also, mined = _mine_for(model, also_for, out_dir, seeds, workers, no_progress)
-    data = load_mined([mined, *(extra_mined or ())])
-    data = {k: v[(data["seed"] >= seeds.start) & (data["seed"] < seeds.stop)] for k, v in data.items()}
+    data = _of_seeds(load_mined([mined, *(extra_mined or ())]), seeds)
     n_real = int(data["label"].sum())
     console.print(f"{len(data['label'])} candidates from {parts} parts: {n_real} real defects, "
                   f"{len(data['label']) - n_real} look-alikes")
@@ -292,8 +303,7 @@ def train_subtypes_cmd(
     seeds = range(seed_start, seed_start + parts)
     model_path, sha, also, mined = _mine_for(model, also_for, out_dir, seeds, workers, no_progress,
                                              force_defect="coating_flaw")
-    data = load_mined(mined)
-    data = {k: v[(data["seed"] >= seeds.start) & (data["seed"] < seeds.stop)] for k, v in data.items()}
+    data = _of_seeds(load_mined(mined), seeds)
     try:
         rows, y = subtype_samples(data)
         counts = {lab: int((y == k).sum()) for k, lab in enumerate(SUBTYPE_LABELS)}
@@ -351,16 +361,8 @@ def tune_subtypes_cmd(
     from magspect.inspect.backend import ModelError, Segmenter
     from magspect.inspect.subtype import SUBTYPES_METADATA_KEY, SubtypeClassifier, SubtypeError
 
-    if not classifier.is_file():
-        fail(f"subtype classifier not found: {classifier}")
-    if out.resolve() == classifier.resolve():
-        fail("write the tuned classifier to a new path (--out), not over its input")
-    if plausible_at is None and not also_for:
-        fail("nothing to change: give --plausible-at or --also-for")
-    try:
-        import onnx  # noqa: F401
-    except ImportError:
-        fail("writing ONNX metadata needs the onnx package: pip install 'magspect[train]'")
+    _check_tune_args(classifier, out, "subtype classifier", plausible_at is not None or bool(also_for),
+                     "--plausible-at or --also-for")
     try:
         also = tuple(Segmenter(p, warmup=False).sha256 for p in also_for or ())
         m = SubtypeClassifier(classifier).manifest
