@@ -157,6 +157,9 @@ def test_train_subtypes_mines_coating_flaws_trains_exports_and_evaluate_uses_it(
     assert [x.raw_data for x in a.graph.initializer] == [x.raw_data for x in b.graph.initializer]
     r = runner.invoke(app, ["tune-subtypes", str(tuned), "--out", str(tmp_path / "t2.onnx")])
     assert r.exit_code == 2 and "nothing to change" in r.output
+    # a verifier run into the same folder would mix its candidates with these: refused
+    r = runner.invoke(app, ["train-verifier", "--out", str(out), "--parts", "30", "--val-parts", "10"])
+    assert r.exit_code == 2 and "force_defect='coating_flaw'" in r.output
 
     ev = runner.invoke(app, ["evaluate", "--suite", "magsynth-v2", "--n", "2", "--subtypes", str(out / "subtypes.onnx"),
                              "--json", str(tmp_path / "ev.json")])

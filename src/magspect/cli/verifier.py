@@ -77,6 +77,9 @@ def _mine_for(model: Path | None, also_for: list[Path] | None, out_dir: Path, se
         before = json.loads((mined / "mined.json").read_text())
         if Path(before["model"]).name != model_path.name:
             fail(f"{mined} holds candidates of {before['model']}; use another --out for {model_path}")
+        if before.get("force_defect") != force_defect:
+            fail(f"{mined} holds candidates mined with force_defect={before.get('force_defect')!r}, not "
+                 f"{force_defect!r}: use another --out")
     with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=no_progress) as bar:
         task = bar.add_task("mining candidates (parts)", total=len(seeds))
