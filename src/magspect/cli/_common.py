@@ -22,11 +22,9 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 # the CLI's choice of magspect.types.TTA_MODES (typer needs an Enum)
 Tta = StrEnum("Tta", {m: m for m in TTA_MODES})
-TtaOpt = Annotated[
-    Tta,
-    typer.Option("--tta", help="Test-time augmentation: none, hflip (each view and its mirror image: 2 model "
-                 "runs per view, fewer false calls) or flips (4 runs)."),
-]
+TTA_HELP = ("Test-time augmentation: none, hflip (each view and its mirror image: 2 model runs per view, fewer "
+            "false calls) or flips (4 runs).")
+TtaOpt = Annotated[Tta, typer.Option("--tta", help=TTA_HELP)]
 #: ``--subtypes`` of the verbs that inspect (inspect, evaluate): the coating-flaw subtype classifier.
 SubtypesOpt = Annotated[
     str | None,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from magspect.cli._common import Tta, fail
+from magspect.cli._common import TTA_HELP, Tta, fail
 
 
 def register(app: typer.Typer) -> None:
@@ -30,8 +30,7 @@ def serve(
     default_spec: Annotated[str | None, typer.Option(help="Spec used when a request names none.")] = None,
     tta: Annotated[
         Tta | None,
-        typer.Option("--tta", help="Test-time augmentation: none, hflip (each view and its mirror image: 2 model "
-                     "runs, fewer false calls) or flips [env MAGSPECT_TTA, default none]."),
+        typer.Option("--tta", help=f"{TTA_HELP} [env MAGSPECT_TTA, default none]"),
     ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     fake_model: Annotated[bool, typer.Option("--fake-model", hidden=True,

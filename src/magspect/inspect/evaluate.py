@@ -29,7 +29,7 @@ from magspect.inspect.metrics import (
     part_rates,
     reported_defect_causes,
 )
-from magspect.inspect.subtype import lenient_subtypes, relieved
+from magspect.inspect.subtype import defect_relieved, lenient_subtypes
 from magspect.inspect.visibility import visible_under
 from magspect.specs import get_spec
 from magspect.types import CLASS_NAMES, DEFECT_CLASSES, Verdict
@@ -106,6 +106,7 @@ def evaluate_parts(
         )
         latencies.append((time.perf_counter() - t) * 1e3)
         outcome = PartOutcome(str(truth.get("part_id")), spec_id, true_verdict_of(truth), insp, truth)
+        lenient = lenient_subtypes([get_spec(spec_id)])  # coating-flaw kinds this spec allows
         # pixels, instances, nuisances
         for v, rv in part.views.items():
             art = insp.views.get(v)
@@ -131,9 +132,8 @@ def evaluate_parts(
                 recall[(d["class_name"], band)].append(found[int(iid)])
                 m = _matching_report(rv.instance_mask == int(iid), d["class_name"], insp.result.defects, v)
                 if m is not None and d["class_name"] == "coating_flaw":  # judged by its kind, or the strictest?
-                    lenient = lenient_subtypes([get_spec(spec_id)])
                     kind = "lenient" if d.get("subtype") in lenient else "strict"
-                    subtype_relief[kind].append(relieved(m, lenient))
+                    subtype_relief[kind].append(defect_relieved(m, lenient))
                 if m is not None:  # how well the reported defect is sized (the gate judges these numbers)
                     err_mm = m.length_mm - d["length_mm"]
                     sizing[d["class_name"]].append((err_mm, (m.depth_mm or 0.0) - (d.get("depth_mm") or 0.0),

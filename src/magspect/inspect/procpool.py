@@ -99,11 +99,10 @@ def _describe(hold_s: float) -> dict[str, Any]:
     if "error" in _WORKER:
         return {"pid": os.getpid(), "error": _WORKER["error"]}
     insp = _WORKER["inspector"]
-    v, st = insp.verifier_ref, insp.subtypes_ref
+    refs = {k: None if r is None else r.model_dump()
+            for k, r in (("verifier_ref", insp.verifier_ref), ("subtypes_ref", insp.subtypes_ref))}
     return {"pid": os.getpid(), "model": insp.segmenter.name, "model_sha256": insp.segmenter.sha256,
-            "provider": insp.segmenter.provider, "verifier_ref": None if v is None else v.model_dump(),
-            "verifier_review_below": insp.verifier_review_below,
-            "subtypes_ref": None if st is None else st.model_dump()}
+            "provider": insp.segmenter.provider, "verifier_review_below": insp.verifier_review_below, **refs}
 
 
 def _inspect(views: Mapping[str, Any], kwargs: dict[str, Any]) -> InspectionResult:
@@ -149,17 +148,19 @@ class ProcessInspector:
         w = self.workers[0]
         return ModelRef(name=w["model"], sha256=w["model_sha256"], provider=w["provider"])
 
+    def _ref(self, key: str) -> ModelRef | None:
+        ref = self.workers[0][key]
+        return None if ref is None else ModelRef(**ref)
+
     @property
     def verifier_ref(self) -> ModelRef | None:
         """The look-alike verifier the workers use, if any (as :attr:`Inspector.verifier_ref`)."""
-        v = self.workers[0]["verifier_ref"]
-        return None if v is None else ModelRef(**v)
+        return self._ref("verifier_ref")
 
     @property
     def subtypes_ref(self) -> ModelRef | None:
         """The coating-flaw subtype classifier the workers use, if any (as :attr:`Inspector.subtypes_ref`)."""
-        st = self.workers[0]["subtypes_ref"]
-        return None if st is None else ModelRef(**st)
+        return self._ref("subtypes_ref")
 
     @property
     def verifier_review_below(self) -> float | None:

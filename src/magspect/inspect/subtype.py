@@ -100,9 +100,7 @@ class SubtypeClassifier:
         """``N x labels`` softmax probabilities."""
         if len(patches) == 0:
             return np.zeros((0, len(self.manifest.labels)), np.float32)
-        z = self.session.run(["logits"], {"patches": patches, "features": features})[0].astype(np.float64)
-        z = np.exp(z - z.max(axis=1, keepdims=True))
-        return (z / z.sum(axis=1, keepdims=True)).astype(np.float32)
+        return softmax(self.session.run(["logits"], {"patches": patches, "features": features})[0])
 
     def apply(self, image: np.ndarray, class_mask: np.ndarray, defects: Sequence[Defect]) -> list[Defect]:
         """``defects`` (one view's) with each coating flaw of unknown subtype given its scores and
@@ -114,16 +112,30 @@ class SubtypeClassifier:
         probs = self.probabilities(*candidate_inputs(image, class_mask, [out[i] for i in todo], self.manifest))
         labels, at = self.manifest.labels, self.manifest.plausible_at
         for i, p in zip(todo, probs, strict=True):
-            scores = {lab: round(float(q), 4) for lab, q in zip(labels, p.tolist(), strict=True)}
-            plausible = tuple(lab for lab, q in zip(labels, p.tolist(), strict=True) if q >= at)
-            update: dict[str, object] = {"subtype_scores": scores}
-            if plausible and OTHER not in plausible:
-                if len(plausible) == 1:
-                    update["subtype"] = plausible[0]
-                else:
-                    update["possible_subtypes"] = plausible
+            update: dict[str, object] = {
+                "subtype_scores": {lab: round(float(q), 4) for lab, q in zip(labels, p.tolist(), strict=True)}
+            }
+            kinds = plausible_subtypes(p, labels, at)
+            if kinds is not None and len(kinds) == 1:
+                update["subtype"] = kinds[0]
+            elif kinds is not None:
+                update["possible_subtypes"] = kinds
             out[i] = out[i].model_copy(update=update)
         return out
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of ``N x labels`` logits (float32)."""
+    z = np.exp(logits.astype(np.float64) - logits.max(axis=1, keepdims=True))
+    return (z / z.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def plausible_subtypes(probs: np.ndarray, labels: Sequence[str], at: float) -> tuple[str, ...] | None:
+    """The subtypes a flaw with these probabilities (one per label) could be: every label at or above
+    ``at``. None (any subtype: the strictest reading) when none reaches it or "other" (not a coating
+    flaw) does. What the gate judges the flaw by; training measures its operating point with it."""
+    kinds = tuple(lab for lab, q in zip(labels, np.asarray(probs).tolist(), strict=True) if q >= at)
+    return None if not kinds or OTHER in kinds else kinds
 
 
 def lenient_subtypes(specs: Sequence[Spec] | None = None) -> tuple[str, ...]:
@@ -139,10 +151,16 @@ def lenient_subtypes(specs: Sequence[Spec] | None = None) -> tuple[str, ...]:
     return tuple(s for s in SUBTYPE_LABELS if s in allowed)
 
 
-def relieved(d: Defect, lenient: Sequence[str]) -> bool:
-    """Was this coating flaw relieved of the strictest reading: is every subtype it could be lenient?"""
+def relieved(kinds: Sequence[str] | None, lenient: Sequence[str]) -> bool:
+    """Is a coating flaw that could be ``kinds`` (None: any) relieved of the strictest reading: is
+    every subtype it could be lenient?"""
+    return bool(kinds) and all(k in lenient for k in kinds)
+
+
+def defect_relieved(d: Defect, lenient: Sequence[str]) -> bool:
+    """:func:`relieved` for a reported defect (its ``subtype``, else its ``possible_subtypes``)."""
     kinds = (d.subtype,) if d.subtype is not None else d.possible_subtypes
-    return d.class_name == "coating_flaw" and bool(kinds) and all(k in lenient for k in kinds)
+    return d.class_name == "coating_flaw" and relieved(kinds, lenient)
 
 
 def bundled_subtypes_path() -> Path:

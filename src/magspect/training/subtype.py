@@ -16,9 +16,7 @@ strictest reading, and almost never a flaw the specs reject outright.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +24,20 @@ import numpy as np
 import torch
 from torch import nn
 
-from magspect.inspect.subtype import OTHER, SUBTYPE_LABELS, SUBTYPES_METADATA_KEY, SubtypeManifest, lenient_subtypes
+from magspect.inspect.subtype import (
+    OTHER,
+    SUBTYPE_LABELS,
+    SUBTYPES_METADATA_KEY,
+    SubtypeManifest,
+    lenient_subtypes,
+    plausible_subtypes,
+    relieved,
+    softmax,
+)
 from magspect.training.verifier import (
     CandidateTrainConfig,
     VerifierNet,
+    candidate_manifest_fields,
     export_candidate_net,
     fit_candidate_net,
     highest_keeping,
@@ -81,16 +89,6 @@ class SubtypeReport:
         return dict(self.__dict__)
 
 
-def softmax(z: np.ndarray) -> np.ndarray:
-    z = np.exp(z - z.max(axis=1, keepdims=True))
-    return z / z.sum(axis=1, keepdims=True)
-
-
-def plausible_sets(probs: np.ndarray, at: float) -> np.ndarray:
-    """``N x labels`` bool: which labels are plausible for each flaw."""
-    return probs >= at
-
-
 def choose_plausible_at(probs: np.ndarray, y: np.ndarray, strict: np.ndarray, strict_coverage: float,
                         coverage: float) -> float:
     """The highest threshold keeping the truth label plausible for ``strict_coverage`` of the strict
@@ -102,12 +100,11 @@ def choose_plausible_at(probs: np.ndarray, y: np.ndarray, strict: np.ndarray, st
 
 def evaluate_subtypes(probs: np.ndarray, y: np.ndarray, at: float, lenient: tuple[str, ...]) -> SubtypeReport:
     labels = SUBTYPE_LABELS
-    is_lenient_label = np.array([lab in lenient for lab in labels])
-    strict = ~is_lenient_label[y]
-    plaus = plausible_sets(probs, at)
+    strict = ~np.array([lab in lenient for lab in labels])[y]
+    plaus = probs >= at
     has_truth = plaus[np.arange(len(y)), y]
-    # relieved: something plausible, and everything plausible is lenient (what lets a flaw pass)
-    relieved = plaus.any(axis=1) & ~(plaus & ~is_lenient_label[None]).any(axis=1)
+    # what the runtime would judge each flaw by, and whether that lets it pass as a pit or stain
+    relieved_ = np.array([relieved(plausible_subtypes(p, labels, at), lenient) for p in probs], bool)
 
     def frac(sel: np.ndarray) -> float:
         return float(sel.mean()) if len(sel) else float("nan")
@@ -116,12 +113,12 @@ def evaluate_subtypes(probs: np.ndarray, y: np.ndarray, at: float, lenient: tupl
     for k, lab in enumerate(labels):
         m = y == k
         per_label[lab] = {"n": int(m.sum()), "accuracy": frac(probs[m].argmax(1) == k) if m.any() else float("nan"),
-                          "truth_plausible": frac(has_truth[m]), "relieved": frac(relieved[m]),
+                          "truth_plausible": frac(has_truth[m]), "relieved": frac(relieved_[m]),
                           "mean_set_size": float(plaus[m].sum(1).mean()) if m.any() else float("nan")}
     return SubtypeReport(
         plausible_at=at, lenient=lenient, n_train=0, n_val=len(y), accuracy=frac(probs.argmax(1) == y),
         truth_plausible=frac(has_truth), truth_plausible_strict=frac(has_truth[strict]),
-        relieved_lenient=frac(relieved[~strict]), relieved_strict=frac(relieved[strict]), per_label=per_label,
+        relieved_lenient=frac(relieved_[~strict]), relieved_strict=frac(relieved_[strict]), per_label=per_label,
     )
 
 
@@ -156,13 +153,8 @@ def train_subtypes(
 
 def build_subtypes_manifest(report: SubtypeReport, segmenter_sha256: str, training: dict[str, Any],
                             name: str = "subtypes_cnn", also_for: tuple[str, ...] = ()) -> SubtypeManifest:
-    from magspect.training.loop import git_commit
-
-    return SubtypeManifest(
-        name=name, plausible_at=report.plausible_at, segmenter_sha256=segmenter_sha256, also_for_sha256=also_for,
-        training={**training, "report": {k: v for k, v in report.as_dict().items() if k != "epochs"}},
-        created_at=datetime.now(UTC).isoformat(timespec="seconds"), git_commit=git_commit(),
-    )
+    return SubtypeManifest(name=name, plausible_at=report.plausible_at,
+                           **candidate_manifest_fields(report, segmenter_sha256, training, also_for))
 
 
 def export_subtypes(net: VerifierNet, path: str | Path, manifest: SubtypeManifest,
@@ -174,9 +166,6 @@ def export_subtypes(net: VerifierNet, path: str | Path, manifest: SubtypeManifes
                                 lambda p: embed_metadata(p, SUBTYPES_METADATA_KEY, manifest.to_json()), check,
                                 what="subtype classifier")
 
-
-def save_subtypes_report(report: SubtypeReport, out_dir: Path) -> None:
-    (out_dir / "report.json").write_text(json.dumps(report.as_dict(), indent=2, default=float))
 
 
 __all__ = [

@@ -315,17 +315,27 @@ def embed_verifier_manifest(path: str | Path, manifest: VerifierManifest) -> Pat
 def build_manifest(report: VerifierReport, segmenter_sha256: str, training: dict[str, Any],
                    name: str = "verifier_cnn", also_for: tuple[str, ...] = (),
                    review_below: float | None = None) -> VerifierManifest:
-    from magspect.training.loop import git_commit
-
     return VerifierManifest(
         name=name, keep_threshold=report.keep_threshold, review_below=review_below,
-        segmenter_sha256=segmenter_sha256, also_for_sha256=also_for,
-        training={**training, "report": {k: v for k, v in report.as_dict().items() if k != "epochs"}},
-        created_at=datetime.now(UTC).isoformat(timespec="seconds"), git_commit=git_commit(),
+        **candidate_manifest_fields(report, segmenter_sha256, training, also_for),
     )
 
 
-def save_report(report: VerifierReport, out_dir: Path) -> None:
+def candidate_manifest_fields(report: Any, segmenter_sha256: str, training: dict[str, Any],
+                              also_for: tuple[str, ...]) -> dict[str, Any]:
+    """The :class:`~magspect.inspect.verifier.CandidateModelManifest` fields every candidate model's
+    manifest fills alike: what it serves, how it was trained (with ``report`` minus its epochs), when."""
+    from magspect.training.loop import git_commit
+
+    return {
+        "segmenter_sha256": segmenter_sha256, "also_for_sha256": also_for,
+        "training": {**training, "report": {k: v for k, v in report.as_dict().items() if k != "epochs"}},
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"), "git_commit": git_commit(),
+    }
+
+
+def save_report(report: Any, out_dir: Path) -> None:
+    """``report.json`` in ``out_dir``: a training report's ``as_dict()`` (verifier or subtype classifier)."""
     (out_dir / "report.json").write_text(json.dumps(report.as_dict(), indent=2, default=float))
 
 
@@ -335,6 +345,7 @@ __all__ = [
     "VerifierReport",
     "VerifierTrainConfig",
     "build_manifest",
+    "candidate_manifest_fields",
     "embed_verifier_manifest",
     "choose_threshold",
     "evaluate_verifier",
