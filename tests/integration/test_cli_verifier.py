@@ -50,6 +50,14 @@ def test_train_verifier_mines_trains_exports_and_evaluate_uses_it(tmp_path):
     assert Verifier(out3 / "verifier.onnx").manifest.training["extra_mined"] == [str(out / "mined")]
     r4 = runner.invoke(app, [*args3[:-1], str(tmp_path / "nothing")])
     assert r4.exit_code == 2 and "no mined chunks" in r4.output
+    # fine-tuned from the first run's verifier (its mined parts again: nothing to mine)
+    r5 = runner.invoke(app, [*args3[:-2], "--init-from", str(out / "verifier.onnx")])
+    assert r5.exit_code == 0, r5.output
+    tuned = Verifier(out3 / "verifier.onnx").manifest.training
+    from magspect.inspect.backend import sha256_file
+
+    assert tuned["init_from"] == {"file": "verifier.onnx", "sha256": sha256_file(out / "verifier.onnx")}
+    assert tuned["lr"] == pytest.approx(3e-4) and "--init-from" in tuned["command"]
 
     ev = runner.invoke(app, ["evaluate", "--suite", "magsynth-v2", "--n", "2", "--verifier", str(out / "verifier.onnx"),
                              "--json", str(tmp_path / "ev.json")])
@@ -64,6 +72,13 @@ def test_train_verifier_refuses_bad_arguments(tmp_path):
     assert r.exit_code == 2 and "must be more than" in r.output
     r = runner.invoke(app, ["train-verifier", "--out", str(tmp_path / "v"), "--model", str(tmp_path / "no.onnx")])
     assert r.exit_code == 2 and "does not exist" in r.output
+    from magspect.inspect.backend import bundled_model_path
+
+    subtypes = bundled_model_path().with_name("default-subtypes.onnx")
+    for init, says in ((tmp_path / "no.onnx", "no such file"), (subtypes, "a verifier has one"),
+                       (bundled_model_path(), "not a candidate network")):
+        r = runner.invoke(app, ["train-verifier", "--out", str(tmp_path / "v"), "--init-from", str(init)])
+        assert r.exit_code == 2 and says in r.output, r.output
 
 
 def test_tune_verifier_writes_a_copy_with_the_new_operating_point_and_the_same_weights(tmp_path):

@@ -207,6 +207,13 @@ def train_verifier_cmd(
                      "seeds), added to the training data; repeatable: a verifier that has seen several models' "
                      "false calls."),
     ] = None,
+    init_from: Annotated[
+        Path | None,
+        typer.Option(help="Fine-tune this verifier (ONNX export, e.g. the bundled one) instead of training from "
+                     "scratch: it keeps what it learnt from its own model's false calls and learns this model's."),
+    ] = None,
+    lr: Annotated[float | None, typer.Option(min=1e-6, max=1.0, help="Peak learning rate (default 2e-3; 3e-4 "
+                                             "with --init-from).")] = None,
     no_progress: NoProgressOpt = False,
 ) -> None:
     """Train the look-alike verifier for a segmentation model; resumes mining if OUT has chunks."""
@@ -216,6 +223,7 @@ def train_verifier_cmd(
         VerifierTrainConfig,
         build_manifest,
         export_verifier,
+        net_from_onnx,
         save_report,
         split_by_seed,
         train_verifier,
@@ -224,6 +232,16 @@ def train_verifier_cmd(
 
     if parts <= val_parts:
         fail(f"--parts {parts} must be more than --val-parts {val_parts}")
+    init = None
+    if init_from is not None:
+        if not init_from.is_file():
+            fail(f"--init-from {init_from}: no such file")
+        try:
+            init = net_from_onnx(init_from)
+        except ValueError as exc:
+            fail(str(exc))
+        if init.n_out != 1:
+            fail(f"--init-from {init_from}: {init.n_out} outputs; a verifier has one (a subtype classifier?)")
     for extra in extra_mined or ():
         if not sorted(extra.glob("chunk-*.npz")):
             fail(f"--extra-mined {extra}: no mined chunks (chunk-*.npz) there")
@@ -234,9 +252,10 @@ def train_verifier_cmd(
     console.print(f"{len(data['label'])} candidates from {parts} parts: {n_real} real defects, "
                   f"{len(data['label']) - n_real} look-alikes")
     cfg = VerifierTrainConfig(epochs=epochs, val_parts=val_parts, min_recall_rejectable=min_recall_rejectable,
-                              min_recall=min_recall)
+                              min_recall=min_recall, lr=lr or (3e-4 if init is not None else 2e-3),
+                              freeze_bn=init is not None)
     try:
-        net, report = train_verifier(data, cfg, log=console.print)
+        net, report = train_verifier(data, cfg, log=console.print, init=init)
     except ValueError as exc:
         fail(str(exc))
     save_report(report, out_dir)
@@ -254,6 +273,14 @@ def train_verifier_cmd(
     if extra_mined:
         training["command"] += "".join(f" --extra-mined {d}" for d in extra_mined)
         training["extra_mined"] = [str(d) for d in extra_mined]
+    if init_from is not None:
+        from magspect.inspect.backend import sha256_file
+
+        training["command"] += f" --init-from {init_from}"
+        training["init_from"] = {"file": init_from.name, "sha256": sha256_file(init_from)}
+    if lr is not None:
+        training["command"] += f" --lr {lr:g}"
+    training["lr"] = cfg.lr
     manifest = build_manifest(report, sha, training, also_for=also, review_below=review_below)
     state = {"state_dict": net.state_dict(), "widths": net.widths, "strides": net.strides,
              "manifest": manifest.model_dump()}

@@ -79,6 +79,9 @@ class CandidateTrainConfig:
     val_parts: int = 500
     seed: int = 0
     threads: int = 2
+    #: keep the batch-norm layers' statistics fixed (fine-tuning a network loaded from ONNX, whose
+    #: batch norms are folded into its convolutions: see :func:`net_from_onnx`)
+    freeze_bn: bool = False
 
 
 @dataclass
@@ -187,6 +190,10 @@ def fit_candidate_net(
     t0 = time.perf_counter()
     for epoch in range(cfg.epochs):
         net.train()
+        if cfg.freeze_bn:
+            for m in net.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.eval()
         order = rng.permutation(tr)
         total = 0.0
         for s in range(steps_per_epoch):
@@ -215,11 +222,51 @@ def fit_candidate_net(
     return net, history, time.perf_counter() - t0
 
 
+def net_from_onnx(path: str | Path) -> VerifierNet:
+    """A :class:`VerifierNet` with the weights of a candidate network's ONNX export (a verifier or a
+    subtype classifier): the start of a fine-tuning run. The export folds each batch norm into its
+    convolution; here the convolution takes the folded weights and the batch norm becomes the
+    identity plus the folded bias, so the network computes what the file does. Train it with
+    ``freeze_bn`` (the folded statistics are not batch statistics). Raises ValueError for a file that
+    is not such a network."""
+    import onnx
+    from onnx import numpy_helper
+
+    try:
+        model = onnx.load(str(path))
+    except Exception as exc:  # noqa: BLE001 - onnx raises several types for a bad file
+        raise ValueError(f"{path}: not an ONNX file ({exc})") from exc
+    init = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    names = [f"body.{k}.0.weight" for k in range(len(convs))]
+    if not convs or any(n not in init or n + "_bias" not in init for n in names) or "head.3.weight" not in init:
+        raise ValueError(f"{path}: not a candidate network exported by magspect (verifier or subtype classifier)")
+    strides = tuple(int(next((a.ints[0] for a in n.attribute if a.name == "strides"), 1)) for n in convs)
+    widths = tuple(int(init[n].shape[0]) for n in names)
+    net = VerifierNet(widths, strides, n_out=int(init["head.3.weight"].shape[0]))
+    state = net.state_dict()
+    for k, name in enumerate(names):
+        bn = f"body.{k}.1"
+        eps = net.body[k][1].eps
+        state[f"body.{k}.0.weight"] = torch.from_numpy(init[name].copy())
+        state[f"{bn}.weight"] = torch.ones(widths[k])
+        state[f"{bn}.bias"] = torch.from_numpy(init[name + "_bias"].copy())
+        state[f"{bn}.running_mean"] = torch.zeros(widths[k])
+        state[f"{bn}.running_var"] = torch.full((widths[k],), 1.0 - eps)
+    for name in ("head.0.weight", "head.0.bias", "head.3.weight", "head.3.bias"):
+        state[name] = torch.from_numpy(init[name].copy())
+    net.load_state_dict(state)
+    return net.eval()
+
+
 def train_verifier(
     data: dict[str, np.ndarray],
     cfg: VerifierTrainConfig,
     log: Callable[[str], None] = print,
+    init: VerifierNet | None = None,
 ) -> tuple[VerifierNet, VerifierReport]:
+    """Train the verifier on mined candidates (from scratch, or on from ``init``'s weights:
+    :func:`net_from_onnx`, with ``cfg.freeze_bn``) and choose its operating point on the held-out parts."""
     from magspect.inspect.metrics import auroc
 
     tr, va = split_by_seed(data, cfg.val_parts)
@@ -228,7 +275,9 @@ def train_verifier(
     if n_pos == 0 or n_pos == len(tr):
         raise ValueError("the training candidates must include real defects and look-alikes")
     torch.manual_seed(cfg.seed)
-    net = VerifierNet()
+    if init is not None and init.n_out != 1:
+        raise ValueError(f"a verifier has one output; the network to start from has {init.n_out}")
+    net = init if init is not None else VerifierNet()
     bce = nn.BCEWithLogitsLoss(pos_weight=torch.tensor((len(tr) - n_pos) / n_pos))
     net, history, seconds = fit_candidate_net(
         net, data, tr, va, torch.from_numpy(y), lambda out, t: bce(out.reshape(-1), t),
@@ -353,6 +402,7 @@ __all__ = [
     "export_verifier",
     "fit_candidate_net",
     "highest_keeping",
+    "net_from_onnx",
     "predict_outputs",
     "split_by_seed",
     "train_verifier",

@@ -17,6 +17,7 @@ from magspect.training.verifier import (  # noqa: E402
     build_manifest,
     choose_threshold,
     export_verifier,
+    net_from_onnx,
     split_by_seed,
     train_verifier,
 )
@@ -120,3 +121,41 @@ def test_training_learns_a_separable_problem_and_exports_what_it_learned(tmp_pat
 def test_too_few_parts_to_hold_out_is_a_clear_error():
     with pytest.raises(ValueError, match="too few"):
         split_by_seed(_toy_data(n_parts=5), 10)
+
+
+def test_a_verifier_loaded_from_its_onnx_export_computes_what_the_file_does_and_fine_tunes(tmp_path):
+    data = _toy_data(seed=1)
+    cfg = VerifierTrainConfig(epochs=1, batch_size=16, val_parts=20, threads=1)
+    net, rep = train_verifier(data, cfg, log=lambda s: None)
+    _, va = split_by_seed(data, 20)
+    p, f = data["patches"][va].astype(np.float32), data["features"][va]
+    path = export_verifier(net, tmp_path / "v.onnx", build_manifest(rep, "a" * 64, {}), check=(p, f))
+    loaded = net_from_onnx(path)
+    assert (loaded.widths, loaded.strides, loaded.n_out) == (net.widths, net.strides, 1)
+    with torch.no_grad():
+        got = loaded(torch.from_numpy(p), torch.from_numpy(f)).numpy().reshape(-1)
+    from magspect.inspect.verifier import Verifier
+
+    ort_logit = np.log(Verifier(path).scores(p, f)) - np.log1p(-Verifier(path).scores(p, f))
+    assert np.abs(got - ort_logit).max() < 1e-3
+    # fine-tuning: the folded statistics stay as loaded, the weights move, and it learns on
+    stats = {k: v.clone() for k, v in loaded.state_dict().items() if "running" in k}
+    before = loaded.body[0][0].weight.detach().clone()
+    tuned, rep2 = train_verifier(data, VerifierTrainConfig(epochs=3, batch_size=16, val_parts=20, threads=1,
+                                                           freeze_bn=True), log=lambda s: None, init=loaded)
+    assert all(torch.equal(tuned.state_dict()[k], v) for k, v in stats.items())
+    assert not torch.equal(tuned.body[0][0].weight, before)
+    assert rep2.val_auroc > max(rep.val_auroc, 0.95)
+
+
+def test_loading_a_file_that_is_not_a_candidate_network_is_a_clear_error(tmp_path):
+    from magspect.inspect.backend import bundled_model_path
+
+    with pytest.raises(ValueError, match="not a candidate network"):
+        net_from_onnx(bundled_model_path())
+    (tmp_path / "junk.onnx").write_bytes(b"not onnx")
+    with pytest.raises(ValueError, match="not an ONNX file"):
+        net_from_onnx(tmp_path / "junk.onnx")
+    seven = net_from_onnx(bundled_model_path().with_name("default-subtypes.onnx"))
+    with pytest.raises(ValueError, match="one output"):
+        train_verifier(_toy_data(), VerifierTrainConfig(epochs=1, val_parts=20), init=seven)
