@@ -9,7 +9,8 @@ again (a view that hides the surface still forces REVIEW). Tune on ``val``, neve
 
 ``--review-below T,...``: a review band instead of a second cut. Candidates the verifier keeps
 (score at/above its manifest's threshold) but scores under ``T`` are judged as the gate judges an
-unsure model call: what they would reject goes to REVIEW (a person looks) instead.
+unsure model call: what they would reject goes to REVIEW (a person looks) instead. ``--grid``: each
+band above each of ``--thresholds`` as well (a cut and a band chosen together).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=150)
     ap.add_argument("--thresholds", default="0.01,0.02,0.05,0.1,0.2,0.3,0.5")
     ap.add_argument("--review-below", default="", help="review bands above each verifier's own threshold")
+    ap.add_argument("--grid", action="store_true", help="each review band above each of --thresholds too")
     ap.add_argument("--class-thresholds", default="",
                     help="also keep per class, e.g. crack=0.01,chip=0.07,coating_flaw=0.023 (first verifier), "
                          "with and without each review band")
@@ -90,14 +92,16 @@ def main() -> None:
         own = ver.manifest.keep_threshold
         name = f"{ver.path.parent.name}/{ver.path.name}"
         score = {i: s for part in scores for i, s in part[k].items()}  # id(defect) -> score
-        for band in (float(x) for x in args.review_below.split(",")):
-            e, f, r, _ = rejudge(
-                parts, lambda i, d, own=own, score=score: score[id(d)] >= own,
-                # judged as an unsure model call: what it would reject goes to REVIEW
-                lambda d, band=band, score=score: (
-                    d.model_copy(update={"confidence": 0.0}) if score[id(d)] < band else d),
-            )
-            print(f"| {name} | {own:.3f} | {band:.3f} | {e:.3f} | {f:.3f} | {r:.3f} |")
+        cuts = sorted({own, *(float(x) for x in args.thresholds.split(","))}) if args.grid else [own]
+        for th in cuts:
+            for band in (b for b in bands if b > th):
+                e, f, r, _ = rejudge(
+                    parts, lambda i, d, th=th, score=score: score[id(d)] >= th,
+                    # judged as an unsure model call: what it would reject goes to REVIEW
+                    lambda d, band=band, score=score: (
+                        d.model_copy(update={"confidence": 0.0}) if score[id(d)] < band else d),
+                )
+                print(f"| {name} | {th:.3f} | {band:.3f} | {e:.3f} | {f:.3f} | {r:.3f} |")
 
 
 if __name__ == "__main__":
