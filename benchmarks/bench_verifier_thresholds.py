@@ -64,13 +64,21 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     e, f, r, g = rates(-1, 0.0)
     print(f"| none | — | {e:.3f} | {f:.3f} | {r:.3f} | {g:.0f} |")
+    thresholds = [float(x) for x in args.thresholds.split(",")]
+    names = [f"{ver.path.parent.name}/{ver.path.name}" for ver in verifiers]
+
+    def cuts(ver: object) -> list[float]:  # each of --thresholds and the verifier's own
+        return sorted({ver.manifest.keep_threshold, *thresholds})
+
+    def unsure_below(band: float, score: dict[int, float]):  # noqa: ANN202
+        # judged as an unsure model call: what it would reject goes to REVIEW
+        return lambda d: d.model_copy(update={"confidence": 0.0}) if score[id(d)] < band else d
+
     for k, ver in enumerate(verifiers):
-        own = ver.manifest.keep_threshold
-        for th in sorted({own, *(float(x) for x in args.thresholds.split(","))}):
+        for th in cuts(ver):
             e, f, r, g = rates(k, th)
-            mark = " (manifest)" if th == own else ""
-            name = f"{ver.path.parent.name}/{ver.path.name}"
-            print(f"| {name} | {th:.3f}{mark} | {e:.3f} | {f:.3f} | {r:.3f} | {g:.0f} |")
+            mark = " (manifest)" if th == ver.manifest.keep_threshold else ""
+            print(f"| {names[k]} | {th:.3f}{mark} | {e:.3f} | {f:.3f} | {r:.3f} | {g:.0f} |")
     bands = [float(x) for x in args.review_below.split(",")] if args.review_below else []
     if args.class_thresholds:
         keep_at = {k: float(v) for k, v in (kv.split("=") for kv in args.class_thresholds.split(","))}
@@ -78,30 +86,20 @@ def main() -> None:
         print("\n| kept at, per class | REVIEW (not REJECT) below | escape | false rejects | reviews |")
         print("|---|---|---|---|---|")
         for band in [0.0, *bands]:
-            e, f, r, _ = rejudge(
-                parts, lambda i, d: score[id(d)] >= keep_at[d.class_name],
-                lambda d, band=band: (
-                    d.model_copy(update={"confidence": 0.0}) if score[id(d)] < band else d),
-            )
+            e, f, r, _ = rejudge(parts, lambda i, d: score[id(d)] >= keep_at[d.class_name],
+                                 unsure_below(band, score))
             print(f"| {args.class_thresholds} | {band or '—'} | {e:.3f} | {f:.3f} | {r:.3f} |")
     if not bands:
         return
     print("\n| verifier | kept at | REVIEW (not REJECT) below | escape | false rejects | reviews |")
     print("|---|---|---|---|---|---|")
     for k, ver in enumerate(verifiers):
-        own = ver.manifest.keep_threshold
-        name = f"{ver.path.parent.name}/{ver.path.name}"
         score = {i: s for part in scores for i, s in part[k].items()}  # id(defect) -> score
-        cuts = sorted({own, *(float(x) for x in args.thresholds.split(","))}) if args.grid else [own]
-        for th in cuts:
+        for th in cuts(ver) if args.grid else [ver.manifest.keep_threshold]:
             for band in (b for b in bands if b > th):
-                e, f, r, _ = rejudge(
-                    parts, lambda i, d, th=th, score=score: score[id(d)] >= th,
-                    # judged as an unsure model call: what it would reject goes to REVIEW
-                    lambda d, band=band, score=score: (
-                        d.model_copy(update={"confidence": 0.0}) if score[id(d)] < band else d),
-                )
-                print(f"| {name} | {th:.3f} | {band:.3f} | {e:.3f} | {f:.3f} | {r:.3f} |")
+                e, f, r, _ = rejudge(parts, lambda i, d, th=th, score=score: score[id(d)] >= th,
+                                     unsure_below(band, score))
+                print(f"| {names[k]} | {th:.3f} | {band:.3f} | {e:.3f} | {f:.3f} | {r:.3f} |")
 
 
 if __name__ == "__main__":
