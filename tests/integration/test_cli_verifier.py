@@ -46,8 +46,33 @@ def test_train_verifier_mines_trains_exports_and_evaluate_uses_it(tmp_path):
     r3 = runner.invoke(app, args3)
     assert r3.exit_code == 0, r3.output
     n1 = int(re.search(r"(\d+) candidates from", r2.output).group(1))
-    assert f"{2 * n1} candidates from" in r3.output
-    assert Verifier(out3 / "verifier.onnx").manifest.training["extra_mined"] == [str(out / "mined")]
+    # the same parts: the extra candidates on the 10 held-out parts stay out of training and validation
+    import numpy as np
+
+    from magspect.training.verifier_data import load_mined
+
+    own = load_mined(out / "mined")
+    held = own["seed"] >= 300_020  # the last 10 of the parts seeded 300000..300029
+    on_held = int(held.sum())
+    assert 0 < on_held < n1
+    said = " ".join(r3.output.split())  # the console wraps long lines
+    assert f"+ {n1 - on_held} candidates of other runs from {len(set(own['seed'][~held]))} parts" in said
+    assert f"{on_held} of theirs on the held-out parts left out" in said
+    man3 = Verifier(out3 / "verifier.onnx").manifest.training
+    assert man3["extra_mined"] == [str(out / "mined")] and man3["extra"]["n_left_out"] == on_held
+    assert json.loads((out3 / "report.json").read_text())["n_val"] == on_held  # validation: own candidates only
+    # candidates mined on other seeds (here the same chunks with their seeds moved) are all added
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    for chunk in sorted((out / "mined").glob("chunk-*.npz")):
+        arrays = dict(np.load(chunk))
+        arrays["seed"] = arrays["seed"] + 50_000
+        np.savez(moved / chunk.name, **arrays)
+    r3b = runner.invoke(app, [*args3[:-1], str(moved)])
+    assert r3b.exit_code == 0, r3b.output
+    said = " ".join(r3b.output.split())
+    assert f"+ {n1} candidates of other runs from" in said and " 0 of theirs on the held-out" in said
+    assert json.loads((out3 / "report.json").read_text())["n_val"] == on_held
     r4 = runner.invoke(app, [*args3[:-1], str(tmp_path / "nothing")])
     assert r4.exit_code == 2 and "no mined chunks" in r4.output
     # fine-tuned from the first run's verifier (its mined parts again: nothing to mine)

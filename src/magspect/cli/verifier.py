@@ -58,6 +58,20 @@ def _of_seeds(data: dict, seeds: range) -> dict:
     return {k: v[keep] for k, v in data.items()}
 
 
+def _with_extra(own: dict, extra: dict, held_out: tuple[int, int]) -> tuple[dict, dict]:
+    """``own`` candidates plus ``extra`` ones (other runs' mined folders, any seeds) for training only:
+    the extra candidates on the held-out parts (seeds ``held_out``) are left out, so validation stays
+    this model's own candidates on parts no training sample came from. Returns the data and counts."""
+    import numpy as np
+
+    on_held = (extra["seed"] >= held_out[0]) & (extra["seed"] < held_out[1])
+    keys = [k for k in own if k in extra]  # older chunks lack the truth subtype
+    data = {k: np.concatenate([own[k], extra[k][~on_held]]) for k in keys}
+    counts = {"n_candidates": int((~on_held).sum()), "n_real": int(extra["label"][~on_held].sum()),
+              "n_parts": int(len(np.unique(extra["seed"][~on_held]))), "n_left_out": int(on_held.sum())}
+    return data, counts
+
+
 #: options train-verifier and train-subtypes share
 WorkersOpt = Annotated[int, typer.Option(min=1, help="Mining processes.")]
 NoProgressOpt = Annotated[bool, typer.Option("--no-progress", help="no progress bar")]
@@ -203,9 +217,9 @@ def train_verifier_cmd(
     ] = None,
     extra_mined: Annotated[
         list[Path] | None,
-        typer.Option(help="Another run's mined/ folder (candidates of another segmentation model on the same "
-                     "seeds), added to the training data; repeatable: a verifier that has seen several models' "
-                     "false calls."),
+        typer.Option(help="Another run's mined/ folder (candidates of this or another segmentation model, on "
+                     "any seeds), added to the training data; repeatable. Its candidates on this run's held-out "
+                     "parts are left out: validation stays this model's own."),
     ] = None,
     init_from: Annotated[
         Path | None,
@@ -247,13 +261,21 @@ def train_verifier_cmd(
             fail(f"--extra-mined {extra}: no mined chunks (chunk-*.npz) there")
     seeds = range(seed_start, seed_start + parts)
     model_path, sha, also, mined = _mine_for(model, also_for, out_dir, seeds, workers, no_progress)
-    data = _of_seeds(load_mined([mined, *(extra_mined or ())]), seeds)
+    held_out = (seeds.stop - val_parts, seeds.stop)
+    data = _of_seeds(load_mined(mined), seeds)
+    n_own = len(data["label"])
     n_real = int(data["label"].sum())
-    console.print(f"{len(data['label'])} candidates from {parts} parts: {n_real} real defects, "
-                  f"{len(data['label']) - n_real} look-alikes")
+    console.print(f"{n_own} candidates from {parts} parts: {n_real} real defects, {n_own - n_real} look-alikes")
+    extra_counts = {}
+    if extra_mined:
+        data, extra_counts = _with_extra(data, load_mined(extra_mined), held_out)
+        console.print(f"+ {extra_counts['n_candidates']} candidates of other runs from "
+                      f"{extra_counts['n_parts']} parts ({extra_counts['n_real']} real), for training only; "
+                      f"{extra_counts['n_left_out']} of theirs on the held-out parts left out")
+        n_real = int(data["label"].sum())
     cfg = VerifierTrainConfig(epochs=epochs, val_parts=val_parts, min_recall_rejectable=min_recall_rejectable,
                               min_recall=min_recall, lr=lr or (3e-4 if init is not None else 2e-3),
-                              freeze_bn=init is not None)
+                              freeze_bn=init is not None, val_seeds=held_out)
     try:
         net, report = train_verifier(data, cfg, log=console.print, init=init)
     except ValueError as exc:
@@ -262,7 +284,7 @@ def train_verifier_cmd(
     write_curves(out_dir / "curves.png",
                  [{"step": e["epoch"], "loss": e["train_loss"]} for e in report.epochs],
                  [{"step": e["epoch"], "val_auroc": e["val_auroc"]} for e in report.epochs], ["val_auroc"])
-    _, va = split_by_seed(data, val_parts)
+    _, va = split_by_seed(data, val_parts, held_out)
     training = {
         "command": (f"magspect train-verifier --out {out_dir} --model {model_path.name} --parts {parts} "
                     f"--seed-start {seed_start} --val-parts {val_parts} --epochs {epochs}"),
@@ -273,6 +295,7 @@ def train_verifier_cmd(
     if extra_mined:
         training["command"] += "".join(f" --extra-mined {d}" for d in extra_mined)
         training["extra_mined"] = [str(d) for d in extra_mined]
+        training["extra"] = extra_counts
     if init_from is not None:
         from magspect.inspect.backend import sha256_file
 

@@ -126,7 +126,7 @@ def train_subtypes(
     data: dict[str, np.ndarray], cfg: SubtypeTrainConfig, log=print  # noqa: ANN001
 ) -> tuple[VerifierNet, SubtypeReport]:
     rows, y_rows = subtype_samples(data)
-    tr, va = split_by_seed({"seed": data["seed"][rows]}, cfg.val_parts)
+    tr, va = split_by_seed({"seed": data["seed"][rows]}, cfg.val_parts, cfg.val_seeds)
     if len(tr) == 0 or len(va) == 0:
         raise ValueError("no coating flaws to train on or to hold out")
     sub = {k: data[k][rows] for k in ("patches", "features")}

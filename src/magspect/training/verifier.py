@@ -82,6 +82,8 @@ class CandidateTrainConfig:
     #: keep the batch-norm layers' statistics fixed (fine-tuning a network loaded from ONNX, whose
     #: batch norms are folded into its convolutions: see :func:`net_from_onnx`)
     freeze_bn: bool = False
+    #: the held-out parts' seeds ``(start, stop)``; None: the last ``val_parts`` seeds in the data
+    val_seeds: tuple[int, int] | None = None
 
 
 @dataclass
@@ -118,13 +120,25 @@ def _dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
     return torch.rot90(x, k & 3, dims=(2, 3))
 
 
-def split_by_seed(data: dict[str, np.ndarray], val_parts: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (train, val): the candidates of the last ``val_parts`` distinct seeds are validation."""
-    seeds = np.unique(data["seed"])
-    if len(seeds) <= val_parts:
-        raise ValueError(f"{len(seeds)} mined parts: too few to hold out {val_parts} for validation")
-    val_seeds = seeds[-val_parts:]
-    is_val = np.isin(data["seed"], val_seeds)
+def split_by_seed(
+    data: dict[str, np.ndarray], val_parts: int, val_seeds: tuple[int, int] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, val): the candidates of the last ``val_parts`` distinct seeds are validation,
+    or, with ``val_seeds`` ``(start, stop)``, those of the parts seeded ``start <= seed < stop`` (when
+    the candidates come from several seed ranges, e.g. other runs' mined parts added for training)."""
+    seed = data["seed"]
+    if val_seeds is None:
+        seeds = np.unique(seed)
+        if len(seeds) <= val_parts:
+            raise ValueError(f"{len(seeds)} mined parts: too few to hold out {val_parts} for validation")
+        is_val = np.isin(seed, seeds[-val_parts:])
+    else:
+        start, stop = val_seeds
+        is_val = (seed >= start) & (seed < stop)
+        if not is_val.any():
+            raise ValueError(f"no candidates on the held-out parts (seeds {start}..{stop - 1})")
+        if is_val.all():
+            raise ValueError(f"every candidate is on the held-out parts (seeds {start}..{stop - 1}): none to train on")
     return np.nonzero(~is_val)[0], np.nonzero(is_val)[0]
 
 
@@ -269,7 +283,7 @@ def train_verifier(
     :func:`net_from_onnx`, with ``cfg.freeze_bn``) and choose its operating point on the held-out parts."""
     from magspect.inspect.metrics import auroc
 
-    tr, va = split_by_seed(data, cfg.val_parts)
+    tr, va = split_by_seed(data, cfg.val_parts, cfg.val_seeds)
     y = data["label"].astype(np.float32)
     n_pos = float(y[tr].sum())
     if n_pos == 0 or n_pos == len(tr):

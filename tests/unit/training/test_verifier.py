@@ -123,6 +123,20 @@ def test_too_few_parts_to_hold_out_is_a_clear_error():
         split_by_seed(_toy_data(n_parts=5), 10)
 
 
+def test_held_out_seeds_can_be_named_when_candidates_come_from_several_seed_ranges():
+    # a run's own parts 0..59 and another run's parts 1000..1099: by default the last 20 seeds
+    # overall would be the other run's; named, the held-out parts are the run's own 40..59
+    seed = np.concatenate([np.repeat(np.arange(60), 2), np.arange(1000, 1100)])
+    tr, va = split_by_seed({"seed": seed}, 20, (40, 60))
+    assert set(seed[va]) == set(range(40, 60)) and len(va) == 40
+    assert not set(seed[tr]) & set(range(40, 60)) and len(tr) == len(seed) - 40
+    assert set(seed[split_by_seed({"seed": seed}, 20)[1]]) == set(range(1080, 1100))
+    with pytest.raises(ValueError, match="no candidates on the held-out parts"):
+        split_by_seed({"seed": seed}, 20, (60, 80))
+    with pytest.raises(ValueError, match="none to train on"):
+        split_by_seed({"seed": seed}, 20, (0, 2000))
+
+
 def test_a_verifier_loaded_from_its_onnx_export_computes_what_the_file_does_and_fine_tunes(tmp_path):
     data = _toy_data(seed=1)
     cfg = VerifierTrainConfig(epochs=1, batch_size=16, val_parts=20, threads=1)
