@@ -30,6 +30,17 @@ def set_bn_momentum(model: torch.nn.Module, momentum: float = 0.1) -> int:
     return len(layers)
 
 
+def freeze_batchnorm(model: torch.nn.Module) -> int:
+    """Put every BatchNorm in eval mode (call after each ``model.train()``): its statistics stay as
+    loaded. Needed when fine-tuning a network recovered from an ONNX export, whose BatchNorms are
+    folded into the convolutions (identity statistics, not batch statistics), and for small batches.
+    Returns the number of layers."""
+    layers = batchnorm_layers(model)
+    for m in layers:
+        m.eval()
+    return len(layers)
+
+
 @torch.no_grad()
 def recalibrate_batchnorm(
     model: torch.nn.Module, images: Iterable[np.ndarray], in_chans: int, multiple: int = 32
@@ -91,6 +102,9 @@ def recalibrate_checkpoint(path: str, out: str, n_views: int = 48, size_px: int 
     from magspect.training.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 
     ckpt = load_checkpoint(path)
+    if ckpt.get("bn_frozen"):
+        raise ValueError(f"{path} was trained with frozen BatchNorm (from an ONNX export, its statistics folded "
+                         "into the convolutions): re-estimating them would undo that; export it as it is")
     model = model_from_checkpoint(ckpt)
     n = recalibrate_batchnorm(model, synthetic_views(n_views, size_px), ckpt["in_chans"])
     ckpt["model"] = model.state_dict()

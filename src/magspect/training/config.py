@@ -19,9 +19,16 @@ class ModelSection(_Cfg):
     name: str = "unet_mnv3s"
     in_chans: Literal[1, 3] = 1
     kwargs: dict[str, Any] = Field(default_factory=dict)
-    # fine-tune: start from this checkpoint's weights (same architecture) with a fresh optimiser and
-    # schedule; ignored when resuming (the run's own last.pt wins)
+    # fine-tune: start from these weights (same architecture) with a fresh optimiser and schedule;
+    # ignored when resuming (the run's own last.pt wins). A training checkpoint (.pt), an ONNX export
+    # (.onnx, FP32; its BatchNorms come folded, so they stay frozen: optim.freeze_bn), "bundled" (the
+    # default model's FP32 export) or "registry:VERSION".
     init_from: Path | None = None
+
+    def init_from_export(self) -> bool:
+        """Does ``init_from`` name an ONNX export (weights recovered from the file, BatchNorm folded)?"""
+        ref = str(self.init_from) if self.init_from is not None else ""
+        return ref == "bundled" or ref.startswith("registry:") or ref.endswith(".onnx")
 
 
 class SynthSource(_Cfg):
@@ -86,6 +93,9 @@ class OptimSection(_Cfg):
     # run ends when either reaches 1, so a slow or shared machine still ends on an annealed model.
     time_budget_min: float | None = Field(None, gt=0)
     grad_clip: float | None = 5.0
+    # BatchNorm statistics kept as loaded (eval mode) while the rest trains; None: only when
+    # model.init_from is an ONNX export (its folded statistics are not batch statistics)
+    freeze_bn: bool | None = None
 
 
 class TrainConfig(_Cfg):
@@ -125,6 +135,9 @@ class TrainConfig(_Cfg):
     def from_yaml(cls, path: str | Path) -> TrainConfig:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         return cls.model_validate(data)
+
+    def bn_frozen(self) -> bool:
+        return self.optim.freeze_bn if self.optim.freeze_bn is not None else self.model.init_from_export()
 
     def sha256(self) -> str:
         """Hash of the recipe (everything but where it writes and how it shows progress)."""

@@ -249,6 +249,31 @@ def setup_process(device: str, num_threads: int | None, seed: int, out_dir: Path
     return proc
 
 
+def _initial_weights(cfg: TrainConfig) -> dict[str, Any]:
+    """The state dict ``model.init_from`` names: a checkpoint's, or one recovered from an ONNX export
+    (checked against onnxruntime). Raises ValueError for another architecture."""
+    ref = str(cfg.model.init_from)
+    if cfg.model.init_from_export():
+        from magspect.training.retrain import resolve_parent
+
+        try:
+            parent = resolve_parent(ref)
+        except FileNotFoundError as exc:
+            raise ValueError(f"model.init_from {ref}: {exc}") from None
+        name, chans, state = parent.info["model_name"], parent.info["in_chans"], parent.model.state_dict()
+    else:
+        if not Path(ref).is_file():
+            raise ValueError(f"model.init_from {ref}: no such checkpoint")
+        init = load_checkpoint(ref)
+        name, chans, state = init.get("model_name"), init.get("in_chans"), init["model"]
+    if (name, chans) != (cfg.model.name, cfg.model.in_chans):
+        raise ValueError(
+            f"model.init_from {ref} holds {name} with {chans} channel(s), the config asks for "
+            f"{cfg.model.name} with {cfg.model.in_chans}"
+        )
+    return state
+
+
 def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     """Train as ``cfg`` says; returns the final summary (also written to ``summary.json``)."""
     out_dir = Path(cfg.out_dir)
@@ -259,7 +284,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     model = create_model(cfg.model.name, in_chans=cfg.model.in_chans, **cfg.model.kwargs).to(device)
     # torchvision's MobileNetV3 tracks BatchNorm statistics with momentum 0.01: on a short CPU run
     # they lag the weights and eval mode (validation, export) sees stale statistics. 0.1 keeps up.
-    from magspect.training.bn import set_bn_momentum
+    from magspect.training.bn import freeze_batchnorm, set_bn_momentum
 
     set_bn_momentum(model, 0.1)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
@@ -270,13 +295,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     step, best, elapsed_before = 0, -math.inf, 0.0
     last = out_dir / "last.pt"
     if cfg.model.init_from is not None and not (resume and last.exists()):
-        init = load_checkpoint(cfg.model.init_from)
-        if (init.get("model_name"), init.get("in_chans")) != (cfg.model.name, cfg.model.in_chans):
-            raise ValueError(
-                f"model.init_from {cfg.model.init_from} holds {init.get('model_name')} with "
-                f"{init.get('in_chans')} channel(s), the config asks for {cfg.model.name} with {cfg.model.in_chans}"
-            )
-        model.load_state_dict(init["model"])
+        model.load_state_dict(_initial_weights(cfg))
+    bn_frozen = cfg.bn_frozen()
     if resume and last.exists():
         ck = load_checkpoint(last)
         if ck["config_sha256"] != cfg.sha256() and is_main:
@@ -338,6 +358,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
             "config_sha256": cfg.sha256(),
             "git_commit": git_commit(),
             "val_metrics": val_metrics or {},
+            "bn_frozen": bn_frozen,
         }
 
     summary: dict[str, Any] = {"start_step": step}
@@ -354,6 +375,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         return p
 
     model.train()
+    if bn_frozen:
+        freeze_batchnorm(model)
     t0, t_last, seen = time.perf_counter(), time.perf_counter(), 0
     run_loss, run_n = 0.0, 0
     last_val: dict[str, float] = {}
@@ -396,6 +419,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
             do_val = val_views and (step % cfg.val.every_steps == 0 or finished)
             if is_main and do_val:
                 last_val = evaluate(model, val_views, cfg.model.in_chans, device, cfg.val.min_instance_area_px)
+                if bn_frozen:  # evaluate() puts the model back in train mode, BatchNorm included
+                    freeze_batchnorm(model)
                 logs.add({"kind": "val", "step": step, **last_val})
                 score = last_val.get(SELECT_KEY, float("nan"))
                 if math.isfinite(score) and score > best:

@@ -474,20 +474,13 @@ def _lr(cfg: RetrainConfig, step: int, progress: float) -> float:
     return cfg.train.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(max(progress, 0.0), 1.0))))
 
 
-def _freeze_bn(model: Any) -> None:
-    import torch
-
-    for m in model.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.eval()
-
-
 def run_retrain(cfg: RetrainConfig, log=print) -> dict[str, Any]:  # noqa: ANN001, C901
     """Run the whole job; returns the summary (also ``out_dir/summary.json``) on rank 0."""
     import torch
     import torch.distributed as dist
     from torch.utils.data import DataLoader
 
+    from magspect.training.bn import freeze_batchnorm
     from magspect.training.checkpoint import save_checkpoint
     from magspect.training.data import CropStream
     from magspect.training.loop import git_commit, setup_process
@@ -537,7 +530,7 @@ def run_retrain(cfg: RetrainConfig, log=print) -> dict[str, Any]:  # noqa: ANN00
             r = evaluate_real(TorchSegmenter(model, in_chans, device), val_set, cfg.eval.min_defect_px)
         model.train(was)
         if freeze_bn:
-            _freeze_bn(model)
+            freeze_batchnorm(model)
         return r
 
     history: list[dict[str, Any]] = []
@@ -551,7 +544,7 @@ def run_retrain(cfg: RetrainConfig, log=print) -> dict[str, Any]:  # noqa: ANN00
             f"escape rate {r0['escape_rate'] if r0['escape_rate'] is not None else float('nan'):.3f}")
     model.train()
     if freeze_bn:
-        _freeze_bn(model)
+        freeze_batchnorm(model)
     budget_s = t_cfg.time_budget_min * 60 if t_cfg.time_budget_min else None
     t0 = time.perf_counter()
     step, stop, stopped_early, losses = 0, False, False, []

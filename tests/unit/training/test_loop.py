@@ -95,6 +95,45 @@ def test_init_from_fine_tunes_a_checkpoint_and_refuses_another_architecture(toy_
         train(other)
 
 
+def test_init_from_an_onnx_export_fine_tunes_with_batchnorm_frozen(toy_dir, tmp_path):
+    """A model whose checkpoint is gone (only its ONNX export ships) can still be trained on: the
+    weights come back from the file, its folded BatchNorms stay frozen (identity statistics)."""
+    import numpy as np
+
+    from magspect.training.bn import recalibrate_checkpoint
+    from magspect.training.export import export_checkpoint
+
+    train(_cfg(toy_dir, tmp_path / "a", steps=20))
+    parent = load_checkpoint(tmp_path / "a" / "last.pt")
+    x = np.random.default_rng(0).random((1, 1, 64, 64), dtype=np.float32)
+    onnx_path, _, _ = export_checkpoint(parent, tmp_path / "a.onnx", [x])
+    cfg = _cfg(toy_dir, tmp_path / "b", steps=10, model={"name": "unet_mnv3s", "in_chans": 1,
+                                                         "init_from": str(onnx_path)})
+    assert cfg.bn_frozen() and not _cfg(toy_dir, tmp_path / "x").bn_frozen()
+    train(cfg)
+    ck = load_checkpoint(tmp_path / "b" / "last.pt")
+    assert ck["bn_frozen"] is True
+    sd = ck["model"]
+    means = [k for k in sd if k.endswith("running_mean")]
+    assert means and all(torch.count_nonzero(sd[k]) == 0 for k in means)  # still the folded identity
+    assert not torch.equal(sd["head.weight"], parent["model"]["head.weight"])  # and it trained
+    # it started where the parent ended: its first logged loss is near the parent's last, far below a
+    # fresh network's first
+    def losses(run):
+        recs = [json.loads(line) for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+        return [r["loss"] for r in recs if r["kind"] == "train"]
+
+    assert losses("b")[0] < 0.8 * losses("a")[0]
+    with pytest.raises(ValueError, match="frozen BatchNorm"):
+        recalibrate_checkpoint(str(tmp_path / "b" / "last.pt"), str(tmp_path / "r.pt"), n_views=1, size_px=64)
+    # the same checks as for a checkpoint: another architecture, or a file that is not there
+    for model, match in (({"name": "unet_mnv3s_lite", "in_chans": 1, "init_from": str(onnx_path)}, "holds unet_mnv3s"),
+                         ({"name": "unet_mnv3s", "in_chans": 1, "init_from": str(tmp_path / "no.onnx")}, "not found"),
+                         ({"name": "unet_mnv3s", "in_chans": 1, "init_from": str(tmp_path / "no.pt")}, "no such")):
+        with pytest.raises(ValueError, match=match):
+            train(_cfg(toy_dir, tmp_path / "c", steps=1, model=model))
+
+
 def test_config_from_yaml_validates(tmp_path):
     p = tmp_path / "c.yaml"
     p.write_text(yaml.safe_dump({"data": {"crop_px": 100}}))
@@ -109,7 +148,9 @@ def test_config_from_yaml_validates(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "name", ["default-model.yaml", "default-model-gpu.yaml", "default-model-gpu-ft.yaml", "default-model-gpu-ft2.yaml"]
+    "name",
+    ["default-model.yaml", "default-model-gpu.yaml", "default-model-gpu-ft.yaml", "default-model-gpu-ft2.yaml",
+     "default-model-gpu-ft3.yaml"],
 )
 def test_shipped_training_recipes_validate(name):
     from pathlib import Path
@@ -120,6 +161,8 @@ def test_shipped_training_recipes_validate(name):
         assert cfg.model.init_from == Path("runs/default-gpu/best.pt") and cfg.data.hard_bias > 0
     if name == "default-model-gpu-ft2.yaml":  # stage 3: stage 2's checkpoint, crops steered by class and kind
         assert cfg.model.init_from == Path("runs/default-gpu-ft/best.pt")
+    if name == "default-model-gpu-ft3.yaml":  # stage 4: the bundled export itself, its BatchNorm frozen
+        assert str(cfg.model.init_from) == "bundled" and cfg.bn_frozen() and cfg.model.init_from_export()
         assert cfg.data.defect_class_weights["crack"] > cfg.data.defect_class_weights["chip"]
         assert max(cfg.data.hard_kind_weights, key=cfg.data.hard_kind_weights.get) == "lint"
 
