@@ -249,9 +249,12 @@ def setup_process(device: str, num_threads: int | None, seed: int, out_dir: Path
     return proc
 
 
-def _initial_weights(cfg: TrainConfig) -> dict[str, Any]:
-    """The state dict ``model.init_from`` names: a checkpoint's, or one recovered from an ONNX export
-    (checked against onnxruntime). Raises ValueError for another architecture."""
+def _initial_weights(cfg: TrainConfig) -> tuple[dict[str, Any], str]:
+    """The state dict ``model.init_from`` names (a checkpoint's, or one recovered from an ONNX export
+    and checked against onnxruntime) and the sha256 of that file. Raises ValueError for another
+    architecture or a file that is not there."""
+    from magspect.training.export import sha256_file
+
     ref = str(cfg.model.init_from)
     if cfg.model.init_from_export():
         from magspect.training.retrain import resolve_parent
@@ -261,17 +264,19 @@ def _initial_weights(cfg: TrainConfig) -> dict[str, Any]:
         except FileNotFoundError as exc:
             raise ValueError(f"model.init_from {ref}: {exc}") from None
         name, chans, state = parent.info["model_name"], parent.info["in_chans"], parent.model.state_dict()
+        sha = parent.sha256
     else:
         if not Path(ref).is_file():
             raise ValueError(f"model.init_from {ref}: no such checkpoint")
         init = load_checkpoint(ref)
         name, chans, state = init.get("model_name"), init.get("in_chans"), init["model"]
+        sha = sha256_file(ref)
     if (name, chans) != (cfg.model.name, cfg.model.in_chans):
         raise ValueError(
             f"model.init_from {ref} holds {name} with {chans} channel(s), the config asks for "
             f"{cfg.model.name} with {cfg.model.in_chans}"
         )
-    return state
+    return state, sha
 
 
 def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
@@ -294,8 +299,10 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
 
     step, best, elapsed_before = 0, -math.inf, 0.0
     last = out_dir / "last.pt"
+    init_sha256 = None  # of the file the weights came from (a resumed run keeps its first run's)
     if cfg.model.init_from is not None and not (resume and last.exists()):
-        model.load_state_dict(_initial_weights(cfg))
+        state, init_sha256 = _initial_weights(cfg)
+        model.load_state_dict(state)
     bn_frozen = cfg.bn_frozen()
     if resume and last.exists():
         ck = load_checkpoint(last)
@@ -304,6 +311,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         step, best = ck["step"], ck.get("best", -math.inf)
+        init_sha256 = ck.get("init_from_sha256")
         elapsed_before = float(ck.get("elapsed_s", 0.0))
     logs = _Logs(out_dir) if is_main else None
     if logs is not None:
@@ -359,6 +367,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
             "git_commit": git_commit(),
             "val_metrics": val_metrics or {},
             "bn_frozen": bn_frozen,
+            "init_from_sha256": init_sha256,
         }
 
     summary: dict[str, Any] = {"start_step": step}

@@ -101,7 +101,7 @@ def test_init_from_an_onnx_export_fine_tunes_with_batchnorm_frozen(toy_dir, tmp_
     import numpy as np
 
     from magspect.training.bn import recalibrate_checkpoint
-    from magspect.training.export import export_checkpoint
+    from magspect.training.export import export_checkpoint, sha256_file
 
     train(_cfg(toy_dir, tmp_path / "a", steps=20))
     parent = load_checkpoint(tmp_path / "a" / "last.pt")
@@ -112,7 +112,7 @@ def test_init_from_an_onnx_export_fine_tunes_with_batchnorm_frozen(toy_dir, tmp_
     assert cfg.bn_frozen() and not _cfg(toy_dir, tmp_path / "x").bn_frozen()
     train(cfg)
     ck = load_checkpoint(tmp_path / "b" / "last.pt")
-    assert ck["bn_frozen"] is True
+    assert ck["bn_frozen"] is True and ck["init_from_sha256"] == sha256_file(onnx_path)
     sd = ck["model"]
     means = [k for k in sd if k.endswith("running_mean")]
     assert means and all(torch.count_nonzero(sd[k]) == 0 for k in means)  # still the folded identity
