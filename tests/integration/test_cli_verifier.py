@@ -158,6 +158,35 @@ def test_tune_verifier_writes_a_copy_with_the_new_operating_point_and_the_same_w
     assert r.exit_code == 2 and "new path" in r.output
 
 
+def test_tune_verifier_dihedral_views_scores_each_candidate_as_the_mean_over_its_flips(tmp_path):
+    pytest.importorskip("onnx")
+    import numpy as np
+
+    from magspect.inspect.verifier import Verifier, bundled_verifier_path, dihedral_views
+
+    out = tmp_path / "v8.onnx"
+    r = runner.invoke(app, ["tune-verifier", str(bundled_verifier_path()), "--dihedral-views", "8", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "each scored over 8 flips" in " ".join(r.output.split())
+    plain, v8 = Verifier(bundled_verifier_path()), Verifier(out)
+    assert plain.manifest.dihedral_views == 1 and v8.manifest.dihedral_views == 8
+    assert v8.manifest.training["tuned"][-1]["dihedral_views"] == [1, 8]
+    assert v8.manifest.keep_threshold == plain.manifest.keep_threshold  # the operating point is left as it was
+    rng = np.random.default_rng(0)
+    patches = rng.normal(0, 0.1, (5, 4, 64, 64)).astype(np.float32)
+    patches[:, 1] = rng.random((5, 64, 64)) > 0.9
+    features = np.tile(np.array([[1, 0, 0, 0.8]], np.float32), (5, 1))
+    # by hand: each of the 8 transforms through the plain verifier, logits averaged
+    logits = [np.log(s / (1 - s)) for s in (plain.scores(np.ascontiguousarray(v), features)
+                                             for v in np.split(dihedral_views(patches, 8), 8))]
+    want = 1 / (1 + np.exp(-np.mean(logits, axis=0)))
+    np.testing.assert_allclose(v8.scores(patches, features), want, rtol=1e-4, atol=1e-6)
+    assert not np.allclose(plain.scores(patches, features), want, atol=1e-4)  # the flips do change the scores
+    r = runner.invoke(app, ["tune-verifier", str(bundled_verifier_path()), "--dihedral-views", "3",
+                            "--out", str(tmp_path / "v3.onnx")])
+    assert r.exit_code == 2 and "1, 2, 4 or 8" in r.output
+
+
 def test_train_subtypes_mines_coating_flaws_trains_exports_and_evaluate_uses_it(tmp_path):
     from magspect.inspect.backend import Segmenter, bundled_model_path
     from magspect.inspect.subtype import SUBTYPE_LABELS, SubtypeClassifier

@@ -119,12 +119,14 @@ def write_tuned(
     keep_threshold: float | None = None,
     review_below: float | None | str = "keep",
     also_for: tuple[str, ...] = (),
+    dihedral_views: int | None = None,
 ) -> VerifierManifest:
     """Write ``out``: ``verifier`` with a new operating point, weights unchanged: ``keep_threshold``
     (None: unchanged), ``review_below`` (``"keep"``: unchanged; None: no band), ``also_for``: sha256
     of more segmentation models it was checked with (through the whole pipeline, on validation
-    parts). Each change is recorded in the manifest's ``training["tuned"]``; its manifest JSON is
-    written beside it and its line in a ``SHA256SUMS`` beside it updated. Returns the new manifest.
+    parts), ``dihedral_views`` (test-time flips; None: unchanged). Each change is recorded in the
+    manifest's ``training["tuned"]``; its manifest JSON is written beside it and its line in a
+    ``SHA256SUMS`` beside it updated. Returns the new manifest.
     Raises ValueError for a review band at or under the keep threshold."""
     from magspect.inspect.verifier import VERIFIER_METADATA_KEY, Verifier
 
@@ -136,8 +138,10 @@ def write_tuned(
             f"a review band must be above the verifier's keep threshold {keep:.4g} "
             f"(candidates under it are dismissed), got {band:g}"
         )
-    return _write_changed(verifier, out, vm, VERIFIER_METADATA_KEY, also_for,
-                          {"keep_threshold": keep, "review_below": band})
+    update = {"keep_threshold": keep, "review_below": band}
+    if dihedral_views is not None:
+        update["dihedral_views"] = int(dihedral_views)
+    return _write_changed(verifier, out, vm, VERIFIER_METADATA_KEY, also_for, update)
 
 
 def _write_changed(src: Path, out: Path, m, key: str, also_for: tuple[str, ...], update: dict):  # noqa: ANN001, ANN202
@@ -172,23 +176,34 @@ def tune_verifier_cmd(
         typer.Option(help="A segmentation model it was checked with (repeatable): the runtime then uses it "
                      "with that model too."),
     ] = None,
+    dihedral_views: Annotated[
+        int | None,
+        typer.Option(help="Score each candidate as the mean over 1, 2, 4 or 8 flips/rotations of its patches "
+                     "(test-time augmentation; costs that many times the verifier's time). Scores change: "
+                     "choose the thresholds with it (default: unchanged)."),
+    ] = None,
 ) -> None:
-    """Set a look-alike verifier's operating point (keep threshold, review band) or the models it serves, in a
-    copy of it (weights unchanged). Choose them on validation parts first:
+    """Set a look-alike verifier's operating point (keep threshold, review band, test-time flips) or the models
+    it serves, in a copy of it (weights unchanged). Choose them on validation parts first:
     benchmarks/bench_verifier_thresholds.py --split val --review-below ..."""
     from magspect.inspect.backend import ModelError
     from magspect.inspect.verifier import VerifierError
 
     _check_tune_args(verifier, out, "verifier", keep_threshold is not None or review_below is not None
-                     or bool(also_for), "--keep-threshold, --review-below or --also-for")
+                     or bool(also_for) or dihedral_views is not None,
+                     "--keep-threshold, --review-below, --dihedral-views or --also-for")
+    if dihedral_views is not None and dihedral_views not in (1, 2, 4, 8):
+        fail(f"--dihedral-views must be 1, 2, 4 or 8, got {dihedral_views}")
     try:
         also = _model_shas(also_for)
         m = write_tuned(verifier, out, keep_threshold=keep_threshold,
-                        review_below="keep" if review_below is None else (review_below or None), also_for=also)
+                        review_below="keep" if review_below is None else (review_below or None), also_for=also,
+                        dihedral_views=dihedral_views)
     except (ModelError, VerifierError, ValueError) as exc:
         fail(str(exc))
     band = f"review band under {m.review_below:g}" if m.review_below else "no review band"
-    console.print(f"wrote {out}: keeps candidates scored >= {m.keep_threshold:g}, {band}, "
+    views = f", each scored over {m.dihedral_views} flips" if m.dihedral_views > 1 else ""
+    console.print(f"wrote {out}: keeps candidates scored >= {m.keep_threshold:g}, {band}{views}, "
                   f"serves {1 + len(m.also_for_sha256)} model(s); weights unchanged")
 
 

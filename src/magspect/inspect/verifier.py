@@ -83,6 +83,10 @@ class VerifierManifest(CandidateModelManifest):
     # kept, but under this: unsure, so the defect can send its part to REVIEW only (a person
     # decides); None or <= keep_threshold: no review band
     review_below: float | None = Field(default=None, ge=0.0, le=1.0)
+    # test-time augmentation: a candidate's logit is the mean over this many of its patches' flips
+    # and rotations (1: as is; 2: + mirrored; 4: + the other flips; 8: every one, as trained). The
+    # operating point above was chosen with it, so it travels with them in the manifest.
+    dihedral_views: Literal[1, 2, 4, 8] = 1
 
 
 #: Raw pixel value -> [0, 1], by numpy dtype name (as the segmentation model's manifest has it).
@@ -152,6 +156,18 @@ def candidate_patches(
 N_FEATURES = len(DEFECT_CLASSES) + 1
 
 
+def dihedral_views(patches: np.ndarray, k: int) -> np.ndarray:
+    """``k * N`` patches: the ``N x C x P x P`` ``patches`` as they are, then mirrored left-right
+    (``k`` >= 2), upside down and both (``k`` >= 4), and those four transposed (``k`` = 8)."""
+    if k not in (1, 2, 4, 8):
+        raise ValueError(f"dihedral views: 1, 2, 4 or 8, got {k}")
+    x = np.asarray(patches, np.float32)
+    views = [x, x[..., ::-1], x[..., ::-1, :], x[..., ::-1, ::-1]][: min(k, 4)]
+    if k == 8:
+        views += [v.swapaxes(-1, -2) for v in views]
+    return np.ascontiguousarray(np.concatenate(views))
+
+
 def candidate_features(defects: Sequence[Defect]) -> np.ndarray:
     """``N x 4``: class one-hot (crack, chip, coating_flaw) and the model's confidence."""
     out = np.zeros((len(defects), N_FEATURES), np.float32)
@@ -210,11 +226,18 @@ class Verifier:
         return self.manifest.name
 
     def scores(self, patches: np.ndarray, features: np.ndarray) -> np.ndarray:
-        """Probability that each candidate is a real defect."""
-        if len(patches) == 0:
+        """Probability that each candidate is a real defect (the mean logit over the manifest's
+        ``dihedral_views`` of each patch, in one batch)."""
+        n = len(patches)
+        if n == 0:
             return np.zeros(0, np.float32)
-        logit = self.session.run(["logit"], {"patches": patches, "features": features})[0].reshape(-1)
-        return (1.0 / (1.0 + np.exp(-logit.astype(np.float64)))).astype(np.float32)
+        k = self.manifest.dihedral_views
+        if k > 1:
+            patches = dihedral_views(patches, k)
+            features = np.tile(np.asarray(features, np.float32), (k, 1))
+        logit = self.session.run(["logit"], {"patches": patches, "features": features})[0].reshape(k, n)
+        logit = logit.astype(np.float64).mean(axis=0)
+        return (1.0 / (1.0 + np.exp(-logit))).astype(np.float32)
 
     def score_defects(self, image: np.ndarray, class_mask: np.ndarray, defects: Sequence[Defect]) -> np.ndarray:
         """Scores for ``defects`` (all from one view; each needs its ``bbox_xyxy_px``)."""
@@ -266,4 +289,5 @@ __all__ = [
     "bundled_verifier_path",
     "candidate_patches",
     "candidate_features",
+    "dihedral_views",
 ]

@@ -135,3 +135,21 @@ def test_a_review_band_sends_unsure_kept_defects_to_review_not_reject(tmp_path, 
     assert Inspector(segmenter=Oracle(0.9), verifier=path).verifier_review_below is None  # none in its manifest
     with pytest.raises(ValueError, match="review_below"):
         Inspector(segmenter=Oracle(0.9), verifier=path, review_below=1.5)
+
+
+def test_dihedral_views_are_the_eight_flips_and_rotations_in_a_fixed_order():
+    from magspect.inspect.verifier import dihedral_views
+
+    x = np.arange(2 * 1 * 3 * 3, dtype=np.float32).reshape(2, 1, 3, 3)  # no symmetry: all 8 differ
+    v8 = dihedral_views(x, 8)
+    assert v8.shape == (16, 1, 3, 3) and v8.flags.c_contiguous
+    np.testing.assert_array_equal(v8[:2], x)
+    np.testing.assert_array_equal(v8[2:4], x[..., ::-1])  # mirrored left-right
+    np.testing.assert_array_equal(v8[8:10], x.swapaxes(-1, -2))  # transposed
+    faces = {v8[i, 0].tobytes() for i in range(0, 16, 2)}
+    assert len(faces) == 8  # every element of the dihedral group once
+    assert {np.rot90(x[0, 0], k).tobytes() for k in range(4)} <= faces
+    np.testing.assert_array_equal(dihedral_views(x, 2), v8[:4])
+    np.testing.assert_array_equal(dihedral_views(x, 1), x)
+    with pytest.raises(ValueError, match="1, 2, 4 or 8"):
+        dihedral_views(x, 3)
