@@ -34,6 +34,7 @@ from magspect.inspect.verifier import (
     VERIFIER_METADATA_KEY,
     VerifierManifest,
 )
+from magspect.training.bn import freeze_batchnorm
 from magspect.training.export import MAX_ABS_LOGIT_DIFF, OPSET, ParityError, ort_session
 
 
@@ -205,9 +206,7 @@ def fit_candidate_net(
     for epoch in range(cfg.epochs):
         net.train()
         if cfg.freeze_bn:
-            for m in net.modules():
-                if isinstance(m, nn.BatchNorm2d):
-                    m.eval()
+            freeze_batchnorm(net)
         order = rng.permutation(tr)
         total = 0.0
         for s in range(steps_per_epoch):

@@ -1,0 +1,57 @@
+"""Verifiers compared on the same held-out mined candidates (a `train-verifier` run's mined/ folder,
+the seeds it held out): AUROC, and how many look-alikes (and lint fibres) each dismisses when kept at
+the threshold that keeps 99.5 % of the real candidates on a defect at/above a reject limit, and at its
+own manifest threshold. Test-time flips are a verifier's manifest setting, so compare them as copies:
+`magspect tune-verifier V --dihedral-views 8 --out V8.onnx`.
+
+    .venv/bin/python benchmarks/bench_verifier_heldout.py runs/s11/vA/mined --seeds 308500 309000 \\
+        src/magspect/models/weights/default-verifier.onnx runs/s11/ship-d8.onnx runs/s11/vA/verifier.onnx
+
+Only parts no verifier compared was trained on make a fair comparison (a run's own held-out seeds are
+fair for that run and for verifiers trained on other seeds).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from magspect.inspect.metrics import auroc
+from magspect.inspect.verifier import Verifier
+from magspect.training.verifier import highest_keeping
+from magspect.training.verifier_data import load_mined
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("mined", help="a mined/ folder (chunk-*.npz)")
+    ap.add_argument("verifiers", nargs="+", help="verifier ONNX files")
+    ap.add_argument("--seeds", nargs=2, type=int, required=True, metavar=("START", "STOP"),
+                    help="the held-out parts: START <= seed < STOP")
+    ap.add_argument("--keep-rejectable", type=float, default=0.995)
+    args = ap.parse_args()
+    d = load_mined(args.mined)
+    m = (d["seed"] >= args.seeds[0]) & (d["seed"] < args.seeds[1])
+    if not m.any():
+        raise SystemExit(f"no candidates in {args.mined} with seeds {args.seeds[0]}..{args.seeds[1] - 1}")
+    patches, features = d["patches"][m].astype(np.float32), d["features"][m]
+    real, rejectable, lint = d["label"][m].astype(bool), d["rejectable"][m].astype(bool), d["cause"][m] == "lint"
+    print(f"{m.sum()} held-out candidates: {real.sum()} real ({(real & rejectable).sum()} rejectable), "
+          f"{(~real).sum()} look-alikes ({lint.sum()} lint)")
+    share = f"{args.keep_rejectable:.1%}"
+    print(f"| verifier | flips | AUROC | threshold keeping {share} of rejectable | look-alikes dismissed | lint "
+          "dismissed | own threshold | real kept | look-alikes dismissed |")
+    print("|---" * 9 + "|")
+    for path in args.verifiers:
+        v = Verifier(path)
+        s = v.scores(patches, features)
+        t = highest_keeping(s[real & rejectable], args.keep_rejectable)
+        own = s >= v.manifest.keep_threshold
+        print(f"| {path} | {v.manifest.dihedral_views} | {auroc(s, real):.4f} | {t:.3f} | "
+              f"{(s[~real] < t).mean():.1%} | {(s[lint] < t).mean():.1%} | {v.manifest.keep_threshold:.3f} | "
+              f"{own[real].mean():.1%} | {(~own[~real]).mean():.1%} |")
+
+
+if __name__ == "__main__":
+    main()
