@@ -150,7 +150,7 @@ def test_config_from_yaml_validates(tmp_path):
 @pytest.mark.parametrize(
     "name",
     ["default-model.yaml", "default-model-gpu.yaml", "default-model-gpu-ft.yaml", "default-model-gpu-ft2.yaml",
-     "default-model-gpu-ft3.yaml"],
+     "default-model-gpu-ft3.yaml", "default-model-cpu-ft4.yaml"],
 )
 def test_shipped_training_recipes_validate(name):
     from pathlib import Path
@@ -161,7 +161,7 @@ def test_shipped_training_recipes_validate(name):
         assert cfg.model.init_from == Path("runs/default-gpu/best.pt") and cfg.data.hard_bias > 0
     if name == "default-model-gpu-ft2.yaml":  # stage 3: stage 2's checkpoint, crops steered by class and kind
         assert cfg.model.init_from == Path("runs/default-gpu-ft/best.pt")
-    if name == "default-model-gpu-ft3.yaml":  # stage 4: the bundled export itself, its BatchNorm frozen
+    if name in ("default-model-gpu-ft3.yaml", "default-model-cpu-ft4.yaml"):  # stage 4: the bundled export, BN frozen
         assert str(cfg.model.init_from) == "bundled" and cfg.bn_frozen() and cfg.model.init_from_export()
         assert cfg.data.defect_class_weights["crack"] > cfg.data.defect_class_weights["chip"]
         assert max(cfg.data.hard_kind_weights, key=cfg.data.hard_kind_weights.get) == "lint"
