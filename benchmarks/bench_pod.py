@@ -129,10 +129,11 @@ def report(rows: list[dict], lower: tuple[float, ...] = LOWER) -> str:
             out.append(f"  {kind:12s} {called:5d} of {len(r):5d} ({called / len(r):.0%})")
     nuisances = [x for x in rows if x["kind"] in NUISANCES]
     out += ["", "a lower defect threshold (any defect class's probability summed, instead of argmax):",
-            f"  argmax: of the {len(unseen)} missed with no defect called, 0 found; nuisances with a defect called "
-            f"{sum(x['found'] for x in nuisances)} of {len(nuisances)}"]
+            f"  argmax (as the Inspector calls): nuisances with a defect called {sum(x['found'] for x in nuisances)} "
+            f"of {len(nuisances)}"]
     for t in lower:
-        out.append(f"  p >= {t:g}: {sum(x['p_max'] >= t for x in unseen)} of {len(unseen)}; "
+        caught = sum(x["p_max"] >= t for x in unseen)
+        out.append(f"  p >= {t:g}: missed with no defect called {caught} of {len(unseen)}; "
                    f"nuisances reaching it {sum(x['p_max'] >= t for x in nuisances)} of {len(nuisances)}")
     return "\n".join(out)
 

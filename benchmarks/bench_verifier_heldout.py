@@ -19,7 +19,7 @@ import numpy as np
 
 from magspect.inspect.metrics import auroc
 from magspect.inspect.verifier import Verifier
-from magspect.training.verifier import highest_keeping
+from magspect.training.verifier import candidate_report, highest_keeping
 from magspect.training.verifier_data import load_mined
 
 
@@ -36,9 +36,9 @@ def main() -> None:
     if not m.any():
         raise SystemExit(f"no candidates in {args.mined} with seeds {args.seeds[0]}..{args.seeds[1] - 1}")
     patches, features = d["patches"][m].astype(np.float32), d["features"][m]
-    real, rejectable, lint = d["label"][m].astype(bool), d["rejectable"][m].astype(bool), d["cause"][m] == "lint"
+    real, rejectable, cause = d["label"][m].astype(bool), d["rejectable"][m].astype(bool), d["cause"][m]
     print(f"{m.sum()} held-out candidates: {real.sum()} real ({(real & rejectable).sum()} rejectable), "
-          f"{(~real).sum()} look-alikes ({lint.sum()} lint)")
+          f"{(~real).sum()} look-alikes ({(cause[~real] == 'lint').sum()} lint)")
     share = f"{args.keep_rejectable:.1%}"
     print(f"| verifier | flips | AUROC | threshold keeping {share} of rejectable | look-alikes dismissed | lint "
           "dismissed | own threshold | real kept | look-alikes dismissed |")
@@ -46,11 +46,12 @@ def main() -> None:
     for path in args.verifiers:
         v = Verifier(path)
         s = v.scores(patches, features)
-        t = highest_keeping(s[real & rejectable], args.keep_rejectable)
-        own = s >= v.manifest.keep_threshold
-        print(f"| {path} | {v.manifest.dihedral_views} | {auroc(s, real):.4f} | {t:.3f} | "
-              f"{(s[~real] < t).mean():.1%} | {(s[lint] < t).mean():.1%} | {v.manifest.keep_threshold:.3f} | "
-              f"{own[real].mean():.1%} | {(~own[~real]).mean():.1%} |")
+        at = candidate_report(s, real, rejectable, cause, highest_keeping(s[real & rejectable], args.keep_rejectable))
+        own = candidate_report(s, real, rejectable, cause, v.manifest.keep_threshold)
+        lint_dismissed, n_lint = at.dismissed_false_by_cause.get("lint", (0, 0))
+        print(f"| {path} | {v.manifest.dihedral_views} | {auroc(s, real):.4f} | {at.keep_threshold:.3f} | "
+              f"{at.dismissed_false:.1%} | {lint_dismissed / max(n_lint, 1):.1%} | {own.keep_threshold:.3f} | "
+              f"{own.kept_real:.1%} | {own.dismissed_false:.1%} |")
 
 
 if __name__ == "__main__":

@@ -312,7 +312,18 @@ def evaluate_verifier(net: VerifierNet, data: dict[str, np.ndarray], idx: np.nda
     label, rej, cause = data["label"][idx], data["rejectable"][idx], data["cause"][idx]
     t = threshold if threshold is not None else choose_threshold(
         prob, label, rej, cfg.min_recall_rejectable, cfg.min_recall)
-    keep = prob >= t
+    report = candidate_report(prob, label, rej, cause, t)
+    report.val_auroc = auroc(logits.tolist(), label.tolist())
+    return report
+
+
+def candidate_report(prob: np.ndarray, label: np.ndarray, rejectable: np.ndarray, cause: np.ndarray,
+                     threshold: float) -> VerifierReport:
+    """What keeping the candidates with ``prob >= threshold`` does: the share of real ones (and of
+    real ones on a rejectable defect) kept, of look-alikes dismissed, overall and by cause. No AUROC
+    (``val_auroc`` is NaN: the caller ranks by what it has, e.g. unsaturated logits)."""
+    label, rej = np.asarray(label, bool), np.asarray(rejectable, bool)
+    keep = np.asarray(prob) >= threshold
     by_cause: dict[str, tuple[int, int]] = {}
     for c, n in sorted(Counter(cause[~label].tolist()).items()):
         sel = (~label) & (cause == c)
@@ -322,11 +333,10 @@ def evaluate_verifier(net: VerifierNet, data: dict[str, np.ndarray], idx: np.nda
         return float(sel.sum() / of.sum()) if of.sum() else float("nan")
 
     return VerifierReport(
-        keep_threshold=float(t), n_train=0, n_val=len(idx), val_real=int(label.sum()),
+        keep_threshold=float(threshold), n_train=0, n_val=len(label), val_real=int(label.sum()),
         val_real_rejectable=int((label & rej).sum()), val_false=int((~label).sum()),
         kept_real=frac(keep & label, label), kept_real_rejectable=frac(keep & label & rej, label & rej),
         dismissed_false=frac(~keep & ~label, ~label), dismissed_false_by_cause=by_cause,
-        val_auroc=auroc(logits.tolist(), label.tolist()),
     )
 
 
@@ -410,6 +420,7 @@ __all__ = [
     "candidate_manifest_fields",
     "embed_verifier_manifest",
     "choose_threshold",
+    "candidate_report",
     "evaluate_verifier",
     "export_candidate_net",
     "export_verifier",

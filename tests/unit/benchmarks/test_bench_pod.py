@@ -39,3 +39,22 @@ def test_no_good_surface_around_the_defect_gives_no_score():
     mask = np.zeros((96, 96), bool)
     mask[40:56, 40:56] = True
     assert np.isnan(bench_pod.contrast_snr(_surface().astype(np.uint8), mask, np.zeros_like(mask)))
+
+
+def test_report_counts_the_misses_a_lower_threshold_would_catch_and_the_nuisances_it_would_call():
+    def defect(found, called, p_max, snr):
+        return {"kind": "defect", "class": "crack", "subtype": "face_crack", "part": "p", "view": "top",
+                "lighting": "dome", "length_mm": 1.0, "rejectable": True, "found": found, "called": called,
+                "p_max": p_max, "snr": snr}
+
+    rows = [defect(True, True, 0.9, 8.0), defect(False, True, 0.4, 3.0),  # found; called as another class
+            defect(False, False, 0.12, 2.5), defect(False, False, 0.03, 1.0),  # nothing called on them
+            {"kind": "lint", "lighting": "dome", "found": True, "p_max": 0.7},
+            {"kind": "lint", "lighting": "dome", "found": False, "p_max": 0.15},
+            {"kind": "dust", "lighting": "dome", "found": False, "p_max": 0.02}]
+    text = bench_pod.report(rows, lower=(0.1, 0.01))
+    assert "missed rejectable defects (3; 1 of them called a defect of another class" in text
+    assert sum(line.startswith("* ") for line in text.splitlines()) == 1
+    assert "nuisances with a defect called 1 of 3" in text
+    assert "p >= 0.1: missed with no defect called 1 of 2; nuisances reaching it 2 of 3" in text
+    assert "p >= 0.01: missed with no defect called 2 of 2; nuisances reaching it 3 of 3" in text

@@ -15,6 +15,7 @@ from magspect.models.manifest import Manifest, Preprocess  # noqa: E402
 from magspect.training.verifier import (  # noqa: E402
     VerifierTrainConfig,
     build_manifest,
+    candidate_report,
     choose_threshold,
     export_verifier,
     net_from_onnx,
@@ -78,6 +79,19 @@ def test_threshold_keeps_the_required_share_of_real_candidates():
     assert t == pytest.approx(0.5)  # 6 of 7 real kept (>= 0.8), every rejectable one kept
     t = choose_threshold(scores, label, rej, min_recall_rejectable=1.0, min_recall=1.0)
     assert t == pytest.approx(0.4)
+
+
+def test_candidate_report_counts_what_a_threshold_keeps_and_dismisses():
+    prob = np.array([0.9, 0.6, 0.2, 0.7, 0.1, 0.4, 0.05, 0.8])
+    label = np.array([1, 1, 1, 0, 0, 0, 0, 0], bool)
+    rej = np.array([1, 0, 1, 0, 0, 0, 0, 0], bool)
+    cause = np.array(["", "", "", "lint", "lint", "dust", "lint", "dust"])
+    rep = candidate_report(prob, label, rej, cause, 0.5)
+    assert (rep.val_real, rep.val_real_rejectable, rep.val_false, rep.n_val) == (3, 2, 5, 8)
+    assert rep.kept_real == pytest.approx(2 / 3) and rep.kept_real_rejectable == pytest.approx(0.5)
+    assert rep.dismissed_false == pytest.approx(3 / 5)
+    assert rep.dismissed_false_by_cause == {"dust": (1, 2), "lint": (2, 3)}
+    assert np.isnan(rep.val_auroc) and rep.keep_threshold == 0.5
 
 
 def _toy_data(n_parts=60, per_part=4, seed=0):
