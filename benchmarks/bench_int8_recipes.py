@@ -1,6 +1,6 @@
 """INT8 quantisation recipes side by side: agreement with FP32 on validation views cut to their parts.
 
-    .venv/bin/python benchmarks/bench_int8_recipes.py runs/default/best.pt --views 3 --calib-views 16
+    .venv/bin/python benchmarks/bench_int8_recipes.py runs/default/best.pt --views 3 --calib-views 32
 
 Exports the checkpoint to FP32 ONNX, then quantises it (static QDQ, per-channel int8 weights, uint8
 activations, calibrated like ``magspect export --int8``) with each recipe and prints the argmax
@@ -24,7 +24,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("checkpoint", type=Path)
     ap.add_argument("--views", type=int, default=3, help="validation parts (top + side views each)")
-    ap.add_argument("--calib-views", type=int, default=16)
+    ap.add_argument("--calib-views", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--only", default="", help="comma-separated words: run only recipes whose name has one")
@@ -37,27 +37,22 @@ def main() -> None:
 
     from magspect.training.checkpoint import load_checkpoint
     from magspect.training.config import TrainConfig
-    from magspect.training.data import crop_pair, pick_crop_origin, to_unit_float, unpack_sample
-    from magspect.training.export import _pad_mask, _pad_to, export_checkpoint
-    from magspect.training.loop import build_source
-    from magspect.training.quantize import _Reader, is_depthwise, sensitive_nodes, split_reduce_convs
-    from magspect.training.validate import load_val_views, part_box
+    from magspect.training.export import export_checkpoint
+    from magspect.training.quantize import (
+        _Reader,
+        calibration_inputs,
+        comparison_views,
+        is_depthwise,
+        sensitive_nodes,
+        split_reduce_convs,
+    )
+    from magspect.training.validate import load_val_views
 
     ck = load_checkpoint(args.checkpoint)
     cfg = TrainConfig.model_validate(ck["config"])
     views = load_val_views(cfg.model_copy(update={"val": cfg.val.model_copy(update={"n_parts": args.views})}))
-    cmp = []
-    for im, m in views:
-        y0, y1, x0, x1 = part_box(m, 32)
-        x = _pad_to(to_unit_float(im[y0:y1, x0:x1], ck["in_chans"]).transpose(2, 0, 1)[None], 32)
-        cmp.append((np.ascontiguousarray(x, np.float32), _pad_mask(m[y0:y1, x0:x1], 32)))
-    src, rng, calib = build_source(cfg, is_main=True), np.random.default_rng(20240917), []
-    for _ in range(args.calib_views):  # as magspect.training.export does
-        image, mask, _ = unpack_sample(src.sample(rng))
-        x = to_unit_float(image, ck["in_chans"])
-        for _ in range(2):
-            y0, x0 = pick_crop_origin(mask, 256, 0.5, rng)
-            calib.append(np.ascontiguousarray(crop_pair(x, mask, y0, x0, 256)[0].transpose(2, 0, 1)[None], np.float32))
+    cmp = comparison_views(views, ck["in_chans"], ck["model_cfg"]["input_multiple"])
+    calib = calibration_inputs(cfg, args.calib_views, ck["in_chans"])  # as magspect export --int8 does
 
     pct = (CalibrationMethod.Percentile, {"ActivationSymmetric": False, "WeightSymmetric": True})
     recipes = [
@@ -75,6 +70,8 @@ def main() -> None:
          *pct[:1], {"CalibPercentile": 99.9, "_depthwise_fp32": True, "_split_int8": True}),
         ("encoder only (convolutions before the first Resize except depthwise), 99.9th percentile (shipped)", ["Conv"],
          *pct[:1], {"CalibPercentile": 99.9, "_depthwise_fp32": True, "_decoder_fp32": True}),
+        ("encoder only (convolutions before the first Resize except depthwise), 99.99th percentile",
+         ["Conv"], *pct[:1], {"CalibPercentile": 99.99, "_depthwise_fp32": True, "_decoder_fp32": True}),
         ("decoder only (convolutions after the first Resize, + Resize + Concat), 99.9th percentile",
          ["Conv", "Resize", "Concat"], *pct[:1], {"CalibPercentile": 99.9, "_encoder_fp32": True}),
     ]

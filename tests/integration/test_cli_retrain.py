@@ -87,7 +87,7 @@ def test_retrain_cli_few_steps_without_export(tmp_path):
 
 @pytest.mark.slow
 def test_retrain_cli_exports_and_registers_then_models_cli(tmp_path):
-    cfg = _config(tmp_path)
+    cfg = _config(tmp_path, export={"int8": True})
     res = runner.invoke(app, ["retrain", "--config", str(cfg), "--no-progress"])
     assert res.exit_code == 0, res.output
     assert "registered v0001" in res.output and "parity max |logit diff|" in res.output
@@ -98,6 +98,12 @@ def test_retrain_cli_exports_and_registers_then_models_cli(tmp_path):
     key = json.loads((tmp_path / "run" / "summary.json").read_text())["suite_key"]
     assert key in mv.metrics and mv.metrics[key]["n_images"] > 0
     assert mv.lineage["data"]["real"]["class_map_sha256"] and mv.manifest().validation_metrics
+    from magspect.models.manifest import Manifest
+    from magspect.training.quantize import CALIB_PERCENTILE
+
+    m8 = Manifest.from_onnx(mv.int8_path)  # calibrated on the real validation images, compared on them
+    assert m8.precision == "int8" and m8.parity["int8_calib_percentile"] == CALIB_PERCENTILE
+    assert 0.0 <= m8.parity["int8_vs_fp32_argmax_agreement"] <= 1.0
     # a second model fine-tuned from the first (registry parent), then champion/challenger
     res = runner.invoke(app, ["retrain", "--config", str(cfg), "--parent", "registry:v0001", "--steps", "2",
                               "--out-dir", str(tmp_path / "run2"), "--no-progress"])

@@ -90,6 +90,7 @@ def test_export_cli_fp32_and_int8(tmp_path):
     )
     assert res.exit_code == 0, res.output
     assert "parity ORT vs PyTorch" in res.output and "INT8 vs FP32" in res.output
+    assert "calibrated on 8 crops at the 99.9th percentile" in " ".join(res.output.split())  # wrapped lines
     assert "loading 3 validation views" in res.output  # the INT8 comparison's, the parity check's 2 among them
     m = Manifest.from_onnx(out)
     m8 = Manifest.from_onnx(tmp_path / "exp" / "tiny-int8.onnx")
@@ -128,3 +129,74 @@ def test_ddp_two_cpu_processes_on_gloo(tmp_path):
     summary = json.loads((run / "summary.json").read_text())
     assert summary["steps"] == 6
     assert summary["crops_seen"] == 6 * 4  # rank 0's share; rank 1 trained its own crops
+
+
+def _said(res) -> str:
+    """The command's output with the console's line wrapping undone."""
+    return " ".join(res.output.split())
+
+
+def _tiny_fp32_export(path):
+    """An untrained tiny network (with BatchNorm statistics from a few batches) exported to FP32."""
+    import torch
+
+    from magspect.models import create_model
+    from magspect.training.export import export_checkpoint
+
+    torch.manual_seed(0)
+    model = create_model("unet_mnv3s", in_chans=1)
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.rand(4, 1, 64, 64))
+    ckpt = {"model": model.state_dict(), "model_name": "unet_mnv3s", "model_kwargs": {}, "in_chans": 1,
+            "model_cfg": model.cfg.to_dict(), "bit_depth": 8, "um_per_px": 25.0, "config_sha256": "cd" * 32,
+            "git_commit": "0" * 40, "val_metrics": {}}
+    x = np.random.default_rng(1).random((1, 1, 64, 64), dtype=np.float32)
+    return export_checkpoint(ckpt, path, [x])[0]
+
+
+def test_quantize_cli_makes_int8_from_an_fp32_export(tmp_path):
+    """INT8 from an FP32 file without its checkpoint (as for the bundled model): calibrated on the
+    recipe's data, compared on its validation views, the recipe written into the manifest; an INT8
+    file or an unknown percentile is refused."""
+    cfg, _ = _write_config(tmp_path)
+    fp32 = _tiny_fp32_export(tmp_path / "tiny.onnx")
+    out = tmp_path / "q" / "tiny-int8.onnx"
+    out.parent.mkdir()
+    args = ["quantize", str(fp32), "--config", str(cfg), "--out", str(out), "--calib-views", "3",
+            "--int8-views", "2", "--min-int8-agreement", "0.5"]
+    res = runner.invoke(app, [*args, "--percentile", "99.99"])
+    assert res.exit_code == 0, res.output
+    assert "6 calibration crops, percentile 99.99" in _said(res) and "INT8 vs FP32 argmax agreement" in _said(res)
+    m, m8 = Manifest.from_onnx(fp32), Manifest.from_onnx(out)
+    assert m8.precision == "int8" and m8.float_model_sha256 == m.float_model_sha256
+    assert m8.parity["int8_calib_percentile"] == 99.99 and m8.parity["int8_calib_inputs"] == 6
+    assert m8.parity["int8_vs_fp32_argmax_agreement"] >= 0.5
+    assert (out.parent / "tiny-int8.manifest.json").is_file()
+    res = runner.invoke(app, ["quantize", str(out), "--config", str(cfg), "--out", str(tmp_path / "again.onnx")])
+    assert res.exit_code == 2 and "already int8" in _said(res)
+    res = runner.invoke(app, [*args, "--percentile", "40"])
+    assert res.exit_code == 2 and "--percentile must be in (50, 100]" in _said(res)
+    res = runner.invoke(app, [*args, "--min-int8-agreement", "1.01"])  # the gate fails: exit 3
+    assert res.exit_code == 3 and "agrees with FP32 on only" in _said(res)
+
+
+def test_quantize_cli_errors_are_one_line(tmp_path):
+    from magspect.cli.export import _default_percentile
+    from magspect.training.quantize import CALIB_PERCENTILE
+
+    assert _default_percentile() == CALIB_PERCENTILE  # the CLI's default is the library's
+    cfg, _ = _write_config(tmp_path)
+    res = runner.invoke(app, ["quantize", str(tmp_path / "no.onnx"), "--config", str(cfg), "--out", "x.onnx"])
+    assert res.exit_code == 2 and "model not found" in _said(res)
+    fp32 = tmp_path / "m.onnx"
+    fp32.write_bytes(b"not onnx")
+    res = runner.invoke(app, ["quantize", str(fp32), "--config", str(cfg), "--out", str(tmp_path / "m.txt")])
+    assert res.exit_code == 2 and "must end in .onnx" in _said(res)
+    res = runner.invoke(app, ["quantize", str(fp32), "--config", str(cfg), "--out", str(fp32)])
+    assert res.exit_code == 2 and "new path" in _said(res)
+    res = runner.invoke(app, ["quantize", str(fp32), "--config", str(tmp_path / "no.yaml"), "--out", "x.onnx"])
+    assert res.exit_code == 2 and "config file not found" in _said(res)
+    res = runner.invoke(app, ["quantize", str(fp32), "--config", str(cfg), "--out", str(tmp_path / "q.onnx")])
+    assert res.exit_code == 2 and "Traceback" not in _said(res)  # not an ONNX model: the loader's message

@@ -1,4 +1,7 @@
-"""``magspect export CKPT --out model.onnx [--int8]``: ONNX + manifest, parity-checked."""
+"""``magspect export CKPT --out model.onnx [--int8]``: ONNX + manifest, parity-checked.
+``magspect quantize MODEL.onnx --config RECIPE --out model-int8.onnx``: INT8 from an FP32 export
+(the bundled one included, whose checkpoint is not shipped), calibrated and compared as ``export
+--int8`` does."""
 
 from __future__ import annotations
 
@@ -10,18 +13,28 @@ import typer
 from magspect.cli._common import console, fail
 
 
+def _default_percentile() -> float:
+    return 99.9  # kept equal to magspect.training.quantize.CALIB_PERCENTILE (tested), without importing torch
+
+
 def register(app: typer.Typer) -> None:
+    app.command("quantize")(quantize_cmd)
+
     @app.command()
     def export(
         checkpoint: Annotated[Path, typer.Argument(help="training checkpoint (best.pt / last.pt)")],
         out: Annotated[Path, typer.Option("--out", "-o", help="ONNX file to write")],
         int8: Annotated[bool, typer.Option("--int8", help="also write <out>-int8.onnx (static QDQ)")] = False,
         parity_views: Annotated[int, typer.Option(min=1, help="validation views for the parity check")] = 4,
-        calib_views: Annotated[int, typer.Option(min=1, help="synthetic training views to calibrate INT8")] = 32,
+        calib_views: Annotated[
+            int, typer.Option(min=1, help="synthetic training views to calibrate INT8 (2 crops each)")] = 32,
         min_int8_agreement: Annotated[float, typer.Option(help="fail if INT8/FP32 argmax agreement is lower")] = 0.99,
         int8_views: Annotated[
             int, typer.Option(min=1, help="validation views INT8 is compared with FP32 on (agreement, defect "
                               "instances lost)")] = 32,
+        int8_percentile: Annotated[float | None, typer.Option(
+            help="cut each activation's range at this percentile of its calibration histogram "
+                 f"(default {_default_percentile()})")] = None,
         recalibrate_bn: Annotated[
             int, typer.Option(min=0, help="first re-estimate BatchNorm statistics on N whole synthetic views")
         ] = 0,
@@ -53,6 +66,7 @@ def register(app: typer.Typer) -> None:
                 calib_views=calib_views,
                 min_int8_agreement=min_int8_agreement,
                 int8_views=int8_views,
+                int8_percentile=int8_percentile,
                 log=console.print,
             )
         except ExportError as exc:
@@ -61,3 +75,76 @@ def register(app: typer.Typer) -> None:
             fail(str(exc), code=3)
         for line in report.lines():
             console.print(line)
+
+
+def quantize_cmd(
+    model: Annotated[Path, typer.Argument(help="an FP32 magspect model (.onnx with its manifest)")],
+    config: Annotated[Path, typer.Option("--config", "-c", help=(
+        "the training recipe (YAML) MODEL was trained with: its data stream calibrates, its validation "
+        "source is compared on"))],
+    out: Annotated[Path, typer.Option("--out", "-o", help="INT8 ONNX file to write")],
+    calib_views: Annotated[
+        int, typer.Option(min=1, help="synthetic training views to calibrate on (2 crops each)")] = 32,
+    percentile: Annotated[float, typer.Option(
+        help="cut each activation's range at this percentile of its calibration histogram")] = _default_percentile(),
+    int8_views: Annotated[int, typer.Option(min=1, help="validation views INT8 is compared with FP32 on")] = 32,
+    min_int8_agreement: Annotated[float, typer.Option(help="fail if INT8/FP32 argmax agreement is lower")] = 0.99,
+) -> None:
+    """Quantise an FP32 export to INT8 (static QDQ), compare it with FP32, embed its manifest.
+
+    Then give it its own sizing band (`magspect calibrate-sizing OUT --out ...`) and link the
+    verifier and subtype classifier to it (`magspect tune-verifier ... --also-for ...`)."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        fail("quantize needs the training tools: pip install 'magspect[train]'")
+    from pydantic import ValidationError
+
+    from magspect.inspect.backend import ModelError, Segmenter
+    from magspect.training.config import TrainConfig
+    from magspect.training.export import ExportError
+    from magspect.training.quantize import calibration_inputs, comparison_views, int8_from_fp32
+    from magspect.training.validate import load_val_views
+
+    if not model.is_file():
+        fail(f"model not found: {model}")
+    if out.suffix != ".onnx":
+        fail(f"--out must end in .onnx: {out}")
+    if out.resolve() == model.resolve():
+        fail("write the INT8 model to a new path (--out), not over MODEL")
+    if not config.is_file():
+        fail(f"config file not found: {config}")
+    if not 50.0 < percentile <= 100.0:
+        fail(f"--percentile must be in (50, 100], got {percentile}")
+    try:
+        manifest = Segmenter(model, warmup=False).manifest
+    except ModelError as exc:
+        fail(str(exc))
+    if manifest.precision != "fp32":
+        fail(f"{model} is already {manifest.precision}: quantise its FP32 model")
+    try:
+        cfg = TrainConfig.from_yaml(config)
+    except ValidationError as exc:
+        fail(f"{config}: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}")
+    except Exception as exc:  # YAML syntax
+        fail(f"{config}: {exc}")
+    if cfg.val.source == "none":
+        fail(f"{config}: val.source is 'none'; INT8 is compared with FP32 on validation views")
+    console.print(f"rendering {calib_views} calibration views and {int8_views} validation views ({cfg.val.source})")
+    calib = calibration_inputs(cfg, calib_views, manifest.in_channels)
+    views = load_val_views(cfg.model_copy(update={"val": cfg.val.model_copy(update={"n_parts": int8_views})}))
+    cmp_views = comparison_views(views, manifest.in_channels, manifest.input_multiple)
+    try:
+        rep = int8_from_fp32(model, out, manifest, calib, cmp_views, percentile=percentile,
+                             min_agreement=min_int8_agreement)
+    except ExportError as exc:
+        fail(str(exc), code=3)
+    console.print(
+        f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB; {len(calib)} calibration crops, percentile {percentile:g}): "
+        f"INT8 vs FP32 argmax agreement {100 * rep['int8_vs_fp32_argmax_agreement']:.3f} % (defect or not "
+        f"{100 * rep['int8_vs_fp32_defect_agreement']:.3f} %), defect instance recall "
+        f"{rep['defect_recall_fp32']:.3f} (FP32) -> {rep['defect_recall_int8']:.3f} (INT8) over "
+        f"{int(rep['n_truth_instances'])} instances"
+    )
+    console.print(f"next: magspect calibrate-sizing {out} --out SIZED.onnx, then link the verifier "
+                  "(magspect tune-verifier VERIFIER --also-for SIZED.onnx --out ...)")

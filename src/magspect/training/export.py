@@ -266,6 +266,8 @@ class ExportReport:
                 f"{100 * r['int8_vs_fp32_defect_agreement']:.3f} %), defect instance recall "
                 f"{r['defect_recall_fp32']:.3f} (FP32) -> {r['defect_recall_int8']:.3f} (INT8), "
                 f"lost {100 * r['defect_recall_lost']:.2f} points over {int(r['n_truth_instances'])} instances"
+                + (f"; calibrated on {int(r['int8_calib_inputs'])} crops at the {r['int8_calib_percentile']:g}th "
+                   "percentile" if "int8_calib_percentile" in r else "")
             )
         return out
 
@@ -289,19 +291,21 @@ def export_from_checkpoint(
     *,
     int8: bool = False,
     parity_views: int = 4,
-    calib_views: int = 16,
+    calib_views: int = 32,
     min_int8_agreement: float = 0.99,
     int8_views: int = 32,
+    int8_percentile: float | None = None,
     log=print,  # noqa: ANN001
 ) -> ExportReport:
     """The ``magspect export`` pipeline: FP32 export + parity on ``parity_views`` validation views,
     optional INT8 calibrated on synthetic training views and compared with FP32 on ``int8_views``
-    validation views (at least the parity ones: enough defect instances for its recall figure)."""
+    validation views (at least the parity ones: enough defect instances for its recall figure);
+    ``int8_percentile``: where the calibration cuts each activation's range (default
+    :data:`magspect.training.quantize.CALIB_PERCENTILE`)."""
     from magspect.training.checkpoint import load_checkpoint
     from magspect.training.config import TrainConfig
-    from magspect.training.data import crop_pair, pick_crop_origin, to_unit_float, unpack_sample
-    from magspect.training.loop import build_source
-    from magspect.training.validate import load_val_views, part_box
+    from magspect.training.data import to_unit_float
+    from magspect.training.validate import load_val_views
 
     ckpt = load_checkpoint(checkpoint)
     cfg = TrainConfig.model_validate(ckpt["config"])
@@ -320,41 +324,19 @@ def export_from_checkpoint(
     if not int8:
         return report
 
-    from magspect.training.quantize import compare_int8, quantize_int8
+    from magspect.training.quantize import CALIB_PERCENTILE, calibration_inputs, comparison_views, int8_from_fp32
 
     log(f"calibrating INT8 on {calib_views} synthetic training views")
-    if cfg.data.cache_dir is not None and not Path(cfg.data.cache_dir, "DONE").exists():
-        cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"cache_dir": None})})
-    source = build_source(cfg, is_main=True)
-    rng = np.random.default_rng(20240917)
-    calib = []
-    crop = min(256, cfg.data.crop_px * 2)
-    for _ in range(calib_views):
-        image, mask, _ = unpack_sample(source.sample(rng))
-        x = to_unit_float(image, in_chans)
-        for _ in range(2):
-            y0, x0 = pick_crop_origin(mask, crop, 0.5, rng)
-            xc, _m = crop_pair(x, mask, y0, x0, crop)
-            calib.append(np.ascontiguousarray(xc.transpose(2, 0, 1)[None], dtype=np.float32))
+    calib = calibration_inputs(cfg, calib_views, in_chans)
     int8_path = Path(out).with_name(Path(out).stem + "-int8.onnx")
-    quantize_int8(out, int8_path, calib)
-    # compared where the runtime runs the model: each view's part with its context (magspect.inspect)
-    cmp_views = []
-    for im, m in views:
-        y0, y1, x0, x1 = part_box(m, 32)
-        x = _pad_to(to_unit_float(im[y0:y1, x0:x1], in_chans).transpose(2, 0, 1)[None], mult)
-        cmp_views.append((np.ascontiguousarray(x, dtype=np.float32), _pad_mask(m[y0:y1, x0:x1], mult)))
-    if not cmp_views:
-        raise ExportError("INT8 comparison needs validation views (val.source is 'none')")
-    rep = compare_int8(out, int8_path, cmp_views).as_dict()
-    report.int8_path, report.int8 = int8_path, rep
-    m8 = manifest.model_copy(update={"precision": "int8", "parity": {**manifest.parity, **rep}})
-    embed_manifest(int8_path, m8)
-    if rep["int8_vs_fp32_argmax_agreement"] < min_int8_agreement:
-        err = ExportError(
-            f"INT8 model {int8_path} agrees with FP32 on only {100 * rep['int8_vs_fp32_argmax_agreement']:.3f} % "
-            f"of pixels (limit {100 * min_int8_agreement:.1f} %)"
-        )
+    try:
+        report.int8 = int8_from_fp32(out, int8_path, manifest, calib, comparison_views(views, in_chans, mult),
+                                     percentile=CALIB_PERCENTILE if int8_percentile is None else int8_percentile,
+                                     min_agreement=min_int8_agreement)
+        report.int8_path = int8_path
+    except ExportError as err:
+        if getattr(err, "int8", None) is not None:
+            report.int8_path, report.int8 = int8_path, err.int8
         err.report = report
-        raise err
+        raise
     return report

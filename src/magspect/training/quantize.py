@@ -29,6 +29,7 @@ from magspect.training.metrics import SegMetrics
 from magspect.types import CLASS_IDS, DEFECT_CLASSES
 
 MIN_INT8_AGREEMENT = 0.99
+CALIB_PERCENTILE = 99.9  # activation ranges cut at this percentile of the calibration histogram
 
 
 @dataclass(frozen=True)
@@ -128,15 +129,37 @@ def split_reduce_convs(graph) -> list[str]:  # noqa: ANN001 - an onnx GraphProto
     return names
 
 
+def same_size_inputs(inputs: list[np.ndarray], multiple: int = 32) -> list[np.ndarray]:
+    """Calibration inputs of one spatial size: onnxruntime's histogram calibration stacks each
+    tensor's values over the inputs and fails on images of different sizes (real validation images
+    are). Inputs already alike are returned as they are; otherwise each is cut into square tiles of
+    the smallest side among them (a multiple of ``multiple``), laid to cover it, so no pixel's
+    statistics are dropped and none are invented by padding."""
+    if len({x.shape for x in inputs}) <= 1:
+        return inputs
+    side = min(min(x.shape[-2:]) for x in inputs) // multiple * multiple
+    if side < multiple:
+        raise ValueError(f"calibration images must be at least {multiple} px on each side")
+    out = []
+    for x in inputs:
+        h, w = x.shape[-2:]
+        ys = np.unique(np.linspace(0, h - side, int(np.ceil(h / side))).round().astype(int))
+        xs = np.unique(np.linspace(0, w - side, int(np.ceil(w / side))).round().astype(int))
+        out += [np.ascontiguousarray(x[..., y:y + side, x0:x0 + side]) for y in ys for x0 in xs]
+    return out
+
+
 def quantize_int8(
     fp32_path: str | Path,
     out_path: str | Path,
     calib_inputs: list[np.ndarray],
     keep_fp32: list[str] | None = None,
+    percentile: float = CALIB_PERCENTILE,
 ) -> Path:
     """Static INT8 (QDQ, per-channel, uint8 activations / int8 weights) of ``fp32_path``.
 
-    ``keep_fp32``: node names left unquantised (default :func:`sensitive_nodes`; ``[]`` for none)."""
+    ``keep_fp32``: node names left unquantised (default :func:`sensitive_nodes`; ``[]`` for none).
+    ``percentile``: each activation's range is cut at this percentile of its calibration histogram."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -149,7 +172,7 @@ def quantize_int8(
         quantize_static(
             str(pre),
             str(out_path),
-            _Reader(calib_inputs),
+            _Reader(same_size_inputs(calib_inputs)),
             quant_format=QuantFormat.QDQ,
             per_channel=True,
             activation_type=QuantType.QUInt8,
@@ -157,7 +180,7 @@ def quantize_int8(
             calibrate_method=CalibrationMethod.Percentile,
             op_types_to_quantize=["Conv"],
             nodes_to_exclude=list(keep_fp32),
-            extra_options={"ActivationSymmetric": False, "WeightSymmetric": True, "CalibPercentile": 99.9},
+            extra_options={"ActivationSymmetric": False, "WeightSymmetric": True, "CalibPercentile": percentile},
         )
     return out_path
 
@@ -189,3 +212,79 @@ def compare_int8(
     r32 = sum(m32.found[c] for c in DEFECT_CLASSES) / n_truth if n_truth else float("nan")
     r8 = sum(m8.found[c] for c in DEFECT_CLASSES) / n_truth if n_truth else float("nan")
     return Int8Report(agree / max(total, 1), agree_defect / max(total, 1), r32, r8, n_truth)
+
+
+def calibration_inputs(cfg, n_views: int, in_chans: int, *, crops_per_view: int = 2) -> list[np.ndarray]:  # noqa: ANN001
+    """INT8 calibration inputs: ``crops_per_view`` crops (up to 256 px, half of them on a defect) from
+    each of ``n_views`` views of ``cfg``'s training data (a :class:`TrainConfig`; its synthetic stream
+    is rendered afresh when its cache is not complete), drawn with a fixed seed."""
+    from magspect.training.data import crop_pair, pick_crop_origin, to_unit_float, unpack_sample
+    from magspect.training.loop import build_source
+
+    if cfg.data.cache_dir is not None and not Path(cfg.data.cache_dir, "DONE").exists():
+        cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"cache_dir": None})})
+    source = build_source(cfg, is_main=True)
+    rng = np.random.default_rng(20240917)
+    crop = min(256, cfg.data.crop_px * 2)
+    calib = []
+    for _ in range(n_views):
+        image, mask, _ = unpack_sample(source.sample(rng))
+        x = to_unit_float(image, in_chans)
+        for _ in range(crops_per_view):
+            y0, x0 = pick_crop_origin(mask, crop, 0.5, rng)
+            xc, _m = crop_pair(x, mask, y0, x0, crop)
+            calib.append(np.ascontiguousarray(xc.transpose(2, 0, 1)[None], dtype=np.float32))
+    return calib
+
+
+def comparison_views(
+    views: list[tuple[np.ndarray, np.ndarray]], in_chans: int, multiple: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Validation ``(image, mask)`` views cut to their part with its context, as the runtime runs the
+    model (:mod:`magspect.inspect`), padded to ``multiple``: the inputs of :func:`compare_int8`."""
+    from magspect.training.data import to_unit_float
+    from magspect.training.export import _pad_mask, _pad_to
+    from magspect.training.validate import part_box
+
+    out = []
+    for im, m in views:
+        y0, y1, x0, x1 = part_box(m, 32)
+        x = _pad_to(to_unit_float(im[y0:y1, x0:x1], in_chans).transpose(2, 0, 1)[None], multiple)
+        out.append((np.ascontiguousarray(x, dtype=np.float32), _pad_mask(m[y0:y1, x0:x1], multiple)))
+    return out
+
+
+def int8_from_fp32(
+    fp32_path: str | Path,
+    int8_path: str | Path,
+    manifest,  # noqa: ANN001 - the FP32 file's magspect.models.manifest.Manifest
+    calib: list[np.ndarray],
+    cmp_views: list[tuple[np.ndarray, np.ndarray]],
+    *,
+    percentile: float = CALIB_PERCENTILE,
+    min_agreement: float = MIN_INT8_AGREEMENT,
+) -> dict[str, float]:
+    """Quantise ``fp32_path`` to ``int8_path`` (:func:`quantize_int8`), compare it with FP32 on
+    ``cmp_views`` (:func:`compare_int8`) and embed ``manifest`` as INT8 with that comparison and the
+    calibration recipe in its ``parity``. Returns those figures; raises
+    :class:`magspect.training.export.ExportError` (carrying them as ``.int8``) when the argmax
+    agreement is under ``min_agreement``: the file is left for inspection, its manifest says why."""
+    from magspect.training.export import ExportError, embed_manifest
+
+    if not cmp_views:
+        raise ExportError("INT8 comparison needs validation views (val.source is 'none')")
+    if not 50.0 < percentile <= 100.0:
+        raise ExportError(f"calibration percentile must be in (50, 100], got {percentile}")
+    quantize_int8(fp32_path, int8_path, calib, percentile=percentile)
+    rep = compare_int8(fp32_path, int8_path, cmp_views).as_dict()
+    rep |= {"int8_calib_inputs": float(len(calib)), "int8_calib_percentile": float(percentile)}
+    m8 = manifest.model_copy(update={"precision": "int8", "parity": {**manifest.parity, **rep}})
+    embed_manifest(int8_path, m8)
+    if rep["int8_vs_fp32_argmax_agreement"] < min_agreement:
+        err = ExportError(
+            f"INT8 model {int8_path} agrees with FP32 on only {100 * rep['int8_vs_fp32_argmax_agreement']:.3f} % "
+            f"of pixels (limit {100 * min_agreement:.1f} %)"
+        )
+        err.int8 = rep
+        raise err
+    return rep

@@ -172,3 +172,27 @@ def test_a_model_that_fails_parity_is_not_left_behind(tmp_path, monkeypatch):
     with pytest.raises(ParityError, match="FAILED"):
         export_checkpoint(_checkpoint(), out, [x])
     assert not out.exists() and not manifest_path_for(out).exists()
+
+
+def test_calibration_images_of_different_sizes_are_tiled_to_one(exported, tmp_path):
+    """Real validation images differ in size; onnxruntime's calibration cannot stack them. They are
+    cut into tiles of the smallest side, covering every pixel, and the quantisation goes through."""
+    from magspect.training.quantize import same_size_inputs
+
+    rng = np.random.default_rng(3)
+    a, b = rng.random((1, 1, 96, 160), dtype=np.float32), rng.random((1, 1, 64, 70), dtype=np.float32)
+    tiles = same_size_inputs([a, b])
+    assert {t.shape for t in tiles} == {(1, 1, 64, 64)}
+    assert len(tiles) == 2 * 3 + 1 * 2  # 96x160 -> 2 rows x 3 columns; 64x70 -> 1 x 2
+    covered = np.zeros((96, 160), bool)
+    for t in tiles[:6]:  # each of a's tiles is a window of a
+        (y, x) = next((y, x) for y in range(33) for x in range(97) if np.array_equal(a[..., y:y + 64, x:x + 64], t))
+        covered[y:y + 64, x:x + 64] = True
+    assert covered.all()
+    same = [a, a.copy()]
+    assert same_size_inputs(same) is same  # alike already: untouched
+    with pytest.raises(ValueError, match="at least 32 px"):
+        same_size_inputs([a, rng.random((1, 1, 20, 40), dtype=np.float32)])
+    _, path, _, _ = exported
+    out = quantize_int8(path, tmp_path / "mixed-int8.onnx", [a, b])
+    assert any(n.op_type == "QuantizeLinear" for n in onnx.load(str(out)).graph.node)
