@@ -54,7 +54,8 @@ def test_train_cli_errors_are_one_line(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("data: {crop_px: 70}\n")
     res = runner.invoke(app, ["train", "--config", str(bad)])
-    assert res.exit_code == 2 and "multiple of 32" in res.output and "Traceback" not in res.output
+    assert res.exit_code == 2 and "data.crop_px" in res.output and "multiple of 32" in res.output
+    assert "Traceback" not in res.output
 
 
 def test_export_cli_errors_are_one_line(tmp_path):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, NoReturn
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -18,6 +19,22 @@ def fail(message: str, code: int = 2) -> NoReturn:
     """Print a one-line error (no traceback) and exit with ``code``."""
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def load_config(cls: Any, path: Path) -> Any:  # noqa: ANN401 - a pydantic model class with from_yaml, and its instance
+    """``cls.from_yaml(path)``, or a one-line error naming the file and what is wrong in it (missing
+    file, the first invalid field as ``a.b: message``, YAML syntax)."""
+    from pydantic import ValidationError
+
+    if not path.is_file():
+        fail(f"config file not found: {path}")
+    try:
+        return cls.from_yaml(path)
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        fail(f"{path}: {'.'.join(str(x) for x in e['loc'])}: {e['msg']}")
+    except Exception as exc:  # YAML syntax
+        fail(f"{path}: {exc}")
 
 
 # the CLI's choice of magspect.types.TTA_MODES (typer needs an Enum)

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from magspect.cli._common import console, fail
+from magspect.cli._common import console, fail, load_config
 
 
 def _default_percentile() -> float:
@@ -98,8 +98,6 @@ def quantize_cmd(
         import torch  # noqa: F401
     except ImportError:
         fail("quantize needs the training tools: pip install 'magspect[train]'")
-    from pydantic import ValidationError
-
     from magspect.inspect.backend import ModelError, Segmenter
     from magspect.training.config import TrainConfig
     from magspect.training.export import ExportError
@@ -112,7 +110,7 @@ def quantize_cmd(
         fail(f"--out must end in .onnx: {out}")
     if out.resolve() == model.resolve():
         fail("write the INT8 model to a new path (--out), not over MODEL")
-    if not config.is_file():
+    if not config.is_file():  # before the model is opened: all argument errors first
         fail(f"config file not found: {config}")
     if not 50.0 < percentile <= 100.0:
         fail(f"--percentile must be in (50, 100], got {percentile}")
@@ -122,12 +120,7 @@ def quantize_cmd(
         fail(str(exc))
     if manifest.precision != "fp32":
         fail(f"{model} is already {manifest.precision}: quantise its FP32 model")
-    try:
-        cfg = TrainConfig.from_yaml(config)
-    except ValidationError as exc:
-        fail(f"{config}: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}")
-    except Exception as exc:  # YAML syntax
-        fail(f"{config}: {exc}")
+    cfg = load_config(TrainConfig, config)
     if cfg.val.source == "none":
         fail(f"{config}: val.source is 'none'; INT8 is compared with FP32 on validation views")
     console.print(f"rendering {calib_views} calibration views and {int8_views} validation views ({cfg.val.source})")

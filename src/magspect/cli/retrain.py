@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from magspect.cli._common import console, fail
+from magspect.cli._common import console, fail, load_config
 
 
 def register(app: typer.Typer) -> None:
@@ -33,21 +33,11 @@ def retrain_cmd(
         import torch  # noqa: F401
     except ImportError:
         fail("retraining needs PyTorch: pip install 'magspect[train]'")
-    from pydantic import ValidationError
-
     from magspect.datasets.labelled import LabelledDataError
     from magspect.training.export import ExportError
     from magspect.training.retrain import RetrainConfig, run_retrain
 
-    if not config.is_file():
-        fail(f"config file not found: {config}")
-    try:
-        cfg = RetrainConfig.from_yaml(config)
-    except ValidationError as exc:
-        e = exc.errors()[0]
-        fail(f"{config}: {'.'.join(str(x) for x in e['loc'])}: {e['msg']}")
-    except Exception as exc:  # YAML syntax
-        fail(f"{config}: {exc}")
+    cfg = load_config(RetrainConfig, config)
     upd: dict = {}
     if out_dir is not None:
         upd["out_dir"] = out_dir

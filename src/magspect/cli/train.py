@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from magspect.cli._common import console, fail
+from magspect.cli._common import console, fail, load_config
 
 
 def register(app: typer.Typer) -> None:
@@ -28,19 +28,10 @@ def register(app: typer.Typer) -> None:
             import torch  # noqa: F401
         except ImportError:
             fail("training needs PyTorch: pip install 'magspect[train]'")
-        from pydantic import ValidationError
-
         from magspect.training.config import TrainConfig
         from magspect.training.loop import train as run_training
 
-        if not config.is_file():
-            fail(f"config file not found: {config}")
-        try:
-            cfg = TrainConfig.from_yaml(config)
-        except ValidationError as exc:
-            fail(f"{config}: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}")
-        except Exception as exc:  # YAML syntax
-            fail(f"{config}: {exc}")
+        cfg = load_config(TrainConfig, config)
         updates: dict = {}
         if out_dir is not None:
             updates["out_dir"] = out_dir
