@@ -69,3 +69,9 @@ def build_verifier_onnx(path, *, segmenter_sha="0" * 64, threshold=0.5, n_featur
 def build_verifier():
     """``build_verifier(path, segmenter_sha=..., threshold=..., n_features=...)``: a tiny verifier ONNX."""
     return build_verifier_onnx
+
+
+@pytest.fixture
+def build_const():
+    """``build_const(path, good_surface_logit=...)``: a 1x1-conv model ONNX (see build_const_onnx)."""
+    return build_const_onnx
