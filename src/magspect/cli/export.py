@@ -11,10 +11,7 @@ from typing import Annotated
 import typer
 
 from magspect.cli._common import console, fail, load_config
-
-
-def _default_percentile() -> float:
-    return 99.9  # kept equal to magspect.training.quantize.CALIB_PERCENTILE (tested), without importing torch
+from magspect.training.quantize import CALIB_PERCENTILE  # numpy only: --help stays fast
 
 
 def register(app: typer.Typer) -> None:
@@ -32,9 +29,8 @@ def register(app: typer.Typer) -> None:
         int8_views: Annotated[
             int, typer.Option(min=1, help="validation views INT8 is compared with FP32 on (agreement, defect "
                               "instances lost)")] = 32,
-        int8_percentile: Annotated[float | None, typer.Option(
-            help="cut each activation's range at this percentile of its calibration histogram "
-                 f"(default {_default_percentile()})")] = None,
+        int8_percentile: Annotated[float, typer.Option(
+            help="cut each activation's range at this percentile of its calibration histogram")] = CALIB_PERCENTILE,
         recalibrate_bn: Annotated[
             int, typer.Option(min=0, help="first re-estimate BatchNorm statistics on N whole synthetic views")
         ] = 0,
@@ -86,7 +82,7 @@ def quantize_cmd(
     calib_views: Annotated[
         int, typer.Option(min=1, help="synthetic training views to calibrate on (2 crops each)")] = 32,
     percentile: Annotated[float, typer.Option(
-        help="cut each activation's range at this percentile of its calibration histogram")] = _default_percentile(),
+        help="cut each activation's range at this percentile of its calibration histogram")] = CALIB_PERCENTILE,
     int8_views: Annotated[int, typer.Option(min=1, help="validation views INT8 is compared with FP32 on")] = 32,
     min_int8_agreement: Annotated[float, typer.Option(help="fail if INT8/FP32 argmax agreement is lower")] = 0.99,
 ) -> None:

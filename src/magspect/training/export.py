@@ -25,6 +25,7 @@ from magspect.models.manifest import (
     manifest_path_for,
 )
 from magspect.models.onnx_meta import embed_metadata
+from magspect.training.quantize import CALIB_PERCENTILE
 
 OPSET = 18
 MAX_ABS_LOGIT_DIFF = 1e-4
@@ -294,14 +295,13 @@ def export_from_checkpoint(
     calib_views: int = 32,
     min_int8_agreement: float = 0.99,
     int8_views: int = 32,
-    int8_percentile: float | None = None,
+    int8_percentile: float = CALIB_PERCENTILE,
     log=print,  # noqa: ANN001
 ) -> ExportReport:
     """The ``magspect export`` pipeline: FP32 export + parity on ``parity_views`` validation views,
     optional INT8 calibrated on synthetic training views and compared with FP32 on ``int8_views``
     validation views (at least the parity ones: enough defect instances for its recall figure);
-    ``int8_percentile``: where the calibration cuts each activation's range (default
-    :data:`magspect.training.quantize.CALIB_PERCENTILE`)."""
+    ``int8_percentile``: where the calibration cuts each activation's range."""
     from magspect.training.checkpoint import load_checkpoint
     from magspect.training.config import TrainConfig
     from magspect.training.data import to_unit_float
@@ -324,15 +324,14 @@ def export_from_checkpoint(
     if not int8:
         return report
 
-    from magspect.training.quantize import CALIB_PERCENTILE, calibration_inputs, comparison_views, int8_from_fp32
+    from magspect.training.quantize import calibration_inputs, comparison_views, int8_from_fp32
 
     log(f"calibrating INT8 on {calib_views} synthetic training views")
     calib = calibration_inputs(cfg, calib_views, in_chans)
     int8_path = Path(out).with_name(Path(out).stem + "-int8.onnx")
     try:
         report.int8 = int8_from_fp32(out, int8_path, manifest, calib, comparison_views(views, in_chans, mult),
-                                     percentile=CALIB_PERCENTILE if int8_percentile is None else int8_percentile,
-                                     min_agreement=min_int8_agreement)
+                                     percentile=int8_percentile, min_agreement=min_int8_agreement)
         report.int8_path = int8_path
     except ExportError as err:
         if getattr(err, "int8", None) is not None:

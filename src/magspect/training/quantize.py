@@ -26,10 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from magspect.training.export import ort_session
 from magspect.training.metrics import SegMetrics
 from magspect.types import CLASS_IDS, DEFECT_CLASSES
 
+# importing this module needs no torch (the CLI reads these defaults); the functions that export do
 MIN_INT8_AGREEMENT = 0.99
 CALIB_PERCENTILE = 99.9  # activation ranges cut at this percentile of the calibration histogram
 
@@ -193,6 +193,7 @@ def compare_int8(
     """``views``: ``(1 x C x H x W float input, H x W truth mask)``; H, W multiples of 32. Compared
     at full size (the FP32 manifest's ``output_stride`` applied to both, as the runtime does)."""
     from magspect.models.manifest import Manifest, full_resolution_logits
+    from magspect.training.export import ort_session
 
     try:
         stride = Manifest.from_onnx(fp32_path).output_stride
