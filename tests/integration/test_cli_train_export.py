@@ -139,22 +139,11 @@ def _said(res) -> str:
 
 def _tiny_fp32_export(path):
     """An untrained tiny network (with BatchNorm statistics from a few batches) exported to FP32."""
-    import torch
-
-    from magspect.models import create_model
     from magspect.training.export import export_checkpoint
+    from magspect.training.toy import toy_checkpoint
 
-    torch.manual_seed(0)
-    model = create_model("unet_mnv3s", in_chans=1)
-    model.train()
-    with torch.no_grad():
-        for _ in range(3):
-            model(torch.rand(4, 1, 64, 64))
-    ckpt = {"model": model.state_dict(), "model_name": "unet_mnv3s", "model_kwargs": {}, "in_chans": 1,
-            "model_cfg": model.cfg.to_dict(), "bit_depth": 8, "um_per_px": 25.0, "config_sha256": "cd" * 32,
-            "git_commit": "0" * 40, "val_metrics": {}}
     x = np.random.default_rng(1).random((1, 1, 64, 64), dtype=np.float32)
-    return export_checkpoint(ckpt, path, [x])[0]
+    return export_checkpoint(toy_checkpoint(), path, [x])[0]
 
 
 def test_quantize_cli_makes_int8_from_an_fp32_export(tmp_path):

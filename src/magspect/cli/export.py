@@ -11,7 +11,14 @@ from typing import Annotated
 import typer
 
 from magspect.cli._common import console, fail, load_config
-from magspect.training.quantize import CALIB_PERCENTILE  # numpy only: --help stays fast
+from magspect.training.quantize import CALIB_PERCENTILE, MIN_INT8_AGREEMENT  # numpy only: --help stays fast
+
+# the INT8 options export and quantize share
+CalibViewsOpt = Annotated[int, typer.Option(min=1, help="synthetic training views to calibrate INT8 on (2 crops each)")]
+Int8ViewsOpt = Annotated[int, typer.Option(
+    min=1, help="validation views INT8 is compared with FP32 on (agreement, defect instances lost)")]
+MinAgreementOpt = Annotated[float, typer.Option(help="fail if INT8/FP32 argmax agreement is lower")]
+PERCENTILE_HELP = "cut each activation's range at this percentile of its calibration histogram"
 
 
 def register(app: typer.Typer) -> None:
@@ -23,14 +30,10 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path, typer.Option("--out", "-o", help="ONNX file to write")],
         int8: Annotated[bool, typer.Option("--int8", help="also write <out>-int8.onnx (static QDQ)")] = False,
         parity_views: Annotated[int, typer.Option(min=1, help="validation views for the parity check")] = 4,
-        calib_views: Annotated[
-            int, typer.Option(min=1, help="synthetic training views to calibrate INT8 (2 crops each)")] = 32,
-        min_int8_agreement: Annotated[float, typer.Option(help="fail if INT8/FP32 argmax agreement is lower")] = 0.99,
-        int8_views: Annotated[
-            int, typer.Option(min=1, help="validation views INT8 is compared with FP32 on (agreement, defect "
-                              "instances lost)")] = 32,
-        int8_percentile: Annotated[float, typer.Option(
-            help="cut each activation's range at this percentile of its calibration histogram")] = CALIB_PERCENTILE,
+        calib_views: CalibViewsOpt = 32,
+        min_int8_agreement: MinAgreementOpt = MIN_INT8_AGREEMENT,
+        int8_views: Int8ViewsOpt = 32,
+        int8_percentile: Annotated[float, typer.Option(help=PERCENTILE_HELP)] = CALIB_PERCENTILE,
         recalibrate_bn: Annotated[
             int, typer.Option(min=0, help="first re-estimate BatchNorm statistics on N whole synthetic views")
         ] = 0,
@@ -79,12 +82,10 @@ def quantize_cmd(
         "the training recipe (YAML) MODEL was trained with: its data stream calibrates, its validation "
         "source is compared on"))],
     out: Annotated[Path, typer.Option("--out", "-o", help="INT8 ONNX file to write")],
-    calib_views: Annotated[
-        int, typer.Option(min=1, help="synthetic training views to calibrate on (2 crops each)")] = 32,
-    percentile: Annotated[float, typer.Option(
-        help="cut each activation's range at this percentile of its calibration histogram")] = CALIB_PERCENTILE,
-    int8_views: Annotated[int, typer.Option(min=1, help="validation views INT8 is compared with FP32 on")] = 32,
-    min_int8_agreement: Annotated[float, typer.Option(help="fail if INT8/FP32 argmax agreement is lower")] = 0.99,
+    calib_views: CalibViewsOpt = 32,
+    percentile: Annotated[float, typer.Option(help=PERCENTILE_HELP)] = CALIB_PERCENTILE,
+    int8_views: Int8ViewsOpt = 32,
+    min_int8_agreement: MinAgreementOpt = MIN_INT8_AGREEMENT,
 ) -> None:
     """Quantise an FP32 export to INT8 (static QDQ), compare it with FP32, embed its manifest.
 

@@ -50,3 +50,21 @@ def write_toy_folder(root: str | Path, n: int, size_px: int = 96, seed: int = 0)
     for i, (image, mask) in enumerate(toy_views(n, size_px, seed)):
         write_pair(root, f"toy-{seed}-{i:04d}", image, mask)
     return Path(root)
+
+
+def toy_checkpoint(name: str = "unet_mnv3s", seed: int = 0) -> dict:
+    """An untrained ``name`` network as a training checkpoint dict (what ``export_checkpoint`` takes),
+    with non-trivial BatchNorm statistics from a few random batches, as after training."""
+    import torch
+
+    from magspect.models import create_model
+
+    torch.manual_seed(seed)
+    model = create_model(name, in_chans=1)
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.rand(4, 1, 64, 64))
+    return {"model": model.state_dict(), "model_name": name, "model_kwargs": {}, "in_chans": 1,
+            "model_cfg": model.cfg.to_dict(), "bit_depth": 8, "um_per_px": 25.0, "config_sha256": "cd" * 32,
+            "git_commit": "0" * 40, "val_metrics": {"miou_defects": 0.25, "recall/crack": float("nan")}}

@@ -8,35 +8,16 @@ import onnx
 import pytest
 import torch
 
-from magspect.models import create_model
 from magspect.models.manifest import Manifest, manifest_path_for
 from magspect.training.export import ParityError, check_parity, export_checkpoint, ort_session
 from magspect.training.quantize import compare_int8, quantize_int8
-from magspect.training.toy import toy_views
+from magspect.training.toy import toy_checkpoint, toy_views
 
 torch.set_num_threads(1)
 
 
 def _checkpoint(name: str = "unet_mnv3s") -> dict:
-    torch.manual_seed(0)
-    model = create_model(name, in_chans=1)
-    # non-trivial BatchNorm statistics, as after training
-    model.train()
-    with torch.no_grad():
-        for _ in range(3):
-            model(torch.rand(4, 1, 64, 64))
-    return {
-        "model": model.state_dict(),
-        "model_name": name,
-        "model_kwargs": {},
-        "in_chans": 1,
-        "model_cfg": model.cfg.to_dict(),
-        "bit_depth": 8,
-        "um_per_px": 25.0,
-        "config_sha256": "cd" * 32,
-        "git_commit": "0" * 40,
-        "val_metrics": {"miou_defects": 0.25, "recall/crack": float("nan")},
-    }
+    return toy_checkpoint(name)
 
 
 @pytest.fixture(scope="module")
