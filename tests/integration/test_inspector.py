@@ -126,6 +126,27 @@ def test_internal_errors_fail_closed(part_images):
     assert r.verdict == Verdict.REJECT and "ZeroDivisionError: boom" in r.error
 
 
+def test_a_model_failure_on_the_last_view_rejects_the_part(part_images):
+    """Each view's defects are worked out while the model runs the next view: a failure on the
+    second view, after the first was judged clean, still rejects the part."""
+
+    class FailsOnSecondCall(OracleSegmenter):
+        calls = 0
+
+        def predict(self, images, batch_size=8, rois=None):
+            type(self).calls += 1
+            if type(self).calls == 2:
+                raise RuntimeError("device lost")
+            return super().predict(images, batch_size, rois)
+
+    views, scale = part_images
+    assert len(views) == 2
+    r = Inspector(segmenter=FailsOnSecondCall()).inspect(views, spec=SPEC, um_per_px=scale)
+    assert FailsOnSecondCall.calls == 2
+    assert r.verdict == Verdict.REJECT
+    assert any("model failed: RuntimeError: device lost" in x.message for x in r.reasons)
+
+
 def test_real_onnx_model_runs_in_the_pipeline(part_images, const_model):
     path = const_model
     views, scale = part_images

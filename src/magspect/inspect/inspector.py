@@ -240,19 +240,8 @@ class Inspector:
             else:
                 pending.append((i, step))
         for i, p in pending:
-            segs: list[Segmentation] = []
-            seconds = 0.0
             try:
-                for v in p.images:
-                    (seg,), s = p.model_calls[v].result()
-                    segs.append(seg)
-                    seconds += s
-            except Exception as exc:  # noqa: BLE001 - a model failure rejects the part
-                out[i] = p.closed(f"model failed: {type(exc).__name__}: {exc}")
-                continue
-            p.timings["model"] = seconds * 1e3  # the model's run time for this part's views
-            try:
-                out[i] = self._finish(p, segs)
+                out[i] = self._finish(p)
             except Exception as exc:  # noqa: BLE001
                 out[i] = self._internal_error(p.request, p.t_start, exc)
         return out  # type: ignore[return-value]
@@ -397,20 +386,28 @@ class Inspector:
         model_u = getattr(getattr(self.segmenter, "manifest", None), "defect_length_uncertainty_px", None) or {}
         return max(spec.decision.defect_uncertainty_px, float(model_u.get(class_name, 0.0)))
 
-    def _finish(self, p: _Pending, segs: Sequence[Segmentation]) -> Inspection:
-        """Defects in mm with zones, measurements, the gate."""
+    def _finish(self, p: _Pending) -> Inspection:
+        """Each view's defects in mm with zones as soon as the model has it (the model works on
+        the next view meanwhile), then measurements and the gate."""
         spec = p.spec
         assert spec is not None
-        t = time.perf_counter()
         defects: list[Defect] = []
-        verify_ms = 0.0
-        for v, s in zip(p.images, segs, strict=True):
-            found, ms = self._view_defects(p, v, s)
+        model_s = verify_ms = defects_ms = 0.0
+        for v in p.images:
+            try:
+                (seg,), s = p.model_calls[v].result()
+            except Exception as exc:  # noqa: BLE001 - a model failure rejects the part
+                return p.closed(f"model failed: {type(exc).__name__}: {exc}")
+            model_s += s
+            t = time.perf_counter()
+            found, ms = self._view_defects(p, v, seg)
+            defects_ms += (time.perf_counter() - t) * 1e3
             defects.extend(found)
             verify_ms += ms
+        p.timings["model"] = model_s * 1e3  # the model's run time for this part's views
         if self.verifier is not None or self.subtypes is not None:
             p.timings["verify"] = verify_ms  # the second looks: verifier and subtype classifier
-        p.timings["defects"] = (time.perf_counter() - t) * 1e3
+        p.timings["defects"] = defects_ms
 
         # dimensions -> measurements; a dimension whose view was not given stays not measured
         measurements: dict[str, Measurement] = {}
