@@ -19,6 +19,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from magspect.inspect.geometry_defects import defect_pixels
 from magspect.inspect.metrology import MetrologyResult
 from magspect.specs import Spec, get_spec
 from magspect.types import CLASS_IDS, Defect
@@ -176,18 +177,24 @@ def measure_defects(
     mm = metrology.mm_per_px
     ideal = metrology.ideal_mask()
     dist_in = metrology.inner_distance_px()  # px to the outline
-    missing = (ideal > 0) & (metrology.part_mask == 0)
+    missing: np.ndarray | None = None  # material lost from the ideal outline: needed for chips only
     corners = np.asarray(metrology.corners_xy_px, float).reshape(-1, 2)
     edge_band_px = spec.zones.edge_band_mm / mm
     corner_px = spec.zones.corner_radius_mm / mm
     face = face_zone(metrology.shape, metrology.view)
     out: list[Defect] = []
+    # one pass over the whole mask: the box holding every defect pixel; each class is looked for there
+    ax, ay, aw, ah = cv2.boundingRect(defect_pixels(cm).view(np.uint8))
+    if aw == 0 or ah == 0:
+        return out
+    cm_box = cm[ay : ay + ah, ax : ax + aw]
     for cid, cname in _DEFECT_IDS.items():
-        binary = (cm == cid).astype(np.uint8)
+        binary = (cm_box == cid).astype(np.uint8)
         bx, by, bw, bh = cv2.boundingRect(binary)  # label only the box holding this class's pixels
         if bw == 0 or bh == 0:
             continue
         n, labels, stats, _ = cv2.connectedComponentsWithStats(binary[by : by + bh, bx : bx + bw], connectivity=8)
+        bx, by = bx + ax, by + ay  # the class's box in image coordinates
         for k in range(1, n):
             area_px = int(stats[k, cv2.CC_STAT_AREA])
             if area_px < min_area_px:
@@ -238,6 +245,8 @@ def measure_defects(
             if cname == "chip":
                 # the deeper of the silhouette's loss and the chip's visible fracture face
                 reach_px = float(dist_in[ys, xs].max())
+                if missing is None:
+                    missing = (ideal > 0) & (metrology.part_mask == 0)
                 depth_mm = max(_chip_depth_px(crop, (x0, y0), metrology, dist_in, missing), reach_px) * mm
                 width_px = depth_mm / mm
             subtype = None

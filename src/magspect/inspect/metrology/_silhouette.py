@@ -69,8 +69,16 @@ def find_part(
     if hi - lo <= 0:
         raise PartNotFoundError("part not found: the image is uniform")
     # (gray - lo) * 255 / (hi - lo), truncated to uint8 as numpy's astype would (cv2 would round)
-    g8 = np.empty((h, w), np.uint8)
-    np.copyto(g8, (gray - np.float32(lo)) * np.float32(255.0 / (hi - lo)), casting="unsafe")
+    raw = np.asarray(image)
+    scale = np.float32(255.0 / (hi - lo))
+    if raw.ndim == 2 and raw.dtype == np.uint8:  # the same float32 arithmetic once per grey level
+        lut = np.empty(256, np.uint8)
+        levels = np.clip(np.arange(256, dtype=np.float32), np.float32(lo), np.float32(hi))  # only lo..hi occur
+        np.copyto(lut, (levels - np.float32(lo)) * scale, casting="unsafe")
+        g8 = cv2.LUT(raw, lut)
+    else:
+        g8 = np.empty((h, w), np.uint8)
+        np.copyto(g8, (gray - np.float32(lo)) * scale, casting="unsafe")
     g8 = cv2.GaussianBlur(g8, (0, 0), 1.0)
     thr, bright8 = cv2.threshold(g8, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     n_bright = int(cv2.countNonZero(bright8))
@@ -122,7 +130,7 @@ def find_part(
         mask[hole[:, 1].astype(int), hole[:, 0].astype(int)] = 1
     # the two grey levels: medians over every other row and column (plenty of pixels, 4x less work)
     sub = (slice(None, None, 2), slice(None, None, 2))
-    raw = np.asarray(image)  # integer grey levels: an exact median from their histogram, no sort
+    # integer grey levels (raw): an exact median from their histogram, no sort
     levels = raw if raw.ndim == 2 and raw.dtype in (np.uint8, np.uint16) else gray
     part_px = levels[sub][mask[sub].astype(bool)]
     bg_px = levels[sub][~cv2.dilate(mask, np.ones((9, 9), np.uint8))[sub].astype(bool)]
