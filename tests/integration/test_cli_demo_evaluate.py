@@ -68,6 +68,29 @@ def test_evaluate_suite_and_data_json_keys(const_model, tmp_path):
     assert r.exit_code == 2 and "exactly one of" in r.output
 
 
+def test_evaluate_under_one_front_light(const_model, tmp_path):
+    """--lighting re-images the suite's parts under one front light: magsynth-v1's first val part has
+    a view lit only from behind (its surface not visible: REVIEW at best); under dark-field light it
+    has none. The figures say which light they were measured under."""
+    js = tmp_path / "e.json"
+    counts = {}
+    for light in (None, "darkfield"):
+        extra = [] if light is None else ["--lighting", light]
+        r = runner.invoke(app, ["evaluate", "--suite", "magsynth-v1", "--split", "val", "--n", "1", "--model",
+                                str(const_model), "--verifier", "none", "--json", str(js), *extra])
+        assert r.exit_code == 0, r.output
+        d = json.loads(js.read_text())
+        assert d["lighting"] == (light or "suite")
+        counts[light] = d["parts_with_surface_not_visible"]
+    assert counts == {None: 1, "darkfield": 0}
+    assert "under darkfield light" in r.output
+    for bad, needle in ((["--lighting", "backlight"], "front light"), (["--lighting", "uv"], "front light")):
+        r = runner.invoke(app, ["evaluate", "--suite", "magsynth-v2", "--n", "1", *bad])
+        assert r.exit_code != 0 and needle in r.output, r.output
+    r = runner.invoke(app, ["evaluate", "--data", "mask-folder:x", "--lighting", "dome"])
+    assert r.exit_code != 0 and "with --suite" in r.output
+
+
 def test_evaluate_data_with_class_id_masks(const_model, tmp_path):
     """images/ + masks/ layout: which images are defective comes from the masks themselves."""
     import cv2

@@ -18,6 +18,12 @@ def register(app: typer.Typer) -> None:
 def evaluate_cmd(
     suite: Annotated[str | None, typer.Option(help="magsynth-v2 (front-lit, as a station) or -v1.")] = None,
     split: Annotated[str, typer.Option(help="Split of the suite: test or val.")] = "test",
+    lighting: Annotated[
+        str | None,
+        typer.Option(help="Image every view of the suite's parts under this front light (coaxial, dome or "
+                     "darkfield) instead of the suite's own draw: the same parts, poses, defects and look-alikes; "
+                     "what a station lit that way would do (--suite)."),
+    ] = None,
     n: Annotated[int | None, typer.Option("--n", min=1, help="Only the first N parts of the split.")] = None,
     data: Annotated[
         str | None, typer.Option(help="Real labelled data, e.g. mask-folder:../shared/data/magnetic_tile")
@@ -47,6 +53,14 @@ def evaluate_cmd(
 
     if (suite is None) == (data is None):
         fail("give exactly one of --suite magsynth-v2 (or magsynth-v1) or --data mask-folder:PATH")
+    if lighting is not None:
+        from magspect.datasets import FRONT_LIGHTINGS
+
+        if data is not None:
+            fail("--lighting re-images a synthetic suite's parts: use it with --suite, not --data")
+        if lighting not in FRONT_LIGHTINGS:
+            fail(f"--lighting {lighting!r}: give a front light that shows the surface, one of "
+                 f"{', '.join(FRONT_LIGHTINGS)}")
     columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TimeRemainingColumn())
     if data is not None:
@@ -91,20 +105,25 @@ def evaluate_cmd(
                 tta=tta.value,
             )
             total = len(synth_suite.seeds(split)) if n is None else min(n, len(synth_suite.seeds(split)))
-            parts = synth_suite.iter_parts(split, limit=n, backlight=True)  # + back-lit images for metrology
+            # + back-lit images for metrology; a one-light tuple takes the same random draw as the
+            # suite's choice of lighting, so the parts stay the same and only their light changes
+            light = {} if lighting is None else {"lighting": (lighting,)}
+            parts = synth_suite.iter_parts(split, limit=n, backlight=True, **light)
         except (ModelError, VerifierError, SubtypeError, ValueError, KeyError) as exc:
             fail(str(exc))
         with Progress(*columns, console=console, transient=True) as bar:
-            task = bar.add_task(f"{suite}/{split}", total=total)
+            task = bar.add_task(f"{suite}/{split}" + (f" under {lighting}" if lighting else ""), total=total)
             ev = evaluate_parts(inspector, parts, progress=lambda o: bar.advance(task))
-        summary = {"suite": suite, "split": split, "defect_threshold": inspector.defect_threshold, "tta": tta.value,
+        summary = {"suite": suite, "split": split, "lighting": lighting or "suite",
+                   "defect_threshold": inspector.defect_threshold, "tta": tta.value,
                    "verifier": None if inspector.verifier_ref is None else inspector.verifier_ref.model_dump(),
                    "verifier_review_below": inspector.verifier_review_below,
                    "subtypes": None if inspector.subtypes_ref is None else inspector.subtypes_ref.model_dump(),
                    "defect_length_uncertainty_px": dict(inspector.segmenter.manifest.defect_length_uncertainty_px),
                    **ev.summary}
         console.print(
-            f"{summary['n_parts']} parts ({summary['n_nonconforming']} nonconforming): escape rate "
+            (f"under {lighting} light: " if lighting else "")
+            + f"{summary['n_parts']} parts ({summary['n_nonconforming']} nonconforming): escape rate "
             f"{summary['escape_rate']:.2%}, false rejects {summary['false_reject_rate']:.2%}, reviews "
             f"{summary['review_rate']:.2%}, {summary['parts_per_s']:.2f} parts/s (incl. generation)"
         )

@@ -1,0 +1,133 @@
+"""Would a second front light per view pay? Part-level escapes and false rejects of a station that
+images each view under one lighting, against one that images it under two (or three) and rejects
+on the worst verdict.
+
+The escapes left by the bundled model are mostly faint cracks under dome or coaxial light that
+dark-field light shows (BENCHMARKS.md, "Where the escapes sit"). Each of the first N parts of a
+magsynth-v2 split is rendered once per lighting in ``--lights``, with the same pose, defects,
+surface texture and look-alikes (only the light changes: the generator draws the lighting from the
+view's random stream, so a one-choice tuple consumes the same draw; dome and coaxial light add
+their glints, and the fixture shadow drawn after them differs), each view with its back-lit
+companion for metrology, and inspected by the whole Inspector (model, verifier, subtypes, gate).
+A multi-light station's verdict is the worst of its lights' verdicts (REJECT > REVIEW > PASS):
+every defect any light shows counts, and so does every false call.
+
+    .venv/bin/python benchmarks/bench_lighting.py --split val --n 200 [--lights dome,darkfield] [--json out.json]
+
+Prints, for each single light and each combination: escape rate (nonconforming parts judged PASS),
+false rejects (conforming parts judged REJECT) and reviews, as ``magspect evaluate`` counts them.
+numpy, OpenCV, onnxruntime only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+_RANK = {"PASS": 0, "REVIEW": 1, "REJECT": 2}
+
+
+def worst(verdicts: Sequence[str]) -> str:
+    """The strictest of several verdicts (REJECT > REVIEW > PASS)."""
+    return max(verdicts, key=_RANK.__getitem__)
+
+
+def rates(conforming: Sequence[bool], verdicts: Sequence[str]) -> dict[str, float | int]:
+    """escape / false-reject / review rates (fractions) and counts, as ``magspect evaluate`` counts them."""
+    bad = [v for c, v in zip(conforming, verdicts, strict=True) if not c]
+    good = [v for c, v in zip(conforming, verdicts, strict=True) if c]
+    escapes = sum(v == "PASS" for v in bad)
+    false_rejects = sum(v == "REJECT" for v in good)
+    reviews = sum(v == "REVIEW" for v in verdicts)
+    return {
+        "parts": len(verdicts), "nonconforming": len(bad), "escapes": escapes, "false_rejects": false_rejects,
+        "reviews": reviews,
+        "escape_rate": escapes / len(bad) if bad else 0.0,
+        "false_reject_rate": false_rejects / len(good) if good else 0.0,
+        "review_rate": reviews / len(verdicts) if verdicts else 0.0,
+    }
+
+
+def combinations(lights: Sequence[str]) -> list[tuple[str, ...]]:
+    """Every non-empty set of the lights, singles first."""
+    return [c for k in range(1, len(lights) + 1) for c in itertools.combinations(lights, k)]
+
+
+def table(conforming: Sequence[bool], by_light: Mapping[str, Sequence[str]]) -> list[dict]:
+    """One row per combination of lights: its verdicts are the worst of its lights' per part."""
+    rows = []
+    for combo in combinations(list(by_light)):
+        verdicts = [worst(vs) for vs in zip(*(by_light[x] for x in combo), strict=True)]
+        rows.append({"lights": "+".join(combo), **rates(conforming, verdicts)})
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--split", default="val", choices=("train", "val", "test"))
+    ap.add_argument("--n", type=int, default=200, help="first N parts of the split")
+    ap.add_argument("--lights", default="dome,darkfield,coaxial", help="comma-separated front lightings")
+    ap.add_argument("--model", default=None, help="ONNX model [default: the bundled FP32 one]")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", type=Path, default=None, help="write the rows and every part's verdicts here")
+    args = ap.parse_args(argv)
+
+    from magspect.datasets import FRONT_LIGHTINGS, get_suite
+    from magspect.inspect.inspector import Inspector
+
+    lights = [x.strip() for x in args.lights.split(",") if x.strip()]
+    unknown = sorted(set(lights) - set(FRONT_LIGHTINGS))
+    if unknown or not lights or len(set(lights)) != len(lights):
+        print(f"--lights: give distinct front lightings from {', '.join(FRONT_LIGHTINGS)}; got {args.lights!r}",
+              file=sys.stderr)
+        return 2
+    if args.n < 1:
+        print("--n must be at least 1", file=sys.stderr)
+        return 2
+    suite = get_suite("magsynth-v2")
+    inspector = Inspector(args.model, threads=args.threads)
+    conforming: list[bool] = []
+    by_light: dict[str, list[str]] = {x: [] for x in lights}
+    parts_out = []
+    from rich.console import Console
+    from rich.progress import track
+
+    from magspect.datasets import generate_part
+
+    for spec_id, seed in track(suite.parts(args.split, args.n), description="parts", console=Console(stderr=True)):
+        row = {"spec": spec_id, "seed": seed}
+        truth = None
+        for light in lights:
+            part = generate_part(spec_id, seed, suite.config(args.split, lighting=(light,)))
+            if truth is None:
+                truth = bool(part.truth["conforming"])
+            elif truth != bool(part.truth["conforming"]):  # the light must not change what the part is
+                raise RuntimeError(f"{spec_id} seed {seed}: truth differs between lightings")
+            r = inspector.inspect({v: rv.image for v, rv in part.views.items()}, spec=spec_id,
+                                  um_per_px={v: rv.truth["um_per_px"] for v, rv in part.views.items()},
+                                  backlights={v: rv.backlight for v, rv in part.views.items()})
+            by_light[light].append(r.verdict.value)
+            row[light] = r.verdict.value
+        conforming.append(bool(truth))
+        row["conforming"] = bool(truth)
+        parts_out.append(row)
+
+    rows = table(conforming, by_light)
+    print(f"# magsynth-v2 {args.split}, first {args.n} parts ({sum(not c for c in conforming)} nonconforming), "
+          f"model {inspector.model_ref.name}")
+    print("| lights per view | escape | false rejects | reviews |")
+    print("|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['lights']} | {r['escape_rate']:.1%} ({r['escapes']}) | {r['false_reject_rate']:.1%} "
+              f"({r['false_rejects']}) | {r['review_rate']:.1%} |")
+    if args.json:
+        args.json.write_text(json.dumps({"split": args.split, "n": args.n, "rows": rows, "parts": parts_out}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
