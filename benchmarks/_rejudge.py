@@ -18,12 +18,17 @@ class Judged:
     inspection: Any  # the Inspection (images and masks), for scoring its defects
 
 
-def inspect_split(insp: Any, split: str, n: int, suite: str = "magsynth-v2") -> Iterator[Judged]:
+def inspect_split(
+    insp: Any, split: str, n: int, suite: str = "magsynth-v2", lighting: str | None = None
+) -> Iterator[Judged]:
+    """The first ``n`` parts of a suite's split through ``insp``; ``lighting``: every view under this
+    front light instead of the suite's draw (the same parts, as ``magspect evaluate --lighting``)."""
     from magspect.datasets import get_suite
     from magspect.inspect.evaluate import true_verdict_of
     from magspect.specs import get_spec
 
-    for part in get_suite(suite).iter_parts(split, limit=n):
+    light = {} if lighting is None else {"lighting": (lighting,)}
+    for part in get_suite(suite).iter_parts(split, limit=n, **light):
         t = part.truth
         ins = insp.inspect_detailed(
             {v: rv.image for v, rv in part.views.items()},

@@ -6,6 +6,7 @@ then for each threshold the defects scored under it are dropped and the spec's g
 again (a view that hides the surface still forces REVIEW). Tune on ``val``, never on ``test``.
 
     .venv/bin/python benchmarks/bench_verifier_thresholds.py runs/verifier/verifier.onnx --split val --n 150
+    .venv/bin/python benchmarks/bench_verifier_thresholds.py V.onnx --lighting darkfield   # a dark-field station
 
 ``--review-below T,...``: a review band instead of a second cut. Candidates the verifier keeps
 (score at/above its manifest's threshold) but scores under ``T`` are judged as the gate judges an
@@ -24,6 +25,8 @@ def main() -> None:
     ap.add_argument("--model", default=None)
     ap.add_argument("--split", default="val")
     ap.add_argument("--n", type=int, default=150)
+    ap.add_argument("--lighting", default=None, choices=("coaxial", "dome", "darkfield"),
+                    help="every view under this front light (a station lit that way) instead of the suite's draw")
     ap.add_argument("--thresholds", default="0.01,0.02,0.05,0.1,0.2,0.3,0.5")
     ap.add_argument("--review-below", default="", help="review bands above each verifier's own threshold")
     ap.add_argument("--grid", action="store_true", help="each review band above each of --thresholds too")
@@ -41,7 +44,7 @@ def main() -> None:
     insp = Inspector(model=args.model, verifier=False)
     verifiers = [Verifier(p) for p in args.verifiers]
     parts, scores = [], []  # scores[part][verifier][defect]
-    for jp in inspect_split(insp, args.split, args.n):
+    for jp in inspect_split(insp, args.split, args.n, lighting=args.lighting):
         per_ver = []
         for ver in verifiers:
             s = np.ones(len(jp.defects), np.float32)
@@ -58,8 +61,8 @@ def main() -> None:
     def rates(k: int, th: float) -> tuple[float, float, float, float]:
         return rejudge(parts, lambda i, d: k < 0 or scores[i][k][id(d)] >= th)
 
-    print(f"# {args.n} magsynth-v2 {args.split} parts, model {args.model or 'bundled'} "
-          f"(sha256 {insp.model_ref.sha256[:12]})")
+    print(f"# {args.n} magsynth-v2 {args.split} parts, lit {args.lighting or 'as the suite draws'}, model "
+          f"{args.model or 'bundled'} (sha256 {insp.model_ref.sha256[:12]})")
     print("| verifier | threshold | escape | false rejects | reviews | dismissed per 100 parts |")
     print("|---|---|---|---|---|---|")
     e, f, r, g = rates(-1, 0.0)
