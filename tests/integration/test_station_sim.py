@@ -49,6 +49,21 @@ def test_simulated_line_with_truth_model(tmp_path):
                 assert rec.kept_images == ("side", "top")  # images of rejected parts kept
 
 
+def test_station_config_lighting(tmp_path):
+    """``camera.lighting`` reaches the simulated line: every decision's part was imaged under it; a
+    light that shows no surface is refused when the config is read."""
+    decisions = []
+    st = build_station(_cfg(tmp_path, n_parts=4, prerender=2, lanes=1, lighting="coaxial"),
+                       on_record=decisions.append)
+    st.start()
+    assert st.wait_source_done(60)
+    st.stop(timeout_s=60)
+    assert len(decisions) == 4
+    assert all(d.truth["lighting"] == {"top": "coaxial", "side": "coaxial"} for d in decisions)
+    with pytest.raises(ValueError, match="lighting"):
+        _cfg(tmp_path, lighting="backlight")
+
+
 def test_station_package_never_imports_torch():
     code = ("import sys, magspect.edge, magspect.cli.station, magspect.edge._opcua, magspect.edge._records; "
             "print('torch' in sys.modules)")

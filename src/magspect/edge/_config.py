@@ -33,6 +33,8 @@ class SimCamera(_Cfg):
     prerender: int = Field(0, ge=0)
     backlight: bool = True
     lanes: PositiveInt = 1
+    # the front light of every view; unset: drawn per view among the three, as magsynth-v2 does
+    lighting: Literal["coaxial", "dome", "darkfield"] | None = None
 
 
 class FolderCamera(_Cfg):
@@ -152,7 +154,8 @@ def build_station(cfg: StationConfig, *, inspector: Any = None, on_record: Any =
                                     defect_rate=cam_cfg.defect_rate,
                                     out_of_tolerance_rate=cam_cfg.out_of_tolerance_rate,
                                     size_px=cam_cfg.size_px, seed=cam_cfg.seed, prerender=cam_cfg.prerender,
-                                    backlight=cam_cfg.backlight, lanes=cam_cfg.lanes, segmenter=truth)
+                                    backlight=cam_cfg.backlight, lanes=cam_cfg.lanes, segmenter=truth,
+                                    lighting=cam_cfg.lighting)
     elif cam_cfg.kind == "folder":
         camera = WatchedFolder(cam_cfg.path, views=cam_cfg.views, um_per_px=cam_cfg.um_per_px,
                                settle_s=cam_cfg.settle_s)

@@ -94,12 +94,16 @@ class SimulatedLine:
         serial_prefix: str = "SIM",
         segmenter: TruthSegmenter | None = None,
         rendered: tuple[_Rendered, ...] | None = None,
+        lighting: str | None = None,
     ) -> None:
         if not rate_hz > 0:
             raise ValueError(f"rate_hz must be > 0, got {rate_hz}")
         if lanes < 1:
             raise ValueError("lanes must be >= 1")
         from magspect.datasets import FRONT_LIGHTINGS, SynthConfig
+
+        if lighting is not None and lighting not in FRONT_LIGHTINGS:
+            raise ValueError(f"lighting must be a front light, one of {', '.join(FRONT_LIGHTINGS)}; got {lighting!r}")
 
         self.name = f"sim:{spec}@{rate_hz:g}Hz"
         self.spec = spec
@@ -111,10 +115,11 @@ class SimulatedLine:
         self.lanes = lanes
         self.serial_prefix = serial_prefix
         self.segmenter = segmenter
-        # a station's lighting: front-lit views (the surface shows), a back-lit companion per view
+        # a station's lighting: front-lit views (the surface shows; one light, or drawn per view among
+        # them), a back-lit companion per view
         self.config = SynthConfig(
             size_px=size_px, defect_rate=defect_rate, out_of_tolerance_rate=out_of_tolerance_rate,
-            lighting=FRONT_LIGHTINGS, backlight=backlight,
+            lighting=FRONT_LIGHTINGS if lighting is None else (lighting,), backlight=backlight,
         )
         self._given = tuple(rendered) if rendered else None
         self._pool: list[_Rendered] = []
@@ -131,7 +136,7 @@ class SimulatedLine:
             backlights=backlights,
             um_per_px={v: float(rv.truth["um_per_px"]) for v, rv in part.views.items()},
             masks={v: rv.class_mask for v, rv in part.views.items()},
-            truth=part.truth,
+            truth={**part.truth, "lighting": {v: rv.truth["lighting"] for v, rv in part.views.items()}},
         )
 
     @property

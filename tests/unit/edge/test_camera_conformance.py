@@ -110,6 +110,21 @@ def test_camera_conformance(kind, tmp_path, request):
     cam.close()  # closing twice is harmless
 
 
+def test_sim_line_lighting():
+    """One front light for every view when asked (a dark-field station), drawn per view otherwise;
+    the capture's truth says which."""
+    lit = SimulatedLine(SPEC, rate_hz=50, n_parts=3, size_px=128, prerender=3, lighting="darkfield")
+    drawn = SimulatedLine(SPEC, rate_hz=50, n_parts=3, size_px=128, prerender=3)
+    for cam in (lit, drawn):
+        cam.open()
+    lights = {name: [c.truth["lighting"] for c in cam.rendered] for name, cam in (("lit", lit), ("drawn", drawn))}
+    assert all(v == {"top": "darkfield", "side": "darkfield"} for v in lights["lit"])
+    assert {x for v in lights["drawn"] for x in v.values()} <= {"coaxial", "dome", "darkfield"}
+    assert lights["drawn"] != lights["lit"]  # these seeds draw other lights too
+    with pytest.raises(ValueError, match="front light"):
+        SimulatedLine(SPEC, lighting="backlight")
+
+
 def test_folder_source_pairs_views_and_moves_files(tmp_path):
     cam, _ = _folder(tmp_path)
     cam.open()
