@@ -34,6 +34,7 @@ def test_evaluate_suite_and_data_json_keys(const_model, tmp_path):
     d = json.loads(js.read_text())
     assert d["n_parts"] == 2 and {"escape_rate", "false_reject_rate", "review_rate", "parts_per_s"} <= set(d)
     assert d["defect_threshold"] == 0.0  # the model's manifest
+    assert sum(v["n_parts"] for v in d["per_spec"].values()) == 2  # the rates again, per spec
     # the decision bands in use: none from this model, no verifier for it
     assert d["defect_length_uncertainty_px"] == {} and d["verifier_review_below"] is None and d["verifier"] is None
     causes = d["reported_false_defects_by_cause"]

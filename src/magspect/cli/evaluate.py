@@ -127,6 +127,11 @@ def evaluate_cmd(
             f"{summary['escape_rate']:.2%}, false rejects {summary['false_reject_rate']:.2%}, reviews "
             f"{summary['review_rate']:.2%}, {summary['parts_per_s']:.2f} parts/s (incl. generation)"
         )
+        if len(summary["per_spec"]) > 1:
+            console.print("  per spec: " + "; ".join(
+                f"{k} escapes {v['escapes']}/{v['n_nonconforming']}, false rejects {v['false_rejects']}/"
+                f"{v['n_conforming']}" for k, v in summary["per_spec"].items()
+            ))
         for c, bands in summary["defect_recall"].items():
             txt = ", ".join(
                 f"{b}: {'—' if v['recall'] is None else format(v['recall'], '.2f')} (n={v['n']})"

@@ -163,6 +163,8 @@ def evaluate_parts(
     iou = pix.iou()
     summary: dict[str, Any] = {
         **rates,
+        # the same rates for each spec (part family and grade): where the escapes and false rejects sit
+        "per_spec": per_spec_rates(ev.outcomes),
         "parts_per_s": n / wall if wall > 0 else 0.0,
         "latency_ms_p50": float(np.percentile(latencies, 50)) if latencies else None,
         "latency_ms_p99": float(np.percentile(latencies, 99)) if latencies else None,
@@ -239,6 +241,24 @@ def evaluate_parts(
     }
     ev.summary = summary
     return ev
+
+
+def per_spec_rates(outcomes: Iterable[PartOutcome]) -> dict[str, dict[str, float | int]]:
+    """Parts, nonconforming and conforming parts, escape / false-reject / review rates (and the
+    counts behind them) for each spec among ``outcomes``, in spec order."""
+    by_spec: dict[str, list[PartOutcome]] = defaultdict(list)
+    for o in outcomes:
+        by_spec[o.spec_id].append(o)
+    out: dict[str, dict[str, float | int]] = {}
+    for spec_id, os_ in sorted(by_spec.items()):
+        r = part_rates([o.true_verdict for o in os_], [o.verdict for o in os_])
+        out[spec_id] = {
+            **{k: r[k] for k in ("n_parts", "n_nonconforming", "n_conforming", "escape_rate", "false_reject_rate",
+                                 "review_rate")},
+            "escapes": sum(o.true_verdict != Verdict.PASS and o.verdict == Verdict.PASS for o in os_),
+            "false_rejects": sum(o.true_verdict == Verdict.PASS and o.verdict == Verdict.REJECT for o in os_),
+        }
+    return out
 
 
 #: Found defects of a class needed before its sizing uncertainty is stated.

@@ -53,3 +53,26 @@ def test_found_defects_are_sized_against_the_truth():
     assert exact["chip"]["n"] >= 3 and abs(exact["chip"]["length_bias"]) < 0.25
     short = evaluate_parts(Inspector(segmenter=Oracle(parts, shrink=True), verifier=False), parts).summary
     assert short["defect_sizing_mm"]["chip"]["length_bias"] < exact["chip"]["length_bias"] - 0.1
+
+
+def test_rates_per_spec():
+    """Each spec's escapes and false rejects counted among its own parts only."""
+    from types import SimpleNamespace
+
+    from magspect.inspect.evaluate import PartOutcome, per_spec_rates
+    from magspect.types import Verdict
+
+    def outcome(spec, truth, verdict):
+        return PartOutcome("p", spec, Verdict(truth), SimpleNamespace(result=SimpleNamespace(verdict=Verdict(verdict))),
+                           {})
+
+    rows = per_spec_rates([
+        outcome("disc", "PASS", "REJECT"), outcome("disc", "PASS", "PASS"), outcome("disc", "REJECT", "PASS"),
+        outcome("block", "REJECT", "REJECT"), outcome("block", "REJECT", "PASS"), outcome("block", "PASS", "REVIEW"),
+    ])
+    assert list(rows) == ["block", "disc"]
+    assert rows["disc"]["n_parts"] == 3 and rows["disc"]["n_conforming"] == 2
+    assert (rows["disc"]["escapes"], rows["disc"]["false_rejects"]) == (1, 1)
+    assert rows["disc"]["false_reject_rate"] == 0.5 and rows["disc"]["escape_rate"] == 1.0
+    assert (rows["block"]["escapes"], rows["block"]["false_rejects"], rows["block"]["n_nonconforming"]) == (1, 0, 2)
+    assert rows["block"]["review_rate"] == 1 / 3
