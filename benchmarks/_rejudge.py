@@ -19,16 +19,22 @@ class Judged:
 
 
 def inspect_split(
-    insp: Any, split: str, n: int, suite: str = "magsynth-v2", lighting: str | None = None
+    insp: Any, split: str, n: int, suite: str = "magsynth-v2", lighting: str | None = None,
+    spec: str | None = None,
 ) -> Iterator[Judged]:
     """The first ``n`` parts of a suite's split through ``insp``; ``lighting``: every view under this
-    front light instead of the suite's draw (the same parts, as ``magspect evaluate --lighting``)."""
-    from magspect.datasets import get_suite
+    front light instead of the suite's draw (the same parts, as ``magspect evaluate --lighting``);
+    ``spec``: only the parts of this spec among them."""
+    from magspect.datasets import generate_part, get_suite
     from magspect.inspect.evaluate import true_verdict_of
     from magspect.specs import get_spec
 
-    light = {} if lighting is None else {"lighting": (lighting,)}
-    for part in get_suite(suite).iter_parts(split, limit=n, **light):
+    s = get_suite(suite)
+    cfg = s.config(split, **({} if lighting is None else {"lighting": (lighting,)}))
+    for spec_id, seed in s.parts(split, n):
+        if spec is not None and spec_id != spec:
+            continue
+        part = generate_part(spec_id, seed, cfg)
         t = part.truth
         ins = insp.inspect_detailed(
             {v: rv.image for v, rv in part.views.items()},

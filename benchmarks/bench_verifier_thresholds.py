@@ -27,6 +27,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=150)
     ap.add_argument("--lighting", default=None, choices=("coaxial", "dome", "darkfield"),
                     help="every view under this front light (a station lit that way) instead of the suite's draw")
+    ap.add_argument("--spec", default=None, help="only the parts of this spec among the first --n")
     ap.add_argument("--thresholds", default="0.01,0.02,0.05,0.1,0.2,0.3,0.5")
     ap.add_argument("--review-below", default="", help="review bands above each verifier's own threshold")
     ap.add_argument("--grid", action="store_true", help="each review band above each of --thresholds too")
@@ -44,7 +45,7 @@ def main() -> None:
     insp = Inspector(model=args.model, verifier=False)
     verifiers = [Verifier(p) for p in args.verifiers]
     parts, scores = [], []  # scores[part][verifier][defect]
-    for jp in inspect_split(insp, args.split, args.n, lighting=args.lighting):
+    for jp in inspect_split(insp, args.split, args.n, lighting=args.lighting, spec=args.spec):
         per_ver = []
         for ver in verifiers:
             s = np.ones(len(jp.defects), np.float32)
@@ -61,7 +62,8 @@ def main() -> None:
     def rates(k: int, th: float) -> tuple[float, float, float, float]:
         return rejudge(parts, lambda i, d: k < 0 or scores[i][k][id(d)] >= th)
 
-    print(f"# {args.n} magsynth-v2 {args.split} parts, lit {args.lighting or 'as the suite draws'}, model "
+    print(f"# {len(parts)} magsynth-v2 {args.split} parts of the first {args.n} ({args.spec or 'every spec'}), lit "
+          f"{args.lighting or 'as the suite draws'}, model "
           f"{args.model or 'bundled'} (sha256 {insp.model_ref.sha256[:12]})")
     print("| verifier | threshold | escape | false rejects | reviews | dismissed per 100 parts |")
     print("|---|---|---|---|---|---|")

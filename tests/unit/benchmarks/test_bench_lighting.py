@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from magspect.datasets import get_suite, generate_part
+from magspect.datasets import generate_part, get_suite
 
 _path = Path(__file__).parents[3] / "benchmarks" / "bench_lighting.py"
 _spec = importlib.util.spec_from_file_location("bench_lighting", _path)
