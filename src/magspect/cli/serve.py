@@ -28,6 +28,11 @@ def serve(
     queue_size: Annotated[int | None, typer.Option(help="Inspections that may wait beyond those (then 503).")] = None,
     threads: Annotated[int | None, typer.Option(help="onnxruntime threads per inspection.")] = None,
     default_spec: Annotated[str | None, typer.Option(help="Spec used when a request names none.")] = None,
+    verifier: Annotated[
+        str | None,
+        typer.Option(help="Look-alike verifier ONNX, or 'none' [env MAGSPECT_VERIFIER, default: the bundled one "
+                     "when it was trained for the model]."),
+    ] = None,
     tta: Annotated[
         Tta | None,
         typer.Option("--tta", help=f"{TTA_HELP} [env MAGSPECT_TTA, default none]"),
@@ -46,7 +51,7 @@ def serve(
         fail(f"the REST service needs the 'serve' extra (pip install 'magspect[serve]'): {exc}")
     given = {"host": host, "port": port, "model": model, "int8": int8, "db_url": db_url, "data_dir": data_dir,
              "workers": workers, "queue_size": queue_size, "threads": threads, "default_spec": default_spec,
-             "tta": tta.value if tta is not None else None}
+             "tta": tta.value if tta is not None else None, "verifier": verifier}
     try:
         settings = ServeSettings(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as exc:

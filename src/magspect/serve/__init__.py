@@ -7,7 +7,7 @@ Run it::
     uvicorn --factory magspect.serve:create_app      # settings from MAGSPECT_* only
 
 Settings (:class:`ServeSettings`, env ``MAGSPECT_<NAME>``): ``model``, ``int8``, ``providers``,
-``threads``, ``default_spec``, ``db_url``, ``data_dir``, ``keep_images_max_age_days``,
+``threads``, ``default_spec``, ``verifier``, ``tta``, ``db_url``, ``data_dir``, ``keep_images_max_age_days``,
 ``keep_images_max_count``, ``api_key_sha256`` (comma-separated sha256 digests of the accepted
 ``X-API-Key`` values: ``printf %s KEY | sha256sum``), ``max_upload_bytes``, ``max_pixels``,
 ``workers``, ``queue_size``, ``retry_after_s``, ``graceful_shutdown_s``, ``overlay_cache``.

@@ -43,3 +43,28 @@ def test_settings_from_env(monkeypatch, tmp_path):
     monkeypatch.setenv("MAGSPECT_TTA", "rot90")
     with pytest.raises(ValueError, match="tta"):
         ServeSettings()
+
+
+def test_service_loads_the_verifier_it_is_given(tmp_path):
+    """MAGSPECT_VERIFIER / --verifier: a verifier file (e.g. one re-tuned for a dark-field station),
+    'none', or unset for the bundled one."""
+    from magspect.inspect.verifier import bundled_verifier_path
+    from magspect.serve import ServeSettings
+    from magspect.serve._metrics import Metrics
+    from magspect.serve._service import Service
+
+    if not bundled_verifier_path().is_file():
+        pytest.skip("no bundled verifier in this checkout")
+    refs = {}
+    for name, value in (("bundled", None), ("file", str(bundled_verifier_path())), ("none", "none")):
+        svc = Service(ServeSettings(verifier=value, data_dir=tmp_path, workers=1), store=None, queue=None,
+                      metrics=Metrics())
+        svc.load_inspector()
+        assert svc.load_error is None, svc.load_error
+        refs[name] = svc.inspector.verifier_ref
+    assert refs["none"] is None
+    assert refs["file"] == refs["bundled"] and refs["file"].sha256
+    svc = Service(ServeSettings(verifier=str(tmp_path / "missing.onnx"), data_dir=tmp_path, workers=1), store=None,
+                  queue=None, metrics=Metrics())
+    svc.load_inspector()
+    assert svc.inspector is None and "missing.onnx" in svc.load_error
