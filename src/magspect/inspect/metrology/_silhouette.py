@@ -73,8 +73,8 @@ def find_part(
     scale = np.float32(255.0 / (hi - lo))
     if raw.ndim == 2 and raw.dtype == np.uint8:  # the same float32 arithmetic once per grey level
         lut = np.empty(256, np.uint8)
-        levels = np.clip(np.arange(256, dtype=np.float32), np.float32(lo), np.float32(hi))  # only lo..hi occur
-        np.copyto(lut, (levels - np.float32(lo)) * scale, casting="unsafe")
+        grey = np.clip(np.arange(256, dtype=np.float32), np.float32(lo), np.float32(hi))  # only lo..hi occur
+        np.copyto(lut, (grey - np.float32(lo)) * scale, casting="unsafe")
         g8 = cv2.LUT(raw, lut)
     else:
         g8 = np.empty((h, w), np.uint8)
