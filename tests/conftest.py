@@ -37,9 +37,9 @@ def const_model(tmp_path_factory):
     return build_const_onnx(tmp_path_factory.mktemp("const-model") / "const.onnx")
 
 
-def build_verifier_onnx(path, *, segmenter_sha="0" * 64, threshold=0.5, n_features=4):
+def build_verifier_onnx(path, *, segmenter_sha="0" * 64, threshold=0.5, n_features=4, spec_points=None):
     """A look-alike verifier for the model with ``segmenter_sha``: logit = 20 * (confidence - 0.6),
-    it trusts only confident candidates."""
+    it trusts only confident candidates. ``spec_points``: spec id -> {keep_threshold, review_below}."""
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
 
@@ -60,7 +60,8 @@ def build_verifier_onnx(path, *, segmenter_sha="0" * 64, threshold=0.5, n_featur
     m.ir_version = 9
     e = m.metadata_props.add()
     e.key = VERIFIER_METADATA_KEY
-    e.value = VerifierManifest(name="conf", keep_threshold=threshold, segmenter_sha256=segmenter_sha).to_json()
+    e.value = VerifierManifest(name="conf", keep_threshold=threshold, segmenter_sha256=segmenter_sha,
+                               spec_points=spec_points or {}).to_json()
     onnx.save(m, str(path))
     return path
 

@@ -158,6 +158,38 @@ def test_tune_verifier_writes_a_copy_with_the_new_operating_point_and_the_same_w
     assert r.exit_code == 2 and "new path" in r.output
 
 
+def test_tune_verifier_spec_points(tmp_path):
+    """--spec-point SPEC=KEEP[/REVIEW]: one spec's own operating point, added to the copy's manifest
+    (the others keep the verifier's); a later call adds another; bad values are refused."""
+    import shutil
+
+    pytest.importorskip("onnx")
+    from magspect.inspect.verifier import Verifier, bundled_verifier_path
+
+    src = tmp_path / "v.onnx"
+    shutil.copyfile(bundled_verifier_path(), src)
+    before = Verifier(src).manifest
+    disc, blk = "def-disc-d10-t3-nicuni", "def-blk-20x10x5-nicuni"
+    r = runner.invoke(app, ["tune-verifier", str(src), "--spec-point", f"{disc}=0.3/0.5", "--out",
+                            str(tmp_path / "v2.onnx")])
+    assert r.exit_code == 0, r.output
+    assert f"{disc}: keeps >= 0.3" in " ".join(r.output.split())
+    v2 = Verifier(tmp_path / "v2.onnx")
+    assert v2.manifest.keep_threshold == before.keep_threshold  # every other spec: unchanged
+    assert (v2.operating_point(disc).keep_threshold, v2.operating_point(disc).review_below) == (0.3, 0.5)
+    assert v2.operating_point(blk).keep_threshold == before.keep_threshold
+    r = runner.invoke(app, ["tune-verifier", str(tmp_path / "v2.onnx"), "--spec-point", f"{blk}=0.2",
+                            "--out", str(tmp_path / "v3.onnx")])
+    assert r.exit_code == 0, r.output
+    v3 = Verifier(tmp_path / "v3.onnx")
+    assert set(v3.manifest.spec_points) == {disc, blk} and v3.operating_point(blk).review_below is None
+    for bad, says in ((f"{disc}=0.3/0.2", "above its keep threshold"), ("nope=0.3", "unknown spec"),
+                      (f"{disc}=x", "expected SPEC=KEEP"), (f"{disc}=1.5", "expected SPEC=KEEP")):
+        r = runner.invoke(app, ["tune-verifier", str(src), "--spec-point", bad, "--out", str(tmp_path / "bad.onnx")])
+        assert r.exit_code == 2 and says in " ".join(r.output.split()), (bad, r.output)
+        assert not (tmp_path / "bad.onnx").exists()
+
+
 def test_tune_verifier_dihedral_views_scores_each_candidate_as_the_mean_over_its_flips(tmp_path):
     pytest.importorskip("onnx")
     import numpy as np

@@ -120,15 +120,18 @@ def write_tuned(
     review_below: float | None | str = "keep",
     also_for: tuple[str, ...] = (),
     dihedral_views: int | None = None,
+    spec_points: dict[str, tuple[float, float | None]] | None = None,
 ) -> VerifierManifest:
     """Write ``out``: ``verifier`` with a new operating point, weights unchanged: ``keep_threshold``
     (None: unchanged), ``review_below`` (``"keep"``: unchanged; None: no band), ``also_for``: sha256
     of more segmentation models it was checked with (through the whole pipeline, on validation
-    parts), ``dihedral_views`` (test-time flips; None: unchanged). Each change is recorded in the
+    parts), ``dihedral_views`` (test-time flips; None: unchanged), ``spec_points``: spec id ->
+    (keep threshold, review band or None), that spec's own operating point, added to (or replacing
+    that spec's in) the manifest's. Each change is recorded in the
     manifest's ``training["tuned"]``; its manifest JSON is written beside it and its line in a
     ``SHA256SUMS`` beside it updated. Returns the new manifest.
     Raises ValueError for a review band at or under the keep threshold."""
-    from magspect.inspect.verifier import VERIFIER_METADATA_KEY, Verifier
+    from magspect.inspect.verifier import VERIFIER_METADATA_KEY, OperatingPoint, Verifier
 
     vm = Verifier(verifier).manifest
     keep = vm.keep_threshold if keep_threshold is None else float(keep_threshold)
@@ -138,9 +141,16 @@ def write_tuned(
             f"a review band must be above the verifier's keep threshold {keep:.4g} "
             f"(candidates under it are dismissed), got {band:g}"
         )
-    update = {"keep_threshold": keep, "review_below": band}
+    update: dict[str, object] = {"keep_threshold": keep, "review_below": band}
     if dihedral_views is not None:
         update["dihedral_views"] = int(dihedral_views)
+    if spec_points:
+        for spec_id, (k, b) in spec_points.items():
+            if b is not None and b <= k:
+                raise ValueError(f"spec point {spec_id}: a review band must be above its keep threshold {k:g}, "
+                                 f"got {b:g}")
+        update["spec_points"] = {**vm.spec_points, **{k: OperatingPoint(keep_threshold=t, review_below=b)
+                                                       for k, (t, b) in spec_points.items()}}
     return _write_changed(verifier, out, vm, VERIFIER_METADATA_KEY, also_for, update)
 
 
@@ -182,29 +192,63 @@ def tune_verifier_cmd(
                      "(test-time augmentation; costs that many times the verifier's time). Scores change: "
                      "choose the thresholds with it (default: unchanged)."),
     ] = None,
+    spec_point: Annotated[
+        list[str] | None,
+        typer.Option(help="SPEC=KEEP or SPEC=KEEP/REVIEW: that spec's own keep threshold and review band "
+                     "(repeatable; other specs keep the verifier's). Sweep it first: "
+                     "benchmarks/bench_verifier_thresholds.py --spec SPEC --split val."),
+    ] = None,
 ) -> None:
-    """Set a look-alike verifier's operating point (keep threshold, review band, test-time flips) or the models
-    it serves, in a copy of it (weights unchanged). Choose them on validation parts first:
-    benchmarks/bench_verifier_thresholds.py --split val --review-below ..."""
+    """Set a look-alike verifier's operating point (keep threshold, review band, test-time flips; for every spec
+    or per spec) or the models it serves, in a copy of it (weights unchanged). Choose them on validation parts
+    first: benchmarks/bench_verifier_thresholds.py --split val --review-below ..."""
     from magspect.inspect.backend import ModelError
     from magspect.inspect.verifier import VerifierError
 
     _check_tune_args(verifier, out, "verifier", keep_threshold is not None or review_below is not None
-                     or bool(also_for) or dihedral_views is not None,
-                     "--keep-threshold, --review-below, --dihedral-views or --also-for")
+                     or bool(also_for) or dihedral_views is not None or bool(spec_point),
+                     "--keep-threshold, --review-below, --dihedral-views, --spec-point or --also-for")
     if dihedral_views is not None and dihedral_views not in (1, 2, 4, 8):
         fail(f"--dihedral-views must be 1, 2, 4 or 8, got {dihedral_views}")
+    points = _spec_points(spec_point or [])
     try:
         also = _model_shas(also_for)
         m = write_tuned(verifier, out, keep_threshold=keep_threshold,
                         review_below="keep" if review_below is None else (review_below or None), also_for=also,
-                        dihedral_views=dihedral_views)
+                        dihedral_views=dihedral_views, spec_points=points)
     except (ModelError, VerifierError, ValueError) as exc:
         fail(str(exc))
     band = f"review band under {m.review_below:g}" if m.review_below else "no review band"
     views = f", each scored over {m.dihedral_views} flips" if m.dihedral_views > 1 else ""
-    console.print(f"wrote {out}: keeps candidates scored >= {m.keep_threshold:g}, {band}{views}, "
-                  f"serves {1 + len(m.also_for_sha256)} model(s); weights unchanged")
+    own = "; ".join(f"{k}: keeps >= {p.keep_threshold:g}, "
+                    + (f"review band under {p.review_below:g}" if p.review_below else "no review band")
+                    for k, p in m.spec_points.items())
+    console.print(f"wrote {out}: keeps candidates scored >= {m.keep_threshold:g}, {band}{views}"
+                  + (f" (own points: {own})" if own else "")
+                  + f", serves {1 + len(m.also_for_sha256)} model(s); weights unchanged")
+
+
+def _spec_points(values: list[str]) -> dict[str, tuple[float, float | None]]:
+    """``--spec-point SPEC=KEEP[/REVIEW]`` values, each spec known and each number a probability."""
+    from magspect.specs import UnknownSpecError, get_spec
+
+    out: dict[str, tuple[float, float | None]] = {}
+    for value in values:
+        spec_id, eq, rest = value.partition("=")
+        keep_s, _, band_s = rest.partition("/")
+        try:
+            get_spec(spec_id)
+            keep = float(keep_s)
+            band = float(band_s) if band_s else None
+        except UnknownSpecError as exc:
+            fail(f"--spec-point {value!r}: {exc}")
+        except ValueError:
+            fail(f"--spec-point {value!r}: expected SPEC=KEEP or SPEC=KEEP/REVIEW, e.g. def-disc-d10-t3-nicuni=0.3/0.5")
+        if not eq or not 0.0 <= keep < 1.0 or (band is not None and not 0.0 < band <= 1.0):
+            fail(f"--spec-point {value!r}: expected SPEC=KEEP or SPEC=KEEP/REVIEW with 0 <= KEEP < 1 and "
+                 "0 < REVIEW <= 1")
+        out[spec_id] = (keep, band)
+    return out
 
 
 def train_verifier_cmd(

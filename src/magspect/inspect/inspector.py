@@ -355,7 +355,7 @@ class Inspector:
         verify_ms = 0.0
         if self.verifier is not None and found:
             tv = time.perf_counter()
-            found, dismissed = self.verifier.split(p.images[v], s.class_mask, found, self.review_below)
+            found, dismissed = self.verifier.split(p.images[v], s.class_mask, found, self.review_below, spec.id)
             if dismissed:  # the view's mask shows what was judged: look-alikes back to good surface
                 p.arts[v].dismissed = dismissed
                 p.arts[v].segmentation = Segmentation(

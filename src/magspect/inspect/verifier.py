@@ -74,6 +74,15 @@ class CandidateModelManifest(BaseModel):
         return cls.model_validate(json.loads(text))
 
 
+class OperatingPoint(BaseModel):
+    """A verifier's keep threshold and review band for one spec."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    keep_threshold: float = Field(ge=0.0, lt=1.0)
+    review_below: float | None = Field(default=None, ge=0.0, le=1.0)
+
+
 class VerifierManifest(CandidateModelManifest):
     """What a runtime needs to use an exported verifier (embedded in the ONNX metadata)."""
 
@@ -87,6 +96,9 @@ class VerifierManifest(CandidateModelManifest):
     # and rotations (1: as is; 2: + mirrored; 4: + the other flips; 8: every one, as trained). The
     # operating point above was chosen with it, so it travels with them in the manifest.
     dihedral_views: Literal[1, 2, 4, 8] = 1
+    # spec id -> its own operating point (a part family whose look-alikes and limits differ, chosen on
+    # that spec's validation parts: `magspect tune-verifier --spec-point`); other specs use the one above
+    spec_points: dict[str, OperatingPoint] = Field(default_factory=dict)
 
 
 #: Raw pixel value -> [0, 1], by numpy dtype name (as the segmentation model's manifest has it).
@@ -245,21 +257,30 @@ class Verifier:
             return np.zeros(0, np.float32)
         return self.scores(*candidate_inputs(image, class_mask, defects, self.manifest))
 
-    def review_band(self, review_below: float | None = None) -> float | None:
-        """The review band in use: ``review_below`` if given, else the manifest's; None when there is
-        none (unset, 0, or not above the keep threshold)."""
-        band = self.manifest.review_below if review_below is None else review_below
-        return band if band and band > self.manifest.keep_threshold else None
+    def operating_point(self, spec_id: str | None = None) -> OperatingPoint:
+        """The keep threshold and review band for parts of ``spec_id``: its own point in the
+        manifest's ``spec_points`` if it has one, else the manifest's."""
+        point = self.manifest.spec_points.get(spec_id) if spec_id else None
+        return point or OperatingPoint(keep_threshold=self.manifest.keep_threshold,
+                                       review_below=self.manifest.review_below)
+
+    def review_band(self, review_below: float | None = None, spec_id: str | None = None) -> float | None:
+        """The review band in use: ``review_below`` if given, else the manifest's (for ``spec_id``);
+        None when there is none (unset, 0, or not above the keep threshold)."""
+        point = self.operating_point(spec_id)
+        band = point.review_below if review_below is None else review_below
+        return band if band and band > point.keep_threshold else None
 
     def split(
         self, image: np.ndarray, class_mask: np.ndarray, defects: Sequence[Defect],
-        review_below: float | None = None,
+        review_below: float | None = None, spec_id: str | None = None,
     ) -> tuple[list[Defect], list[Defect]]:
-        """(kept, dismissed): the candidates scored at/above the manifest's threshold, and the rest,
-        each with its ``verifier_score``. Kept ones scored under ``review_below`` (default: the
-        manifest's) get a ``review_reason``: the gate lets them send the part to REVIEW, not REJECT."""
-        keep_at = self.manifest.keep_threshold
-        band = self.review_band(review_below)
+        """(kept, dismissed): the candidates scored at/above the manifest's threshold (for
+        ``spec_id``), and the rest, each with its ``verifier_score``. Kept ones scored under
+        ``review_below`` (default: the manifest's) get a ``review_reason``: the gate lets them send
+        the part to REVIEW, not REJECT."""
+        keep_at = self.operating_point(spec_id).keep_threshold
+        band = self.review_band(review_below, spec_id)
         kept: list[Defect] = []
         dismissed: list[Defect] = []
         for d, s in zip(defects, self.score_defects(image, class_mask, defects).tolist(), strict=True):
@@ -282,6 +303,7 @@ __all__ = [
     "Verifier",
     "VerifierError",
     "VerifierManifest",
+    "OperatingPoint",
     "CandidateModelManifest",
     "DEFAULT_DIVISORS",
     "candidate_inputs",

@@ -137,6 +137,28 @@ def test_a_review_band_sends_unsure_kept_defects_to_review_not_reject(tmp_path, 
         Inspector(segmenter=Oracle(0.9), verifier=path, review_below=1.5)
 
 
+def test_a_spec_with_its_own_operating_point_is_judged_by_it(tmp_path, build_verifier):
+    """The crack at confidence 0.9 scores 0.9975: kept at the verifier's 0.5, dismissed where the
+    part's spec has its own cut of 0.999, sent to REVIEW where its spec has a band above it; a point
+    for another spec changes nothing."""
+    strict = build_verifier(tmp_path / "strict.onnx", spec_points={SPEC: {"keep_threshold": 0.999}})
+    r = _inspect(0.9, strict)
+    assert not any(d.class_name == "crack" for d in r.defects)
+    assert any(d.class_name == "crack" for d in r.dismissed)
+    band = build_verifier(tmp_path / "band.onnx",
+                          spec_points={SPEC: {"keep_threshold": 0.5, "review_below": 0.999}})
+    r = _inspect(0.9, band)
+    assert r.verdict == Verdict.REVIEW
+    assert all(d.review_reason for d in r.defects if d.class_name == "crack")
+    other = build_verifier(tmp_path / "other.onnx", spec_points={"def-disc-d10-t3-nicuni": {"keep_threshold": 0.999}})
+    r = _inspect(0.9, other)
+    assert r.verdict == Verdict.REJECT and any(d.class_name == "crack" for d in r.defects)
+    v = Verifier(band)
+    assert v.operating_point(SPEC).review_below == 0.999 and v.operating_point("other").keep_threshold == 0.5
+    assert v.review_band(None, SPEC) == 0.999 and v.review_band(None, "other") is None
+    assert v.review_band(0.9999, SPEC) == 0.9999  # the caller's band wins
+
+
 def test_dihedral_views_are_the_eight_flips_and_rotations_in_a_fixed_order():
     from magspect.inspect.verifier import dihedral_views
 
