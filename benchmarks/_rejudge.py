@@ -30,7 +30,7 @@ def inspect_split(
     from magspect.specs import get_spec
 
     s = get_suite(suite)
-    cfg = s.config(split, **({} if lighting is None else {"lighting": (lighting,)}))
+    cfg = s.config(split, light=lighting)
     for spec_id, seed in s.parts(split, n):
         if spec is not None and spec_id != spec:
             continue

@@ -28,28 +28,19 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-_RANK = {"PASS": 0, "REVIEW": 1, "REJECT": 2}
-
 
 def worst(verdicts: Sequence[str]) -> str:
-    """The strictest of several verdicts (REJECT > REVIEW > PASS)."""
-    return max(verdicts, key=_RANK.__getitem__)
+    """The strictest of several verdicts (REJECT > REVIEW > PASS), as the gate combines its rules."""
+    return "REJECT" if "REJECT" in verdicts else "REVIEW" if "REVIEW" in verdicts else "PASS"
 
 
-def rates(conforming: Sequence[bool], verdicts: Sequence[str]) -> dict[str, float | int]:
-    """escape / false-reject / review rates (fractions) and counts, as ``magspect evaluate`` counts them."""
-    bad = [v for c, v in zip(conforming, verdicts, strict=True) if not c]
-    good = [v for c, v in zip(conforming, verdicts, strict=True) if c]
-    escapes = sum(v == "PASS" for v in bad)
-    false_rejects = sum(v == "REJECT" for v in good)
-    reviews = sum(v == "REVIEW" for v in verdicts)
-    return {
-        "parts": len(verdicts), "nonconforming": len(bad), "escapes": escapes, "false_rejects": false_rejects,
-        "reviews": reviews,
-        "escape_rate": escapes / len(bad) if bad else 0.0,
-        "false_reject_rate": false_rejects / len(good) if good else 0.0,
-        "review_rate": reviews / len(verdicts) if verdicts else 0.0,
-    }
+def rates(true_verdicts: Sequence[str], verdicts: Sequence[str]) -> dict[str, float | int]:
+    """Escape / false-reject / review rates and counts: ``magspect evaluate``'s own
+    (:func:`magspect.inspect.metrics.part_rates`), without the confusion matrix."""
+    from magspect.inspect.metrics import part_rates
+
+    r = part_rates(true_verdicts, verdicts)
+    return {k: v for k, v in r.items() if k not in ("confusion", "accuracy")}
 
 
 def combinations(lights: Sequence[str]) -> list[tuple[str, ...]]:
@@ -57,12 +48,12 @@ def combinations(lights: Sequence[str]) -> list[tuple[str, ...]]:
     return [c for k in range(1, len(lights) + 1) for c in itertools.combinations(lights, k)]
 
 
-def table(conforming: Sequence[bool], by_light: Mapping[str, Sequence[str]]) -> list[dict]:
+def table(true_verdicts: Sequence[str], by_light: Mapping[str, Sequence[str]]) -> list[dict]:
     """One row per combination of lights: its verdicts are the worst of its lights' per part."""
     rows = []
     for combo in combinations(list(by_light)):
         verdicts = [worst(vs) for vs in zip(*(by_light[x] for x in combo), strict=True)]
-        rows.append({"lights": "+".join(combo), **rates(conforming, verdicts)})
+        rows.append({"lights": "+".join(combo), **rates(true_verdicts, verdicts)})
     return rows
 
 
@@ -90,34 +81,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     suite = get_suite("magsynth-v2")
     inspector = Inspector(args.model, threads=args.threads)
-    conforming: list[bool] = []
+    truths: list[str] = []
     by_light: dict[str, list[str]] = {x: [] for x in lights}
     parts_out = []
     from rich.console import Console
     from rich.progress import track
 
     from magspect.datasets import generate_part
+    from magspect.inspect.evaluate import true_verdict_of
 
     for spec_id, seed in track(suite.parts(args.split, args.n), description="parts", console=Console(stderr=True)):
         row = {"spec": spec_id, "seed": seed}
         truth = None
         for light in lights:
-            part = generate_part(spec_id, seed, suite.config(args.split, lighting=(light,)))
-            if truth is None:
-                truth = bool(part.truth["conforming"])
-            elif truth != bool(part.truth["conforming"]):  # the light must not change what the part is
+            part = generate_part(spec_id, seed, suite.config(args.split, light=light))
+            t = true_verdict_of(part.truth).value
+            if truth is not None and t != truth:  # the light must not change what the part is
                 raise RuntimeError(f"{spec_id} seed {seed}: truth differs between lightings")
+            truth = t
             r = inspector.inspect({v: rv.image for v, rv in part.views.items()}, spec=spec_id,
                                   um_per_px={v: rv.truth["um_per_px"] for v, rv in part.views.items()},
                                   backlights={v: rv.backlight for v, rv in part.views.items()})
             by_light[light].append(r.verdict.value)
             row[light] = r.verdict.value
-        conforming.append(bool(truth))
-        row["conforming"] = bool(truth)
+        truths.append(truth)
+        row["true_verdict"] = truth
         parts_out.append(row)
 
-    rows = table(conforming, by_light)
-    print(f"# magsynth-v2 {args.split}, first {args.n} parts ({sum(not c for c in conforming)} nonconforming), "
+    rows = table(truths, by_light)
+    print(f"# magsynth-v2 {args.split}, first {args.n} parts ({rows[0]['n_nonconforming']} nonconforming), "
           f"model {inspector.model_ref.name}")
     print("| lights per view | escape | false rejects | reviews |")
     print("|---|---|---|---|")

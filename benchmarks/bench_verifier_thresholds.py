@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 
+from magspect.datasets import FRONT_LIGHTINGS
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -25,7 +27,7 @@ def main() -> None:
     ap.add_argument("--model", default=None)
     ap.add_argument("--split", default="val")
     ap.add_argument("--n", type=int, default=150)
-    ap.add_argument("--lighting", default=None, choices=("coaxial", "dome", "darkfield"),
+    ap.add_argument("--lighting", default=None, choices=FRONT_LIGHTINGS,
                     help="every view under this front light (a station lit that way) instead of the suite's draw")
     ap.add_argument("--spec", default=None, help="only the parts of this spec among the first --n")
     ap.add_argument("--thresholds", default="0.01,0.02,0.05,0.1,0.2,0.3,0.5")

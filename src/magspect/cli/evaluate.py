@@ -53,14 +53,8 @@ def evaluate_cmd(
 
     if (suite is None) == (data is None):
         fail("give exactly one of --suite magsynth-v2 (or magsynth-v1) or --data mask-folder:PATH")
-    if lighting is not None:
-        from magspect.datasets import FRONT_LIGHTINGS
-
-        if data is not None:
-            fail("--lighting re-images a synthetic suite's parts: use it with --suite, not --data")
-        if lighting not in FRONT_LIGHTINGS:
-            fail(f"--lighting {lighting!r}: give a front light that shows the surface, one of "
-                 f"{', '.join(FRONT_LIGHTINGS)}")
+    if lighting is not None and data is not None:
+        fail("--lighting re-images a synthetic suite's parts: use it with --suite, not --data")
     columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TimeRemainingColumn())
     if data is not None:
@@ -105,10 +99,9 @@ def evaluate_cmd(
                 tta=tta.value,
             )
             total = len(synth_suite.seeds(split)) if n is None else min(n, len(synth_suite.seeds(split)))
-            # + back-lit images for metrology; a one-light tuple takes the same random draw as the
-            # suite's choice of lighting, so the parts stay the same and only their light changes
-            light = {} if lighting is None else {"lighting": (lighting,)}
-            parts = synth_suite.iter_parts(split, limit=n, backlight=True, **light)
+            # + back-lit images for metrology; --lighting: the same parts, lit one way
+            synth_suite.config(split, light=lighting)  # refused here, not at the first part
+            parts = synth_suite.iter_parts(split, limit=n, backlight=True, light=lighting)
         except (ModelError, VerifierError, SubtypeError, ValueError, KeyError) as exc:
             fail(str(exc))
         with Progress(*columns, console=console, transient=True) as bar:

@@ -50,8 +50,17 @@ class SynthSuite:
             seeds = seeds[:limit]
         return [(spec_for_seed(s, self.spec_ids), s) for s in seeds]
 
-    def config(self, split: str, **changes: object) -> SynthConfig:
+    def config(self, split: str, *, light: str | None = None, **changes: object) -> SynthConfig:
+        """The split's generator config, with ``changes``. ``light``: every view under this one front
+        light instead of the suite's draw; a one-light choice takes the same random draw as the
+        suite's, so the parts (poses, defects, texture, look-alikes) stay the same and only their
+        light changes (and the glints and fixture shadow drawn after it)."""
         self.seeds(split)
+        if light is not None:
+            if light not in FRONT_LIGHTINGS:
+                raise ValueError(f"light must be a front light that shows the surface, one of "
+                                 f"{', '.join(FRONT_LIGHTINGS)}; got {light!r}")
+            changes["lighting"] = (light,)
         return self.configs[split].with_(**changes) if changes else self.configs[split]
 
     def iter_parts(self, split: str, limit: int | None = None, **changes: object) -> Iterator[SynthPart]:

@@ -244,20 +244,15 @@ def evaluate_parts(
 
 
 def per_spec_rates(outcomes: Iterable[PartOutcome]) -> dict[str, dict[str, float | int]]:
-    """Parts, nonconforming and conforming parts, escape / false-reject / review rates (and the
-    counts behind them) for each spec among ``outcomes``, in spec order."""
+    """:func:`~magspect.inspect.metrics.part_rates` (without the confusion matrix) for each spec among
+    ``outcomes``, in spec order."""
     by_spec: dict[str, list[PartOutcome]] = defaultdict(list)
     for o in outcomes:
         by_spec[o.spec_id].append(o)
     out: dict[str, dict[str, float | int]] = {}
     for spec_id, os_ in sorted(by_spec.items()):
         r = part_rates([o.true_verdict for o in os_], [o.verdict for o in os_])
-        out[spec_id] = {
-            **{k: r[k] for k in ("n_parts", "n_nonconforming", "n_conforming", "escape_rate", "false_reject_rate",
-                                 "review_rate")},
-            "escapes": sum(o.true_verdict != Verdict.PASS and o.verdict == Verdict.PASS for o in os_),
-            "false_rejects": sum(o.true_verdict == Verdict.PASS and o.verdict == Verdict.REJECT for o in os_),
-        }
+        out[spec_id] = {k: v for k, v in r.items() if k not in ("confusion", "accuracy")}
     return out
 
 

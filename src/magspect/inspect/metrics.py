@@ -11,7 +11,7 @@ from magspect.types import CLASS_NAMES, DEFECT_CLASSES, Verdict
 
 
 def part_rates(true_verdicts: Sequence[Verdict], verdicts: Sequence[Verdict]) -> dict[str, float | int | dict]:
-    """Escape, false-reject and review rates (fractions) and the confusion matrix.
+    """Escape, false-reject and review rates (fractions), their counts and the confusion matrix.
 
     A part is truly nonconforming when the truth gate does not pass it. ``escape_rate`` is the share
     of truly nonconforming parts judged PASS; ``false_reject_rate`` the share of truly conforming parts
@@ -27,13 +27,19 @@ def part_rates(true_verdicts: Sequence[Verdict], verdicts: Sequence[Verdict]) ->
     confusion = {tv.value: {pv.value: 0 for pv in Verdict} for tv in Verdict}
     for tv, pv in zip(t, p, strict=True):
         confusion[tv.value][pv.value] += 1
+    escapes = sum(p[i] == Verdict.PASS for i in bad)
+    false_rejects = sum(p[i] == Verdict.REJECT for i in good)
+    reviews = sum(v == Verdict.REVIEW for v in p)
     return {
         "n_parts": n,
         "n_nonconforming": len(bad),
         "n_conforming": len(good),
-        "escape_rate": (sum(p[i] == Verdict.PASS for i in bad) / len(bad)) if bad else 0.0,
-        "false_reject_rate": (sum(p[i] == Verdict.REJECT for i in good) / len(good)) if good else 0.0,
-        "review_rate": (sum(v == Verdict.REVIEW for v in p) / n) if n else 0.0,
+        "escapes": escapes,
+        "false_rejects": false_rejects,
+        "reviews": reviews,
+        "escape_rate": (escapes / len(bad)) if bad else 0.0,
+        "false_reject_rate": (false_rejects / len(good)) if good else 0.0,
+        "review_rate": (reviews / n) if n else 0.0,
         "accuracy": (sum((tv == Verdict.PASS) == (pv == Verdict.PASS) for tv, pv in zip(t, p, strict=True)) / n)
         if n
         else 0.0,

@@ -232,6 +232,9 @@ class Verifier:
             self.path, threads, providers, VERIFIER_METADATA_KEY, VerifierError, "verifier"
         )
         self.manifest = VerifierManifest.from_json(meta)
+        # the point for specs without their own: built once, not per view
+        self._point = OperatingPoint(keep_threshold=self.manifest.keep_threshold,
+                                     review_below=self.manifest.review_below)
 
     @property
     def name(self) -> str:
@@ -260,9 +263,7 @@ class Verifier:
     def operating_point(self, spec_id: str | None = None) -> OperatingPoint:
         """The keep threshold and review band for parts of ``spec_id``: its own point in the
         manifest's ``spec_points`` if it has one, else the manifest's."""
-        point = self.manifest.spec_points.get(spec_id) if spec_id else None
-        return point or OperatingPoint(keep_threshold=self.manifest.keep_threshold,
-                                       review_below=self.manifest.review_below)
+        return self.manifest.spec_points.get(spec_id, self._point) if spec_id else self._point
 
     def review_band(self, review_below: float | None = None, spec_id: str | None = None) -> float | None:
         """The review band in use: ``review_below`` if given, else the manifest's (for ``spec_id``);

@@ -24,18 +24,18 @@ def test_worst_verdict():
 
 
 def test_rates_count_like_evaluate():
-    conforming = [True, True, True, False, False]
-    r = bl.rates(conforming, ["PASS", "REJECT", "REVIEW", "PASS", "REJECT"])
-    assert (r["escapes"], r["false_rejects"], r["reviews"], r["nonconforming"]) == (1, 1, 1, 2)
+    truth = ["PASS", "PASS", "PASS", "REJECT", "REJECT"]
+    r = bl.rates(truth, ["PASS", "REJECT", "REVIEW", "PASS", "REJECT"])
+    assert (r["escapes"], r["false_rejects"], r["reviews"], r["n_nonconforming"]) == (1, 1, 1, 2)
     assert r["escape_rate"] == pytest.approx(0.5)
     assert r["false_reject_rate"] == pytest.approx(1 / 3)
     assert r["review_rate"] == pytest.approx(0.2)
 
 
 def test_table_combines_lights_by_the_worst_verdict():
-    conforming = [True, False, False]
+    truth = ["PASS", "REJECT", "REJECT"]
     by_light = {"dome": ["REJECT", "PASS", "PASS"], "darkfield": ["PASS", "REJECT", "PASS"]}
-    rows = {r["lights"]: r for r in bl.table(conforming, by_light)}
+    rows = {r["lights"]: r for r in bl.table(truth, by_light)}
     assert list(rows) == ["dome", "darkfield", "dome+darkfield"]
     assert (rows["dome"]["escapes"], rows["dome"]["false_rejects"]) == (2, 1)
     assert (rows["darkfield"]["escapes"], rows["darkfield"]["false_rejects"]) == (1, 0)
@@ -48,8 +48,8 @@ def test_only_the_light_changes():
     look-alikes and truth; only the images differ (and glints: only dome and coaxial light make them)."""
     suite = get_suite("magsynth-v2")
     spec_id, seed = suite.parts("val", 1)[0]
-    a = generate_part(spec_id, seed, suite.config("val", lighting=("dome",), size_px=256))
-    b = generate_part(spec_id, seed, suite.config("val", lighting=("darkfield",), size_px=256))
+    a = generate_part(spec_id, seed, suite.config("val", light="dome", size_px=256))
+    b = generate_part(spec_id, seed, suite.config("val", light="darkfield", size_px=256))
     assert a.truth["conforming"] == b.truth["conforming"] and a.truth["defects"] == b.truth["defects"]
     for v in a.views:
         ta, tb = a.views[v].truth, b.views[v].truth
@@ -66,3 +66,5 @@ def test_bad_lights_refused(capsys):
     assert bl.main(["--lights", "dome,backlight", "--n", "1"]) == 2
     assert "--lights" in capsys.readouterr().err
     assert bl.main(["--lights", "dome,dome", "--n", "1"]) == 2
+    with pytest.raises(ValueError, match="front light"):
+        get_suite("magsynth-v2").config("val", light="backlight")

@@ -24,7 +24,7 @@ def test_inspect_split_filters_by_spec_and_lights_one_way(const_model):
         assert set(j.inspection.views) == {"top", "side"}
     # the views inspected are the dark-field renders of the same part
     suite = get_suite("magsynth-v2")
-    lit = generate_part(spec, first[0][1], suite.config("val", lighting=("darkfield",)))
+    lit = generate_part(spec, first[0][1], suite.config("val", light="darkfield"))
     assert lit.views["top"].truth["lighting"] == "darkfield"
     assert (judged[0].inspection.views["top"].image == lit.views["top"].image).all()
     assert len(list(inspect_split(insp, "val", 6))) == 6
