@@ -39,16 +39,10 @@ def register(app: typer.Typer) -> None:
         ] = 0,
     ) -> None:
         """Export a checkpoint to one self-contained ONNX (opset 18) with its manifest."""
-        try:
-            import torch  # noqa: F401
-        except ImportError:
-            fail("export needs PyTorch: pip install 'magspect[train]'")
+        _need_torch("export")
         from magspect.training.export import ExportError, export_from_checkpoint
 
-        if not checkpoint.is_file():
-            fail(f"checkpoint not found: {checkpoint}")
-        if out.suffix != ".onnx":
-            fail(f"--out must end in .onnx: {out}")
+        _input_and_out(checkpoint, "checkpoint", out)
         if recalibrate_bn:
             from magspect.training.bn import recalibrate_checkpoint
 
@@ -91,20 +85,14 @@ def quantize_cmd(
 
     Then give it its own sizing band (`magspect calibrate-sizing OUT --out ...`) and link the
     verifier and subtype classifier to it (`magspect tune-verifier ... --also-for ...`)."""
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        fail("quantize needs the training tools: pip install 'magspect[train]'")
+    _need_torch("quantize")
     from magspect.inspect.backend import ModelError, Segmenter
     from magspect.training.config import TrainConfig
     from magspect.training.export import ExportError
     from magspect.training.quantize import calibration_inputs, comparison_views, int8_from_fp32
     from magspect.training.validate import load_val_views
 
-    if not model.is_file():
-        fail(f"model not found: {model}")
-    if out.suffix != ".onnx":
-        fail(f"--out must end in .onnx: {out}")
+    _input_and_out(model, "model", out)
     if out.resolve() == model.resolve():
         fail("write the INT8 model to a new path (--out), not over MODEL")
     if not config.is_file():  # before the model is opened: all argument errors first
@@ -138,3 +126,19 @@ def quantize_cmd(
     )
     console.print(f"next: magspect calibrate-sizing {out} --out SIZED.onnx, then link the verifier "
                   "(magspect tune-verifier VERIFIER --also-for SIZED.onnx --out ...)")
+
+
+def _need_torch(verb: str) -> None:
+    """Fail clearly where the ``train`` extra (PyTorch) is not installed."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        fail(f"{verb} needs PyTorch, in the training tools: pip install 'magspect[train]'")
+
+
+def _input_and_out(src: Path, what: str, out: Path) -> None:
+    """The input file exists and the output is an ``.onnx`` path."""
+    if not src.is_file():
+        fail(f"{what} not found: {src}")
+    if out.suffix != ".onnx":
+        fail(f"--out must end in .onnx: {out}")
