@@ -15,7 +15,8 @@ every defect any light shows counts, and so does every false call.
     .venv/bin/python benchmarks/bench_lighting.py --split val --n 200 [--lights dome,darkfield] [--json out.json]
 
 Prints, for each single light and each combination: escape rate (nonconforming parts judged PASS),
-false rejects (conforming parts judged REJECT) and reviews, as ``magspect evaluate`` counts them.
+false rejects (conforming parts judged REJECT) and reviews, as ``magspect evaluate`` counts them;
+then, per spec, escapes and false rejects under each single light.
 numpy, OpenCV, onnxruntime only.
 """
 
@@ -55,6 +56,21 @@ def table(true_verdicts: Sequence[str], by_light: Mapping[str, Sequence[str]]) -
         verdicts = [worst(vs) for vs in zip(*(by_light[x] for x in combo), strict=True)]
         rows.append({"lights": "+".join(combo), **rates(true_verdicts, verdicts)})
     return rows
+
+
+def per_spec_table(parts: Sequence[Mapping], lights: Sequence[str]) -> str:
+    """Markdown: for each spec, escapes / false rejects (of its conforming parts) under each light."""
+    specs = sorted({p["spec"] for p in parts})
+    lines = ["| spec | parts (nonconforming) | " + " | ".join(f"{x}: escapes / false rejects" for x in lights) + " |",
+             "|---" * (2 + len(lights)) + "|"]
+    for spec in specs:
+        ps = [p for p in parts if p["spec"] == spec]
+        cells = []
+        for x in lights:
+            r = rates([p["true_verdict"] for p in ps], [p[x] for p in ps])
+            cells.append(f"{r['escapes']} / {r['false_rejects']} of {r['n_conforming']}")
+        lines.append(f"| {spec} | {len(ps)} ({r['n_nonconforming']}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -116,6 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for r in rows:
         print(f"| {r['lights']} | {r['escape_rate']:.1%} ({r['escapes']}) | {r['false_reject_rate']:.1%} "
               f"({r['false_rejects']}) | {r['review_rate']:.1%} |")
+    print()
+    print(per_spec_table(parts_out, lights))
     if args.json:
         args.json.write_text(json.dumps({"split": args.split, "n": args.n, "rows": rows, "parts": parts_out}, indent=1))
     return 0

@@ -43,6 +43,15 @@ def test_table_combines_lights_by_the_worst_verdict():
     assert (rows["dome+darkfield"]["escapes"], rows["dome+darkfield"]["false_rejects"]) == (1, 1)
 
 
+def test_per_spec_table():
+    parts = [{"spec": "disc", "true_verdict": "PASS", "dome": "REJECT", "darkfield": "PASS"},
+             {"spec": "disc", "true_verdict": "REJECT", "dome": "PASS", "darkfield": "REJECT"},
+             {"spec": "block", "true_verdict": "PASS", "dome": "PASS", "darkfield": "PASS"}]
+    lines = bl.per_spec_table(parts, ["dome", "darkfield"]).splitlines()
+    assert lines[2] == "| block | 1 (0) | 0 / 0 of 1 | 0 / 0 of 1 |"
+    assert lines[3] == "| disc | 2 (1) | 1 / 1 of 1 | 0 / 0 of 1 |"
+
+
 def test_only_the_light_changes():
     """The benchmark's premise: one part rendered under two lightings has the same pose, defects,
     look-alikes and truth; only the images differ (and glints: only dome and coaxial light make them)."""
