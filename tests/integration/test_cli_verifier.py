@@ -32,6 +32,12 @@ def test_train_verifier_mines_trains_exports_and_evaluate_uses_it(tmp_path):
     assert man.fits(Segmenter(bundled_model_path(int8=True), warmup=False).sha256)
     rep = json.loads((out / "report.json").read_text())
     assert rep["n_val"] > 0 and 0.0 <= rep["keep_threshold"] < 1.0
+    assert man.training["lighting"] == "suite"
+    # candidates mined under the suite's lights are not mixed with dark-field ones; a light must exist
+    r = runner.invoke(app, [*args, "--lighting", "darkfield"])
+    assert r.exit_code == 2 and "mined under the suite draw of lights, not darkfield" in " ".join(r.output.split())
+    r = runner.invoke(app, [*args[:2], str(tmp_path / "uv"), *args[3:], "--lighting", "ultraviolet"])
+    assert r.exit_code == 2 and "--lighting" in r.output and "front light" in r.output
     # a second run resumes: nothing to mine again
     r2 = runner.invoke(app, [*args[:-4], "--epochs", "1", "--min-recall", "0.9", "--min-recall-rejectable", "0.9"])
     assert r2.exit_code == 0, r2.output

@@ -78,9 +78,11 @@ NoProgressOpt = Annotated[bool, typer.Option("--no-progress", help="no progress 
 
 
 def _mine_for(model: Path | None, also_for: list[Path] | None, out_dir: Path, seeds: range, workers: int,
-              no_progress: bool, force_defect: str | None = None) -> tuple[Path, str, tuple[str, ...], Path]:
-    """Mine (or resume mining) ``model``'s candidates on the parts ``seeds`` into ``out_dir/mined``:
-    (model path, its sha256, the sha256s of ``also_for``, the mined folder)."""
+              no_progress: bool, force_defect: str | None = None,
+              light: str | None = None) -> tuple[Path, str, tuple[str, ...], Path]:
+    """Mine (or resume mining) ``model``'s candidates on the parts ``seeds`` (every view under front
+    light ``light``, or the suite's draw) into ``out_dir/mined``: (model path, its sha256, the sha256s
+    of ``also_for``, the mined folder)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
 
     from magspect.inspect.backend import ModelError, Segmenter, bundled_model_path
@@ -101,6 +103,9 @@ def _mine_for(model: Path | None, also_for: list[Path] | None, out_dir: Path, se
         if before.get("force_defect") != force_defect:
             fail(f"{mined} holds candidates mined with force_defect={before.get('force_defect')!r}, not "
                  f"{force_defect!r}: use another --out")
+        if before.get("light") != light:
+            fail(f"{mined} holds candidates mined under {before.get('light') or 'the suite draw of lights'}, not "
+                 f"{light or 'the suite draw of lights'}: use another --out")
     with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=no_progress) as bar:
         task = bar.add_task("mining candidates (parts)", total=len(seeds))
@@ -108,7 +113,11 @@ def _mine_for(model: Path | None, also_for: list[Path] | None, out_dir: Path, se
         def progress(done: int, n_candidates: int) -> None:
             bar.update(task, completed=done, description=f"mining: {n_candidates} candidates so far")
 
-        mine(model_path, mined, seeds, workers=workers, force_defect=force_defect, progress=progress)
+        try:
+            mine(model_path, mined, seeds, workers=workers, force_defect=force_defect, light=light,
+                 progress=progress)
+        except ValueError as exc:  # an unknown light
+            fail(f"--lighting: {exc}")
     return model_path, sha, also, mined
 
 
@@ -287,6 +296,12 @@ def train_verifier_cmd(
     ] = None,
     lr: Annotated[float | None, typer.Option(min=1e-6, max=1.0, help="Peak learning rate (default 2e-3; 3e-4 "
                                              "with --init-from).")] = None,
+    lighting: Annotated[
+        str | None,
+        typer.Option(help="Mine parts with every view under this front light (coaxial, dome or darkfield), for a "
+                     "station lit that way; judge it with `magspect evaluate --lighting` (default: the suite's "
+                     "draw of lights)."),
+    ] = None,
     no_progress: NoProgressOpt = False,
 ) -> None:
     """Train the look-alike verifier for a segmentation model; resumes mining if OUT has chunks."""
@@ -319,7 +334,7 @@ def train_verifier_cmd(
         if not sorted(extra.glob("chunk-*.npz")):
             fail(f"--extra-mined {extra}: no mined chunks (chunk-*.npz) there")
     seeds = range(seed_start, seed_start + parts)
-    model_path, sha, also, mined = _mine_for(model, also_for, out_dir, seeds, workers, no_progress)
+    model_path, sha, also, mined = _mine_for(model, also_for, out_dir, seeds, workers, no_progress, light=lighting)
     held_out = (seeds.stop - val_parts, seeds.stop)
     data = _of_seeds(load_mined(mined), seeds)
     n_own = len(data["label"])
@@ -362,7 +377,10 @@ def train_verifier_cmd(
         training["init_from"] = {"file": init_from.name, "sha256": sha256_file(init_from)}
     if lr is not None:
         training["command"] += f" --lr {lr:g}"
+    if lighting is not None:
+        training["command"] += f" --lighting {lighting}"
     training["lr"] = cfg.lr
+    training["lighting"] = lighting or "suite"
     manifest = build_manifest(report, sha, training, also_for=also, review_below=review_below)
     state = {"state_dict": net.state_dict(), "widths": net.widths, "strides": net.strides,
              "manifest": manifest.model_dump()}

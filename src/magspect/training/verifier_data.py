@@ -87,10 +87,10 @@ def mine_part(inspector: Any, part: Any) -> dict[str, list]:
     return out
 
 
-def _mine_chunk(args: tuple[str, Sequence[int], str, str, str | None]) -> tuple[str, int, int]:
-    suite_name, seeds, split, out_path, force_defect = args
+def _mine_chunk(args: tuple[str, Sequence[int], str, str, str | None, str | None]) -> tuple[str, int, int]:
+    suite_name, seeds, split, out_path, force_defect, light = args
     suite = get_suite(suite_name)
-    cfg = suite.config(split)
+    cfg = suite.config(split, light=light)
     if force_defect is not None:
         cfg = dataclasses.replace(cfg, force_defect=force_defect)
     rows: dict[str, list] = {}
@@ -129,26 +129,30 @@ def mine(
     workers: int = 2,
     chunk: int = 25,
     force_defect: str | None = None,
+    light: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Mine candidates of parts ``seeds`` (drawn with ``suite``'s ``split`` recipe) into ``out_dir``.
 
     ``force_defect`` (e.g. ``"coating_flaw"``): every part gets at least one such defect (the
-    generator's option), for data on one class. Chunks already there (same seeds) are kept: a rerun
+    generator's option), for data on one class. ``light`` (e.g. ``"darkfield"``): every view under
+    that one front light (:meth:`~magspect.datasets.SynthSuite.config`), for a verifier of a station
+    lit that way. Chunks already there (same seeds) are kept: a rerun
     resumes. ``progress(parts_done, candidates)``.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     seeds = list(seeds)
+    get_suite(suite).config(split, light=light)  # an unknown light is refused before any work
+    out.mkdir(parents=True, exist_ok=True)
     (out / "mined.json").write_text(json.dumps(
         {"model": str(model), "suite": suite, "split": split, "seeds": [seeds[0], seeds[-1] + 1] if seeds else [],
-         "force_defect": force_defect}, indent=2))
+         "force_defect": force_defect, "light": light}, indent=2))
     jobs = []
     for k in range(0, len(seeds), chunk):
         s = seeds[k : k + chunk]
         path = out / f"chunk-{s[0]:08d}-{s[-1]:08d}.npz"
         if not path.exists():
-            jobs.append((suite, s, split, str(path), force_defect))
+            jobs.append((suite, s, split, str(path), force_defect, light))
     done = len(seeds) - sum(len(j[1]) for j in jobs)
     total_c = 0
     if progress:

@@ -187,3 +187,31 @@ def test_loading_a_file_that_is_not_a_candidate_network_is_a_clear_error(tmp_pat
     seven = net_from_onnx(bundled_model_path().with_name("default-subtypes.onnx"))
     with pytest.raises(ValueError, match="one output"):
         train_verifier(_toy_data(), VerifierTrainConfig(epochs=1, val_parts=20), init=seven)
+
+
+def test_mining_under_one_light_images_every_view_that_way(tmp_path, monkeypatch):
+    """``mine(light=...)`` re-lights the suite's parts (a verifier for a dark-field station), records
+    the light, and refuses an unknown one before any work."""
+    import json
+
+    import magspect.training.verifier_data as vd
+
+    seen = []
+
+    def record(inspector, part):  # what the model would have been shown
+        seen.extend(rv.truth["lighting"] for rv in part.views.values())
+        return {k: [] for k in ("patches", "features", "label", "rejectable", "cause", "klass", "view",
+                                "truth_class", "truth_subtype")}
+
+    monkeypatch.setattr(vd, "_init_worker", lambda model: None)
+    monkeypatch.setitem(vd._STATE, "inspector", None)
+    monkeypatch.setattr(vd, "mine_part", record)
+    vd.mine("unused.onnx", tmp_path / "dark", range(320_000, 320_003), workers=1, light="darkfield")
+    assert seen and set(seen) == {"darkfield"}
+    assert json.loads((tmp_path / "dark" / "mined.json").read_text())["light"] == "darkfield"
+    seen.clear()
+    vd.mine("unused.onnx", tmp_path / "suite", range(320_000, 320_003), workers=1)
+    assert len(set(seen)) > 1  # the suite's own draw lights these parts' views differently
+    with pytest.raises(ValueError, match="front light"):
+        vd.mine("unused.onnx", tmp_path / "uv", range(2), workers=1, light="ultraviolet")
+    assert not (tmp_path / "uv").exists()
