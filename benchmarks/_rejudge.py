@@ -73,3 +73,25 @@ def rejudge(
         rev += v == Verdict.REVIEW
     n = max(len(parts), 1)
     return esc / max(n_bad, 1), fr / max(n_good, 1), rev / n, 100 * gone / n
+
+
+def replay(ev: dict, verifier: str | None = None) -> tuple[Any, Any]:
+    """What the parts of a ``magspect evaluate --json`` file ``ev`` are re-inspected with: the suite
+    split's generator config under the evaluation's lighting, and the verifier it used (``verifier``,
+    a file; else the bundled one, or a light's bundled one, whose sha256 the evaluation names).
+    Raises SystemExit when the evaluation's verifier is not one of those and none is given."""
+    from magspect.datasets import get_suite
+    from magspect.inspect.backend import sha256_file
+    from magspect.inspect.verifier import bundled_verifier_lightings, bundled_verifier_path
+
+    light = ev.get("lighting")
+    cfg = get_suite(ev["suite"]).config(ev["split"], light=None if light in (None, "suite") else light)
+    if verifier is not None:
+        return cfg, verifier
+    used = (ev.get("verifier") or {}).get("sha256")
+    if used is None:
+        return cfg, False  # evaluated without one
+    for name in (None, *bundled_verifier_lightings()):
+        if sha256_file(bundled_verifier_path(name)) == used:
+            return cfg, bundled_verifier_path(name)
+    raise SystemExit(f"the evaluation used verifier {used[:12]}…, not a bundled one: give it with --verifier FILE")

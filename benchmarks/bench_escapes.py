@@ -5,7 +5,8 @@ for them, and whether the part was rejected without the look-alike verifier (and
     .venv/bin/python benchmarks/bench_escapes.py eval.json
 
 Each escaped part (``escaped_parts`` in the JSON) is regenerated from its seed and inspected again
-with and without the bundled verifier; the candidates the verifier dismissed are labelled against
+with and without the evaluation's verifier (``--verifier FILE`` when it was not a bundled one), under
+the evaluation's lighting; the candidates the verifier dismissed are labelled against
 the truth (``None`` = touches a truth defect). Each truth defect is shown with its view's lighting:
 hairline cracks at 12-25 um/px show only under dark-field light (the brief's imaging practice).
 """
@@ -24,8 +25,11 @@ def _deep(depth_mm: float | None) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("evaluation", help="a `magspect evaluate --json` file")
+    ap.add_argument("--verifier", default=None,
+                    help="the verifier file the evaluation used, when it is not a bundled one")
     args = ap.parse_args()
 
+    from _rejudge import replay
     from magspect.datasets import generate_part, get_suite
     from magspect.datasets._writer import spec_for_seed
     from magspect.inspect.evaluate import _rejectable
@@ -34,8 +38,8 @@ def main() -> None:
 
     ev = json.loads(open(args.evaluation).read())
     suite = get_suite(ev["suite"])
-    cfg = suite.config(ev["split"])
-    with_v, without = Inspector(), Inspector(verifier=False)
+    cfg, verifier = replay(ev, args.verifier)  # the evaluation's lighting and verifier
+    with_v, without = Inspector(verifier=verifier), Inspector(verifier=False)
     kinds: Counter = Counter()
     lights: Counter = Counter()  # rejectable truth defects by class and the lighting of their view
     lucky = 0

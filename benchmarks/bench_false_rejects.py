@@ -5,7 +5,8 @@ the nuisance or surface they sit on) or which dimensions did it.
     .venv/bin/python benchmarks/bench_false_rejects.py eval.json [--n 200]
 
 Each false-rejected part (``false_rejected_parts`` in the JSON) is regenerated from its seed and
-inspected again with the bundled model and verifier. A part counts under every cause that rejects
+inspected again with the bundled model and the evaluation's verifier (``--verifier FILE`` when it
+was not a bundled one), under the evaluation's lighting. A part counts under every cause that rejects
 it *alone*: the gate judges the part again with only that cause's defects (and its measurements),
 so the table says what removing that kind of false call would win back.
 """
@@ -20,9 +21,12 @@ from collections import Counter
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("evaluation", help="a `magspect evaluate --json` file")
+    ap.add_argument("--verifier", default=None,
+                    help="the verifier file the evaluation used, when it is not a bundled one")
     ap.add_argument("--n", type=int, default=None, help="only the first N false-rejected parts")
     args = ap.parse_args()
 
+    from _rejudge import replay
     from magspect.datasets import generate_part, get_suite
     from magspect.datasets._writer import spec_for_seed
     from magspect.inspect.gate import judge
@@ -33,8 +37,8 @@ def main() -> None:
 
     ev = json.loads(open(args.evaluation).read())
     suite = get_suite(ev["suite"])
-    cfg = suite.config(ev["split"])
-    insp = Inspector()
+    cfg, verifier = replay(ev, args.verifier)  # the evaluation's lighting and verifier
+    insp = Inspector(verifier=verifier)
     alone: Counter = Counter()  # cause -> parts it rejects on its own
     only: Counter = Counter()  # cause -> parts it is the only rejecting cause of
     ids = ev["false_rejected_parts"][: args.n]

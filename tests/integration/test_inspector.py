@@ -254,6 +254,36 @@ def test_bundled_verifier_is_checksummed_and_serves_the_bundled_models():
         assert Inspector(segmenter=seg, verifier=False).verifier is None
 
 
+def test_bundled_lighting_verifiers_are_named_checksummed_and_serve_the_bundled_models():
+    """``verifier="darkfield"``: the bundled verifier trained for views lit with dark-field light only."""
+    from magspect.inspect.backend import bundled_model_path, expected_sha256, sha256_file
+    from magspect.inspect.verifier import (
+        Verifier,
+        VerifierError,
+        bundled_verifier_lightings,
+        bundled_verifier_path,
+        resolve_verifier,
+    )
+
+    lights = bundled_verifier_lightings()
+    assert "darkfield" in lights
+    default_sha = sha256_file(bundled_verifier_path())
+    for light in lights:
+        path = bundled_verifier_path(light)
+        assert expected_sha256(path) == sha256_file(path) != default_sha
+        assert resolve_verifier(light) == path
+        v = Verifier(path)
+        assert v.manifest.training["lighting"] == light
+        for int8 in (False, True):
+            seg = Segmenter(bundled_model_path(int8), threads=1, warmup=False)
+            assert v.manifest.fits(seg.sha256), f"{path.name} not declared for {seg.path.name}"
+            assert Inspector(segmenter=seg, verifier=light).verifier_ref.sha256 == v.sha256
+    unlit = next(x for x in ("coaxial", "dome", "darkfield") if x not in lights)
+    with pytest.raises(VerifierError, match=f"no bundled verifier for {unlit} light"):
+        Inspector(segmenter=Segmenter(bundled_model_path(), threads=1, warmup=False), verifier=unlit)
+    assert resolve_verifier("runs/v/verifier.onnx") == "runs/v/verifier.onnx"  # a path stays a path
+
+
 def test_discarded_inspectors_leave_no_model_threads_behind(part_images):
     """A service that reloads its model makes a new Inspector each time: the old one's model
     threads must go with it."""

@@ -75,19 +75,25 @@ def test_station_package_never_imports_torch():
 def test_simulated_line_with_the_bundled_model(tmp_path, processes):
     """In the station's process (threads, ``model.processes: 0``) and in worker processes (unset: as
     many as ``workers``, 2): every part inspected by the bundled model, recorded, and rejected where
-    the model's verdict says so."""
+    the model's verdict says so. The worker-process line is a dark-field station: ``camera.lighting:
+    darkfield`` with ``model.verifier: darkfield``, the bundled verifier trained for that light."""
     from magspect.inspect import bundled_model_path
+    from magspect.inspect.backend import sha256_file
     from magspect.inspect.procpool import ProcessInspector
+    from magspect.inspect.verifier import bundled_verifier_path
 
     if not bundled_model_path(int8=False).is_file():
         pytest.skip("the bundled model (src/magspect/models/weights/default.onnx) is missing")
-    cfg = _cfg(tmp_path, n_parts=4, size_px=512, rate_hz=1, prerender=2)
-    model = cfg.model.model_copy(update={"kind": "bundled", "threads": 2 if processes == 0 else 1,
-                                         "processes": processes})
+    light = "darkfield" if processes is None else None
+    cfg = _cfg(tmp_path, n_parts=4, size_px=512, rate_hz=1, prerender=2, lighting=light)
+    model = type(cfg.model).model_validate({"kind": "bundled", "threads": 2 if processes == 0 else 1,
+                                            "processes": processes, "verifier": light})
+    assert model.verifier == light  # the name, not a file path
     cfg = cfg.model_copy(update={"model": model, "deadline_ms": 60000})
     decisions = []
     st = build_station(cfg, on_record=decisions.append)
     assert isinstance(st.inspector, ProcessInspector) == (processes is None)
+    assert st.inspector.verifier_ref.sha256 == sha256_file(bundled_verifier_path(light))
     if processes is None:
         assert st.inspector.processes == cfg.workers == 2
     st.start()

@@ -50,6 +50,13 @@ SubtypesOpt = Annotated[
                  "model)."),
 ]
 
+#: ``--verifier`` of the verbs that inspect (inspect, evaluate): the look-alike verifier.
+VerifierOpt = Annotated[
+    str | None,
+    typer.Option(help="Look-alike verifier ONNX, 'darkfield' (the bundled one for views lit only with dark-field "
+                 "light) or 'none' (default: the bundled one when it was trained for the model)."),
+]
+
 
 def companion_arg(value: str | None) -> str | bool | None:
     """``--verifier`` / ``--subtypes``: 'none' -> False (none), else the file (None: the bundled one)."""

@@ -8,7 +8,16 @@ from typing import Annotated
 
 import typer
 
-from magspect.cli._common import ReviewBelowOpt, SubtypesOpt, Tta, TtaOpt, companion_arg, console, fail
+from magspect.cli._common import (
+    ReviewBelowOpt,
+    SubtypesOpt,
+    Tta,
+    TtaOpt,
+    VerifierOpt,
+    companion_arg,
+    console,
+    fail,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -36,11 +45,7 @@ def evaluate_cmd(
         typer.Option(min=0.0, max=0.999, help="Operating point: defect pixels need this probability (--suite; "
                      "default: the model's manifest)."),
     ] = None,
-    verifier: Annotated[
-        str | None,
-        typer.Option(help="Look-alike verifier ONNX, or 'none' (--suite; default: the bundled one when it was "
-                     "trained for the model)."),
-    ] = None,
+    verifier: VerifierOpt = None,
     review_below: ReviewBelowOpt = None,
     tta: TtaOpt = Tta.none,
     subtypes: SubtypesOpt = None,

@@ -8,7 +8,16 @@ from typing import Annotated
 
 import typer
 
-from magspect.cli._common import ReviewBelowOpt, SubtypesOpt, Tta, TtaOpt, companion_arg, console, fail
+from magspect.cli._common import (
+    ReviewBelowOpt,
+    SubtypesOpt,
+    Tta,
+    TtaOpt,
+    VerifierOpt,
+    companion_arg,
+    console,
+    fail,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -25,11 +34,7 @@ def inspect_cmd(
     calibration: Annotated[Path | None, typer.Option(help="Calibration file from `magspect calibrate`.")] = None,
     um_per_px: Annotated[float | None, typer.Option("--um-per-px", help="Scale for every view (telecentric).")] = None,
     providers: Annotated[str | None, typer.Option(help="Execution providers, e.g. 'cuda,cpu'.")] = None,
-    verifier: Annotated[
-        str | None,
-        typer.Option(help="Look-alike verifier ONNX, or 'none' (default: the bundled one when it was trained "
-                     "for the model)."),
-    ] = None,
+    verifier: VerifierOpt = None,
     review_below: ReviewBelowOpt = None,
     tta: TtaOpt = Tta.none,
     subtypes: SubtypesOpt = None,

@@ -30,8 +30,9 @@ def serve(
     default_spec: Annotated[str | None, typer.Option(help="Spec used when a request names none.")] = None,
     verifier: Annotated[
         str | None,
-        typer.Option(help="Look-alike verifier ONNX, or 'none' [env MAGSPECT_VERIFIER, default: the bundled one "
-                     "when it was trained for the model]."),
+        typer.Option(help="Look-alike verifier ONNX, 'darkfield' (the bundled one for views lit only with "
+                     "dark-field light) or 'none' [env MAGSPECT_VERIFIER, default: the bundled one when it was "
+                     "trained for the model]."),
     ] = None,
     tta: Annotated[
         Tta | None,

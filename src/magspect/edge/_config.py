@@ -75,8 +75,9 @@ class ModelCfg(_Cfg):
     providers: list[str] | None = None
     max_batch_images: PositiveInt = 8  # batching when behind: model calls of waiting parts merged up to this
     spin: bool = False  # onnxruntime pool threads sleep while idle: 7.8 vs 5.7 parts/s (BENCHMARKS.md "Camera station")
-    # the look-alike verifier: an ONNX file, "none", or unset for the bundled one when it fits the model
-    verifier: Path | Literal["none"] | None = None
+    # the look-alike verifier: an ONNX file, "darkfield" (the bundled one for a station that lights its
+    # views with dark-field light only), "none", or unset for the bundled one when it fits the model
+    verifier: Path | Literal["none", "darkfield"] | None = None
     # its review band (unsure kept defects send the part to REVIEW): unset = the verifier's own; 0 = none,
     # for a line with nobody to review
     review_below: float | None = Field(default=None, ge=0.0, le=1.0)

@@ -36,7 +36,7 @@ from magspect.inspect.geometry_defects import (
 from magspect.inspect.imageio import ImageError, decode_image
 from magspect.inspect.metrology import PartNotFoundError, measure_view
 from magspect.inspect.subtype import SubtypeClassifier, SubtypeError, bundled_subtypes_path, infer_coating_subtype
-from magspect.inspect.verifier import Verifier, VerifierError, bundled_verifier_path
+from magspect.inspect.verifier import Verifier, VerifierError, bundled_verifier_path, resolve_verifier
 from magspect.inspect.visibility import hidden_surface
 from magspect.specs import Spec, SpecError, UnknownSpecError, get_spec
 from magspect.types import Defect, InspectionResult, Measurement, ModelRef, Reason, SpecRef, Tta, Verdict
@@ -142,6 +142,8 @@ class Inspector:
         self.default_spec = default_spec
         self.calibration = calibration
         self.um_per_px = um_per_px
+        if isinstance(verifier, str):  # "darkfield": the bundled verifier for a dark-field station
+            verifier = resolve_verifier(verifier)
         self.verifier = self._companion(verifier, bundled_verifier_path(), Verifier, VerifierError, "verifier")
         self.subtypes = self._companion(subtypes, bundled_subtypes_path(), SubtypeClassifier, SubtypeError,
                                         "subtype classifier")

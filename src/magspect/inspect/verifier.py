@@ -292,16 +292,42 @@ class Verifier:
         return kept, dismissed
 
 
-def bundled_verifier_path() -> Path:
+def bundled_verifier_path(lighting: str | None = None) -> Path:
+    """The bundled verifier's file; ``lighting``: the one trained for a station that lights every view
+    that way (``default-verifier-<lighting>.onnx``; :func:`bundled_verifier_lightings` lists them)."""
     from importlib import resources  # noqa: PLC0415
 
-    return Path(str(resources.files("magspect.models") / "weights" / "default-verifier.onnx"))
+    name = "default-verifier.onnx" if lighting is None else f"default-verifier-{lighting}.onnx"
+    return Path(str(resources.files("magspect.models") / "weights" / name))
+
+
+def bundled_verifier_lightings() -> tuple[str, ...]:
+    """The front lights that have a bundled verifier of their own (e.g. ``("darkfield",)``)."""
+    weights = bundled_verifier_path().parent
+    return tuple(sorted(p.name[len("default-verifier-"):-len(".onnx")]
+                        for p in weights.glob("default-verifier-*.onnx")))
+
+
+def resolve_verifier(given: str | Path) -> str | Path:
+    """``given`` as a file: a light's name with a bundled verifier of its own (``"darkfield"``)
+    names that file; anything else is taken as a path. Raises VerifierError for a light's name
+    with none bundled."""
+    from magspect.datasets._config import FRONT_LIGHTINGS  # noqa: PLC0415 - only when a name is given
+
+    if isinstance(given, str) and given in FRONT_LIGHTINGS:
+        if given not in bundled_verifier_lightings():
+            have = ", ".join(bundled_verifier_lightings()) or "none"
+            raise VerifierError(f"no bundled verifier for {given} light (bundled for: {have}); give a verifier file")
+        return bundled_verifier_path(given)
+    return given
 
 
 __all__ = [
     "PATCH_PX",
     "VERIFIER_METADATA_KEY",
     "Verifier",
+    "bundled_verifier_lightings",
+    "resolve_verifier",
     "VerifierError",
     "VerifierManifest",
     "OperatingPoint",

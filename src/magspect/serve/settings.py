@@ -37,8 +37,9 @@ class ServeSettings(BaseSettings):
                                 "(default: MAGSPECT_THREADS, else the CPU count / workers)")
     default_spec: str | None = None
     verifier: str | None = Field(
-        default=None, description="look-alike verifier ONNX (e.g. one re-tuned with `magspect tune-verifier`), or "
-        "'none'; default the bundled one when it was trained for the model")
+        default=None, description="look-alike verifier ONNX (e.g. one re-tuned with `magspect tune-verifier`), "
+        "'darkfield' (the bundled one for views lit only with dark-field light) or 'none'; default the bundled one "
+        "when it was trained for the model")
     tta: Tta = Field(
         default="none", description="test-time augmentation: logits averaged over mirrored views (hflip: 2 model "
         "runs per view, fewer false rejects; flips: 4)")

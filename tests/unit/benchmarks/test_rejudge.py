@@ -1,5 +1,5 @@
 """``benchmarks/_rejudge.py``'s ``inspect_split``: the first N parts of a split, filtered to one
-spec and lit one way when asked."""
+spec and lit one way when asked; ``replay``: what an evaluation's parts are inspected again with."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from magspect.datasets import generate_part, get_suite
 from magspect.inspect.inspector import Inspector
 
 sys.path.insert(0, str(Path(__file__).parents[3] / "benchmarks"))
-from _rejudge import inspect_split  # noqa: E402
+from _rejudge import inspect_split, replay  # noqa: E402
 
 
 def test_inspect_split_filters_by_spec_and_lights_one_way(const_model):
@@ -28,3 +28,21 @@ def test_inspect_split_filters_by_spec_and_lights_one_way(const_model):
     assert lit.views["top"].truth["lighting"] == "darkfield"
     assert (judged[0].inspection.views["top"].image == lit.views["top"].image).all()
     assert len(list(inspect_split(insp, "val", 6))) == 6
+
+
+def test_replay_takes_the_evaluations_lighting_and_verifier():
+    import pytest
+
+    from magspect.inspect.backend import sha256_file
+    from magspect.inspect.verifier import bundled_verifier_path
+
+    dark = bundled_verifier_path("darkfield")
+    ev = {"suite": "magsynth-v2", "split": "test", "lighting": "darkfield", "verifier": {"sha256": sha256_file(dark)}}
+    cfg, verifier = replay(ev)
+    assert cfg.lighting == ("darkfield",) and verifier == dark
+    cfg, verifier = replay({**ev, "lighting": "suite", "verifier": {"sha256": sha256_file(bundled_verifier_path())}})
+    assert cfg == get_suite("magsynth-v2").config("test") and verifier == bundled_verifier_path()
+    assert replay({**ev, "verifier": None})[1] is False  # evaluated without a verifier
+    with pytest.raises(SystemExit, match="--verifier FILE"):
+        replay({**ev, "verifier": {"sha256": "0" * 64}})
+    assert replay({**ev, "verifier": {"sha256": "0" * 64}}, "mine.onnx")[1] == "mine.onnx"

@@ -46,8 +46,9 @@ def test_settings_from_env(monkeypatch, tmp_path):
 
 
 def test_service_loads_the_verifier_it_is_given(tmp_path):
-    """MAGSPECT_VERIFIER / --verifier: a verifier file (e.g. one re-tuned for a dark-field station),
-    'none', or unset for the bundled one."""
+    """MAGSPECT_VERIFIER / --verifier: a verifier file (e.g. one re-tuned for a station), 'darkfield'
+    (the bundled one for a dark-field station), 'none', or unset for the bundled one."""
+    from magspect.inspect.backend import sha256_file
     from magspect.inspect.verifier import bundled_verifier_path
     from magspect.serve import ServeSettings
     from magspect.serve._metrics import Metrics
@@ -56,7 +57,8 @@ def test_service_loads_the_verifier_it_is_given(tmp_path):
     if not bundled_verifier_path().is_file():
         pytest.skip("no bundled verifier in this checkout")
     refs = {}
-    for name, value in (("bundled", None), ("file", str(bundled_verifier_path())), ("none", "none")):
+    for name, value in (("bundled", None), ("file", str(bundled_verifier_path())), ("none", "none"),
+                        ("darkfield", "darkfield")):
         svc = Service(ServeSettings(verifier=value, data_dir=tmp_path, workers=1), store=None, queue=None,
                       metrics=Metrics())
         svc.load_inspector()
@@ -64,6 +66,7 @@ def test_service_loads_the_verifier_it_is_given(tmp_path):
         refs[name] = svc.inspector.verifier_ref
     assert refs["none"] is None
     assert refs["file"] == refs["bundled"] and refs["file"].sha256
+    assert refs["darkfield"].sha256 == sha256_file(bundled_verifier_path("darkfield")) != refs["bundled"].sha256
     svc = Service(ServeSettings(verifier=str(tmp_path / "missing.onnx"), data_dir=tmp_path, workers=1), store=None,
                   queue=None, metrics=Metrics())
     svc.load_inspector()
