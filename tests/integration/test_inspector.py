@@ -277,7 +277,8 @@ def test_bundled_lighting_verifiers_are_named_checksummed_and_serve_the_bundled_
         for int8 in (False, True):
             seg = Segmenter(bundled_model_path(int8), threads=1, warmup=False)
             assert v.manifest.fits(seg.sha256), f"{path.name} not declared for {seg.path.name}"
-            assert Inspector(segmenter=seg, verifier=light).verifier_ref.sha256 == v.sha256
+            ref = Inspector(segmenter=seg, verifier=light).verifier_ref
+            assert (ref.sha256, ref.name) == (v.sha256, f"verifier_cnn-{light}")  # results say which one
     unlit = next(x for x in ("coaxial", "dome", "darkfield") if x not in lights)
     with pytest.raises(VerifierError, match=f"no bundled verifier for {unlit} light"):
         Inspector(segmenter=Segmenter(bundled_model_path(), threads=1, warmup=False), verifier=unlit)

@@ -238,7 +238,10 @@ class Verifier:
 
     @property
     def name(self) -> str:
-        return self.manifest.name
+        """The manifest's name, with the one front light it was trained for (``verifier_cnn-darkfield``):
+        what results and reports name it by."""
+        light = self.manifest.training.get("lighting")
+        return self.manifest.name if light in (None, "suite") else f"{self.manifest.name}-{light}"
 
     def scores(self, patches: np.ndarray, features: np.ndarray) -> np.ndarray:
         """Probability that each candidate is a real defect (the mean logit over the manifest's
