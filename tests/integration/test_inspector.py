@@ -252,6 +252,8 @@ def test_bundled_verifier_is_checksummed_and_serves_the_bundled_models():
         assert v.manifest.fits(seg.sha256), f"bundled verifier not declared for {seg.path.name}"
         assert Inspector(segmenter=seg).verifier_ref.sha256 == v.sha256  # used by default
         assert Inspector(segmenter=seg, verifier=False).verifier is None
+        none = Inspector(segmenter=seg, verifier="none", subtypes="None")  # as the CLI, REST and configs say it
+        assert none.verifier is None and none.subtypes is None
 
 
 def test_bundled_lighting_verifiers_are_named_checksummed_and_serve_the_bundled_models():

@@ -58,11 +58,6 @@ VerifierOpt = Annotated[
 ]
 
 
-def companion_arg(value: str | None) -> str | bool | None:
-    """``--verifier`` / ``--subtypes``: 'none' -> False (none), else the file (None: the bundled one)."""
-    return False if (value or "").lower() == "none" else value
-
-
 #: ``--review-below`` of the verbs that inspect (inspect, evaluate): the verifier's review band.
 ReviewBelowOpt = Annotated[
     float | None,

@@ -14,7 +14,6 @@ from magspect.cli._common import (
     Tta,
     TtaOpt,
     VerifierOpt,
-    companion_arg,
     console,
     fail,
 )
@@ -100,7 +99,7 @@ def evaluate_cmd(
         try:
             inspector = Inspector(
                 model, int8=int8 and model is None, defect_threshold=defect_threshold,
-                verifier=companion_arg(verifier), review_below=review_below, subtypes=companion_arg(subtypes),
+                verifier=verifier, review_below=review_below, subtypes=subtypes,
                 tta=tta.value,
             )
             total = len(synth_suite.seeds(split)) if n is None else min(n, len(synth_suite.seeds(split)))

@@ -14,7 +14,6 @@ from magspect.cli._common import (
     Tta,
     TtaOpt,
     VerifierOpt,
-    companion_arg,
     console,
     fail,
 )
@@ -73,7 +72,7 @@ def inspect_cmd(
     try:
         inspector = Inspector(
             model, int8=int8, providers=providers.split(",") if providers else None, calibration=cal,
-            verifier=companion_arg(verifier), review_below=review_below, subtypes=companion_arg(subtypes),
+            verifier=verifier, review_below=review_below, subtypes=subtypes,
             tta=tta.value,
         )
     except (ModelError, VerifierError, SubtypeError) as exc:

@@ -145,22 +145,27 @@ def write_tuned(
     vm = Verifier(verifier).manifest
     keep = vm.keep_threshold if keep_threshold is None else float(keep_threshold)
     band = vm.review_below if review_below == "keep" else review_below
-    if band is not None and band <= keep:
-        raise ValueError(
-            f"a review band must be above the verifier's keep threshold {keep:.4g} "
-            f"(candidates under it are dismissed), got {band:g}"
-        )
+    _check_band(keep, band, "the verifier's")
     update: dict[str, object] = {"keep_threshold": keep, "review_below": band}
     if dihedral_views is not None:
         update["dihedral_views"] = int(dihedral_views)
     if spec_points:
         for spec_id, (k, b) in spec_points.items():
-            if b is not None and b <= k:
-                raise ValueError(f"spec point {spec_id}: a review band must be above its keep threshold {k:g}, "
-                                 f"got {b:g}")
+            _check_band(k, b, "its", f"spec point {spec_id}: ")
         update["spec_points"] = {**vm.spec_points, **{k: OperatingPoint(keep_threshold=t, review_below=b)
                                                        for k, (t, b) in spec_points.items()}}
     return _write_changed(verifier, out, vm, VERIFIER_METADATA_KEY, also_for, update)
+
+
+def _check_band(keep: float, band: float | None, whose: str, where: str = "") -> None:
+    """Raises ValueError for a review band at or under its keep threshold."""
+    if band is not None and band <= keep:
+        raise ValueError(f"{where}a review band must be above {whose} keep threshold {keep:.4g} "
+                         f"(candidates under it are dismissed), got {band:g}")
+
+
+def _band_text(band: float | None) -> str:
+    return f"review band under {band:g}" if band else "no review band"
 
 
 def _write_changed(src: Path, out: Path, m, key: str, also_for: tuple[str, ...], update: dict):  # noqa: ANN001, ANN202
@@ -227,12 +232,10 @@ def tune_verifier_cmd(
                         dihedral_views=dihedral_views, spec_points=points)
     except (ModelError, VerifierError, ValueError) as exc:
         fail(str(exc))
-    band = f"review band under {m.review_below:g}" if m.review_below else "no review band"
     views = f", each scored over {m.dihedral_views} flips" if m.dihedral_views > 1 else ""
-    own = "; ".join(f"{k}: keeps >= {p.keep_threshold:g}, "
-                    + (f"review band under {p.review_below:g}" if p.review_below else "no review band")
+    own = "; ".join(f"{k}: keeps >= {p.keep_threshold:g}, {_band_text(p.review_below)}"
                     for k, p in m.spec_points.items())
-    console.print(f"wrote {out}: keeps candidates scored >= {m.keep_threshold:g}, {band}{views}"
+    console.print(f"wrote {out}: keeps candidates scored >= {m.keep_threshold:g}, {_band_text(m.review_below)}{views}"
                   + (f" (own points: {own})" if own else "")
                   + f", serves {1 + len(m.also_for_sha256)} model(s); weights unchanged")
 

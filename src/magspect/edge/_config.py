@@ -184,8 +184,8 @@ def build_station(cfg: StationConfig, *, inspector: Any = None, on_record: Any =
             settings = InspectorSettings(
                 model=Path(path), threads=m.threads, providers=tuple(m.providers) if m.providers else None,
                 spin=m.spin, max_batch_images=m.max_batch_images,
-                verifier=False if m.verifier == "none" else m.verifier, review_below=m.review_below, tta=m.tta,
-                subtypes=False if m.subtypes == "none" else m.subtypes,
+                verifier=m.verifier, review_below=m.review_below, tta=m.tta,
+                subtypes=m.subtypes,
             )
             inspector = ProcessInspector(settings, processes) if processes else settings.build()
     try:

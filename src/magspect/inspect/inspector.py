@@ -90,13 +90,14 @@ class Inspector:
     ``defect_threshold``: a pixel is a defect only where its class probability reaches this (default:
     the model's operating point from its manifest; 0 = plain argmax).
     ``verifier``: the look-alike verifier (:mod:`magspect.inspect.verifier`) that looks again at every
-    defect the model reports: a path or :class:`Verifier`; ``None`` (default) the bundled one when
-    it was trained for this model (same sha256), else none; ``False`` none.
+    defect the model reports: a path or :class:`Verifier`; a front light's name (``"darkfield"``) for
+    the bundled verifier trained under that light; ``None`` (default) the bundled one when it was
+    trained for this model (same sha256), else none; ``False`` or ``"none"`` none.
     ``review_below``: the verifier's review band: a defect it keeps but scores under this can send
     the part to REVIEW only, not REJECT (default: the verifier manifest's ``review_below``; 0: none).
     ``subtypes``: the coating-flaw subtype classifier (:class:`~magspect.inspect.subtype.SubtypeClassifier`)
     that tells a coating flaw's plausible subtypes from how it looks: as ``verifier`` (default the
-    bundled one when it was trained for this model; ``False`` none: every coating flaw whose shape
+    bundled one when it was trained for this model; ``False`` or ``"none"`` none: every coating flaw whose shape
     does not say "scratch" is judged as the strictest subtype).
     """
 
@@ -142,7 +143,7 @@ class Inspector:
         self.default_spec = default_spec
         self.calibration = calibration
         self.um_per_px = um_per_px
-        if isinstance(verifier, str):  # "darkfield": the bundled verifier for a dark-field station
+        if isinstance(verifier, str) and verifier.lower() != "none":  # "darkfield": the bundled dark-field one
             verifier = resolve_verifier(verifier)
         self.verifier = self._companion(verifier, bundled_verifier_path(), Verifier, VerifierError, "verifier")
         self.subtypes = self._companion(subtypes, bundled_subtypes_path(), SubtypeClassifier, SubtypeError,
@@ -163,9 +164,10 @@ class Inspector:
 
     def _companion(self, given, bundled_path: Path, cls, error: type[Exception], what: str):  # noqa: ANN001, ANN202
         """A model that looks again at this model's candidates (verifier, subtype classifier).
-        ``False``: none; ``None``: the bundled one if it exists and fits this model; a path or
-        instance of ``cls``: that one, which must fit this model."""
-        if given is False:
+        ``False`` or ``"none"`` (as the CLI, REST and station configs say it): none; ``None``: the
+        bundled one if it exists and fits this model; a path or instance of ``cls``: that one, which
+        must fit this model."""
+        if given is False or (isinstance(given, str) and given.lower() == "none"):
             return None
         bundled = given is None
         if bundled:

@@ -47,12 +47,13 @@ class InspectorSettings:
     providers: tuple[str, ...] | None = None
     spin: bool = False
     max_batch_images: int = 8
-    # a file, "darkfield" (the bundled one for dark-field views), False for none, None: the bundled one if it fits
+    # a file, "darkfield" (the bundled one for dark-field views), False or "none" for none, None: the
+    # bundled one if it fits
     verifier: Path | str | Literal[False] | None = None
     review_below: float | None = None
     cv2_threads: int = 1  # OpenCV threads in each worker process: the processes are the parallelism
     tta: Tta = "none"
-    subtypes: Path | Literal[False] | None = None  # the coating-flaw subtype classifier, as ``verifier``
+    subtypes: Path | str | Literal[False] | None = None  # the coating-flaw subtype classifier, as ``verifier``
 
     def build(self) -> Any:
         """The Inspector these settings describe (as the station builds one in-process)."""

@@ -75,10 +75,9 @@ class Service:
                 model = promoted_model_path(None, int8=s.int8)  # registry: $MAGSPECT_MODELS or the default
                 if model is None:
                     raise RuntimeError("--model promoted: no model is promoted in the registry")
-            verifier = False if (s.verifier or "").lower() == "none" else s.verifier
             self.inspector = Inspector(
                 model, int8=s.int8, providers=s.providers or None, threads=threads, default_spec=s.default_spec,
-                tta=s.tta, verifier=verifier,
+                tta=s.tta, verifier=s.verifier,
             )
             self.metrics.model_ready.set(1)
             log.info("model %s loaded and warmed", self.inspector.model_ref.name)
