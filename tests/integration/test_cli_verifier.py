@@ -125,16 +125,18 @@ def test_tune_verifier_writes_a_copy_with_the_new_operating_point_and_the_same_w
     shutil.copyfile(bundled_verifier_path(), src)
     (src.parent / "SHA256SUMS").write_text("0" * 64 + "  v2.onnx\n")
     before = Verifier(src).manifest
+    band = round(before.keep_threshold + 0.02, 4)  # a new band above the bundled verifier's threshold
+    assert band != before.review_below
     out = src.parent / "v2.onnx"
-    r = runner.invoke(app, ["tune-verifier", str(src), "--review-below", "0.05", "--out", str(out)])
+    r = runner.invoke(app, ["tune-verifier", str(src), "--review-below", str(band), "--out", str(out)])
     assert r.exit_code == 0, r.output
     after = Verifier(out).manifest
-    assert after.review_below == 0.05 and after.keep_threshold == before.keep_threshold
+    assert after.review_below == band and after.keep_threshold == before.keep_threshold
     assert after.segmenter_sha256 == before.segmenter_sha256 and after.also_for_sha256 == before.also_for_sha256
     n_tuned = len(before.training.get("tuned", []))
     assert len(after.training["tuned"]) == n_tuned + 1  # the change is recorded
-    assert after.training["tuned"][-1]["review_below"] == [before.review_below, 0.05]
-    assert json.loads((tmp_path / "w" / "v2.manifest.json").read_text())["review_below"] == 0.05
+    assert after.training["tuned"][-1]["review_below"] == [before.review_below, band]
+    assert json.loads((tmp_path / "w" / "v2.manifest.json").read_text())["review_below"] == band
     a, b = onnx.load(str(src)), onnx.load(str(out))
     assert [t.raw_data for t in a.graph.initializer] == [t.raw_data for t in b.graph.initializer]
     assert (src.parent / "SHA256SUMS").read_text().split()[0] == sha256_file(out)  # its checksum line updated
@@ -224,6 +226,28 @@ def test_tune_verifier_dihedral_views_scores_each_candidate_as_the_mean_over_its
                             "--out", str(tmp_path / "v3.onnx")])
     assert r.exit_code == 2 and "1, 2, 4 or 8" in r.output
 
+
+def test_tune_verifier_lighting_names_the_light_its_operating_point_was_chosen_under(tmp_path):
+    """One verifier's weights can ship twice, at a point chosen under the suite's lights and at one chosen
+    under dark-field: results must say which copy judged a part, so the copy is named by its light."""
+    pytest.importorskip("onnx")
+    from magspect.inspect.verifier import Verifier, bundled_verifier_path
+
+    dark = tmp_path / "dark.onnx"
+    r = runner.invoke(app, ["tune-verifier", str(bundled_verifier_path()), "--keep-threshold", "0.3",
+                            "--review-below", "0.5", "--lighting", "darkfield", "--out", str(dark)])
+    assert r.exit_code == 0, r.output
+    assert "chosen under darkfield light" in " ".join(r.output.split())
+    plain, v = Verifier(bundled_verifier_path()), Verifier(dark)
+    assert (plain.name, v.name) == ("verifier_cnn", "verifier_cnn-darkfield")
+    assert v.manifest.lighting == "darkfield" and v.manifest.training["tuned"][-1]["lighting"] == [None, "darkfield"]
+    back = tmp_path / "suite.onnx"  # re-tuned for the suite's draw of lights: the plain name again
+    r = runner.invoke(app, ["tune-verifier", str(dark), "--lighting", "suite", "--out", str(back)])
+    assert r.exit_code == 0, r.output
+    assert Verifier(back).name == "verifier_cnn" and Verifier(back).manifest.keep_threshold == 0.3
+    r = runner.invoke(app, ["tune-verifier", str(dark), "--lighting", "ring", "--out", str(tmp_path / "bad.onnx")])
+    assert r.exit_code == 2 and "must be one of coaxial, dome, darkfield or suite" in " ".join(r.output.split())
+    assert not (tmp_path / "bad.onnx").exists()
 
 def test_train_subtypes_mines_coating_flaws_trains_exports_and_evaluate_uses_it(tmp_path):
     from magspect.inspect.backend import Segmenter, bundled_model_path

@@ -73,7 +73,7 @@ def test_service_loads_the_promoted_model(registry, tmp_path):
 @pytest.mark.parametrize(("model_cfg", "verified", "band"), [
     ({}, True, "manifest"),  # the bundled verifier and its own review band
     ({"review_below": 0}, True, None),  # a line with nobody to review: no band
-    ({"review_below": 0.08}, True, 0.08),
+    ({"review_below": 0.2}, True, 0.2),  # above the bundled keep threshold (0.08)
     ({"verifier": "none"}, False, None),
 ])
 def test_station_verifier_and_review_band_from_config(model_cfg, verified, band):
@@ -90,7 +90,7 @@ def test_station_verifier_and_review_band_from_config(model_cfg, verified, band)
         from magspect.inspect.verifier import Verifier, bundled_verifier_path
 
         band = Verifier(bundled_verifier_path()).manifest.review_below
-        assert band is not None and band not in (0.08,)
+        assert band is not None and band not in (0.2,)
     station = build_station(cfg)  # in worker processes (the default): the settings must reach them
     try:
         assert (station.inspector.verifier_ref is not None) == verified

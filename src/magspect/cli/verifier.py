@@ -130,13 +130,15 @@ def write_tuned(
     also_for: tuple[str, ...] = (),
     dihedral_views: int | None = None,
     spec_points: dict[str, tuple[float, float | None]] | None = None,
+    lighting: str | None = None,
 ) -> VerifierManifest:
     """Write ``out``: ``verifier`` with a new operating point, weights unchanged: ``keep_threshold``
     (None: unchanged), ``review_below`` (``"keep"``: unchanged; None: no band), ``also_for``: sha256
     of more segmentation models it was checked with (through the whole pipeline, on validation
     parts), ``dihedral_views`` (test-time flips; None: unchanged), ``spec_points``: spec id ->
     (keep threshold, review band or None), that spec's own operating point, added to (or replacing
-    that spec's in) the manifest's. Each change is recorded in the
+    that spec's in) the manifest's, ``lighting``: the front light the point was chosen under
+    (``"suite"``: the suite's draw of lights; None: unchanged). Each change is recorded in the
     manifest's ``training["tuned"]``; its manifest JSON is written beside it and its line in a
     ``SHA256SUMS`` beside it updated. Returns the new manifest.
     Raises ValueError for a review band at or under the keep threshold."""
@@ -149,6 +151,12 @@ def write_tuned(
     update: dict[str, object] = {"keep_threshold": keep, "review_below": band}
     if dihedral_views is not None:
         update["dihedral_views"] = int(dihedral_views)
+    if lighting is not None:
+        from magspect.datasets._config import FRONT_LIGHTINGS
+
+        if lighting not in (*FRONT_LIGHTINGS, "suite"):
+            raise ValueError(f"--lighting must be one of {', '.join(FRONT_LIGHTINGS)} or suite, got {lighting!r}")
+        update["lighting"] = lighting
     if spec_points:
         for spec_id, (k, b) in spec_points.items():
             _check_band(k, b, "its", f"spec point {spec_id}: ")
@@ -212,6 +220,13 @@ def tune_verifier_cmd(
                      "(repeatable; other specs keep the verifier's). Sweep it first: "
                      "benchmarks/bench_verifier_thresholds.py --spec SPEC --split val."),
     ] = None,
+    lighting: Annotated[
+        str | None,
+        typer.Option(help="The front light (coaxial, dome, darkfield) every view was lit with where this operating "
+                     "point was chosen (bench_verifier_thresholds.py --lighting), or suite (the suite's draw of "
+                     "lights): recorded in the manifest, and results name the verifier by it "
+                     "(verifier_cnn-darkfield). Default: unchanged."),
+    ] = None,
 ) -> None:
     """Set a look-alike verifier's operating point (keep threshold, review band, test-time flips; for every spec
     or per spec) or the models it serves, in a copy of it (weights unchanged). Choose them on validation parts
@@ -220,8 +235,8 @@ def tune_verifier_cmd(
     from magspect.inspect.verifier import VerifierError
 
     _check_tune_args(verifier, out, "verifier", keep_threshold is not None or review_below is not None
-                     or bool(also_for) or dihedral_views is not None or bool(spec_point),
-                     "--keep-threshold, --review-below, --dihedral-views, --spec-point or --also-for")
+                     or bool(also_for) or dihedral_views is not None or bool(spec_point) or lighting is not None,
+                     "--keep-threshold, --review-below, --dihedral-views, --spec-point, --lighting or --also-for")
     if dihedral_views is not None and dihedral_views not in (1, 2, 4, 8):
         fail(f"--dihedral-views must be 1, 2, 4 or 8, got {dihedral_views}")
     points = _spec_points(spec_point or [])
@@ -229,10 +244,11 @@ def tune_verifier_cmd(
         also = _model_shas(also_for)
         m = write_tuned(verifier, out, keep_threshold=keep_threshold,
                         review_below="keep" if review_below is None else (review_below or None), also_for=also,
-                        dihedral_views=dihedral_views, spec_points=points)
+                        dihedral_views=dihedral_views, spec_points=points, lighting=lighting)
     except (ModelError, VerifierError, ValueError) as exc:
         fail(str(exc))
     views = f", each scored over {m.dihedral_views} flips" if m.dihedral_views > 1 else ""
+    views += f", chosen under {m.lighting} light" if m.lighting not in (None, "suite") else ""
     own = "; ".join(f"{k}: keeps >= {p.keep_threshold:g}, {_band_text(p.review_below)}"
                     for k, p in m.spec_points.items())
     console.print(f"wrote {out}: keeps candidates scored >= {m.keep_threshold:g}, {_band_text(m.review_below)}{views}"

@@ -99,6 +99,10 @@ class VerifierManifest(CandidateModelManifest):
     # spec id -> its own operating point (a part family whose look-alikes and limits differ, chosen on
     # that spec's validation parts: `magspect tune-verifier --spec-point`); other specs use the one above
     spec_points: dict[str, OperatingPoint] = Field(default_factory=dict)
+    # the one front light (coaxial, dome, darkfield) the operating point above was chosen under, for a
+    # station that lights every view that way; None: as trained (``training["lighting"]``), "suite":
+    # the suite's draw of lights (`magspect tune-verifier --lighting`)
+    lighting: str | None = None
 
 
 #: Raw pixel value -> [0, 1], by numpy dtype name (as the segmentation model's manifest has it).
@@ -238,9 +242,9 @@ class Verifier:
 
     @property
     def name(self) -> str:
-        """The manifest's name, with the one front light it was trained for (``verifier_cnn-darkfield``):
-        what results and reports name it by."""
-        light = self.manifest.training.get("lighting")
+        """The manifest's name, with the one front light its operating point was chosen for, else the
+        one it was trained for (``verifier_cnn-darkfield``): what results and reports name it by."""
+        light = self.manifest.lighting or self.manifest.training.get("lighting")
         return self.manifest.name if light in (None, "suite") else f"{self.manifest.name}-{light}"
 
     def scores(self, patches: np.ndarray, features: np.ndarray) -> np.ndarray:
