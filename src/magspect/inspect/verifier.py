@@ -102,7 +102,7 @@ class VerifierManifest(CandidateModelManifest):
     # the one front light (coaxial, dome, darkfield) the operating point above was chosen under, for a
     # station that lights every view that way; None: as trained (``training["lighting"]``), "suite":
     # the suite's draw of lights (`magspect tune-verifier --lighting`)
-    lighting: str | None = None
+    lighting: Literal["coaxial", "dome", "darkfield", "suite"] | None = None
 
 
 #: Raw pixel value -> [0, 1], by numpy dtype name (as the segmentation model's manifest has it).
