@@ -251,6 +251,7 @@ def test_tune_verifier_lighting_names_the_light_its_operating_point_was_chosen_u
     with pytest.raises(ValueError, match="lighting"):  # nor does a manifest written by hand carry one
         type(v.manifest).model_validate({**v.manifest.model_dump(), "lighting": "ring"})
 
+
 def test_train_subtypes_mines_coating_flaws_trains_exports_and_evaluate_uses_it(tmp_path):
     from magspect.inspect.backend import Segmenter, bundled_model_path
     from magspect.inspect.subtype import SUBTYPE_LABELS, SubtypeClassifier
