@@ -12,6 +12,11 @@ again (a view that hides the surface still forces REVIEW). Tune on ``val``, neve
 (score at/above its manifest's threshold) but scores under ``T`` are judged as the gate judges an
 unsure model call: what they would reject goes to REVIEW (a person looks) instead. ``--grid``: each
 band above each of ``--thresholds`` as well (a cut and a band chosen together).
+
+The last table compares the verifiers where it matters: for each, the points (a cut, with or without
+a band) with reviews within ``--max-reviews`` that no other of its points beats on both escapes and
+false rejects. Compare false rejects at equal escapes: a verifier whose scores are only lower shows
+fewer false rejects at the same cut and more escapes, not a better trade.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ def main() -> None:
     ap.add_argument("--class-thresholds", default="",
                     help="also keep per class, e.g. crack=0.01,chip=0.07,coating_flaw=0.023 (first verifier), "
                          "with and without each review band")
+    ap.add_argument("--max-reviews", type=float, default=0.05,
+                    help="the review rate a point may reach in the last table (issue 5: 5%%)")
     args = ap.parse_args()
 
     import numpy as np
@@ -81,9 +88,11 @@ def main() -> None:
         # judged as an unsure model call: what it would reject goes to REVIEW
         return lambda d: d.model_copy(update={"confidence": 0.0}) if score[id(d)] < band else d
 
+    points: list[tuple[int, float, float | None, float, float, float]] = []  # verifier, cut, band, e, f, r
     for k, ver in enumerate(verifiers):
         for th in cuts(ver):
             e, f, r, g = rates(k, th)
+            points.append((k, th, None, e, f, r))
             mark = " (manifest)" if th == ver.manifest.keep_threshold else ""
             print(f"| {names[k]} | {th:.3f}{mark} | {e:.3f} | {f:.3f} | {r:.3f} | {g:.0f} |")
     bands = [float(x) for x in args.review_below.split(",")] if args.review_below else []
@@ -96,17 +105,33 @@ def main() -> None:
             e, f, r, _ = rejudge(parts, lambda i, d: score[id(d)] >= keep_at[d.class_name],
                                  unsure_below(band, score))
             print(f"| {args.class_thresholds} | {band or '—'} | {e:.3f} | {f:.3f} | {r:.3f} |")
-    if not bands:
-        return
-    print("\n| verifier | kept at | REVIEW (not REJECT) below | escape | false rejects | reviews |")
-    print("|---|---|---|---|---|---|")
+    if bands:
+        print("\n| verifier | kept at | REVIEW (not REJECT) below | escape | false rejects | reviews |")
+        print("|---|---|---|---|---|---|")
     for k, ver in enumerate(verifiers):
         score = {i: s for part in scores for i, s in part[k].items()}  # id(defect) -> score
         for th in cuts(ver) if args.grid else [ver.manifest.keep_threshold]:
             for band in (b for b in bands if b > th):
                 e, f, r, _ = rejudge(parts, lambda i, d, th=th, score=score: score[id(d)] >= th,
                                      unsure_below(band, score))
+                points.append((k, th, band, e, f, r))
                 print(f"| {names[k]} | {th:.3f} | {band:.3f} | {e:.3f} | {f:.3f} | {r:.3f} |")
+    _frontier_table(points, names, args.max_reviews)
+
+
+def _frontier_table(points: list, names: list[str], max_reviews: float) -> None:
+    """Each verifier's points with reviews <= max_reviews that no other of its points beats on
+    escapes and false rejects both (lowest escapes first)."""
+    print(f"\n# each verifier's best trades with reviews <= {max_reviews:g}: compare false rejects at equal escapes")
+    print("| verifier | kept at | REVIEW below | escape | false rejects | reviews |")
+    print("|---|---|---|---|---|---|")
+    for k, name in enumerate(names):
+        best_f = float("inf")
+        for _, th, band, e, f, r in sorted((p for p in points if p[0] == k and p[5] <= max_reviews),
+                                           key=lambda p: (p[3], p[4], p[5])):
+            if f < best_f:
+                best_f = f
+                print(f"| {name} | {th:.3f} | {'—' if band is None else f'{band:.3f}'} | {e:.3f} | {f:.3f} | {r:.3f} |")
 
 
 if __name__ == "__main__":
