@@ -22,8 +22,20 @@ fewer false rejects at the same cut and more escapes, not a better trade.
 from __future__ import annotations
 
 import argparse
+from typing import NamedTuple
 
 from magspect.datasets import FRONT_LIGHTINGS
+
+
+class Point(NamedTuple):
+    """One operating point of one verifier (``k``: its index) and what the gate made of it."""
+
+    k: int
+    cut: float
+    band: float | None  # REVIEW below (None: no band)
+    escape: float
+    false_rejects: float
+    reviews: float
 
 
 def main() -> None:
@@ -88,11 +100,11 @@ def main() -> None:
         # judged as an unsure model call: what it would reject goes to REVIEW
         return lambda d: d.model_copy(update={"confidence": 0.0}) if score[id(d)] < band else d
 
-    points: list[tuple[int, float, float | None, float, float, float]] = []  # verifier, cut, band, e, f, r
+    points: list[Point] = []
     for k, ver in enumerate(verifiers):
         for th in cuts(ver):
             e, f, r, g = rates(k, th)
-            points.append((k, th, None, e, f, r))
+            points.append(Point(k, th, None, e, f, r))
             mark = " (manifest)" if th == ver.manifest.keep_threshold else ""
             print(f"| {names[k]} | {th:.3f}{mark} | {e:.3f} | {f:.3f} | {r:.3f} | {g:.0f} |")
     bands = [float(x) for x in args.review_below.split(",")] if args.review_below else []
@@ -108,18 +120,18 @@ def main() -> None:
     if bands:
         print("\n| verifier | kept at | REVIEW (not REJECT) below | escape | false rejects | reviews |")
         print("|---|---|---|---|---|---|")
-    for k, ver in enumerate(verifiers):
-        score = {i: s for part in scores for i, s in part[k].items()}  # id(defect) -> score
-        for th in cuts(ver) if args.grid else [ver.manifest.keep_threshold]:
-            for band in (b for b in bands if b > th):
-                e, f, r, _ = rejudge(parts, lambda i, d, th=th, score=score: score[id(d)] >= th,
-                                     unsure_below(band, score))
-                points.append((k, th, band, e, f, r))
-                print(f"| {names[k]} | {th:.3f} | {band:.3f} | {e:.3f} | {f:.3f} | {r:.3f} |")
+        for k, ver in enumerate(verifiers):
+            score = {i: s for part in scores for i, s in part[k].items()}  # id(defect) -> score
+            for th in cuts(ver) if args.grid else [ver.manifest.keep_threshold]:
+                for band in (b for b in bands if b > th):
+                    e, f, r, _ = rejudge(parts, lambda i, d, th=th, score=score: score[id(d)] >= th,
+                                         unsure_below(band, score))
+                    points.append(Point(k, th, band, e, f, r))
+                    print(f"| {names[k]} | {th:.3f} | {band:.3f} | {e:.3f} | {f:.3f} | {r:.3f} |")
     _frontier_table(points, names, args.max_reviews)
 
 
-def _frontier_table(points: list, names: list[str], max_reviews: float) -> None:
+def _frontier_table(points: list[Point], names: list[str], max_reviews: float) -> None:
     """Each verifier's points with reviews <= max_reviews that no other of its points beats on
     escapes and false rejects both (lowest escapes first)."""
     print(f"\n# each verifier's best trades with reviews <= {max_reviews:g}: compare false rejects at equal escapes")
@@ -127,11 +139,12 @@ def _frontier_table(points: list, names: list[str], max_reviews: float) -> None:
     print("|---|---|---|---|---|---|")
     for k, name in enumerate(names):
         best_f = float("inf")
-        for _, th, band, e, f, r in sorted((p for p in points if p[0] == k and p[5] <= max_reviews),
-                                           key=lambda p: (p[3], p[4], p[5])):
-            if f < best_f:
-                best_f = f
-                print(f"| {name} | {th:.3f} | {'—' if band is None else f'{band:.3f}'} | {e:.3f} | {f:.3f} | {r:.3f} |")
+        mine = (p for p in points if p.k == k and p.reviews <= max_reviews)
+        for p in sorted(mine, key=lambda p: (p.escape, p.false_rejects, p.reviews)):
+            if p.false_rejects < best_f:
+                best_f = p.false_rejects
+                band = "—" if p.band is None else f"{p.band:.3f}"
+                print(f"| {name} | {p.cut:.3f} | {band} | {p.escape:.3f} | {p.false_rejects:.3f} | {p.reviews:.3f} |")
 
 
 if __name__ == "__main__":

@@ -250,6 +250,12 @@ def test_tune_verifier_lighting_names_the_light_its_operating_point_was_chosen_u
     assert not (tmp_path / "bad.onnx").exists()
     with pytest.raises(ValueError, match="lighting"):  # nor does a manifest written by hand carry one
         type(v.manifest).model_validate({**v.manifest.model_dump(), "lighting": "ring"})
+    from typing import get_args
+
+    from magspect.datasets import FRONT_LIGHTINGS
+    from magspect.inspect.verifier import VerifierLighting
+
+    assert set(get_args(VerifierLighting)) == {*FRONT_LIGHTINGS, "suite"}  # every light the generator draws
 
 
 def test_train_subtypes_mines_coating_flaws_trains_exports_and_evaluate_uses_it(tmp_path):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, get_args
 
 import typer
 
@@ -142,7 +142,7 @@ def write_tuned(
     manifest's ``training["tuned"]``; its manifest JSON is written beside it and its line in a
     ``SHA256SUMS`` beside it updated. Returns the new manifest.
     Raises ValueError for a review band at or under the keep threshold."""
-    from magspect.inspect.verifier import VERIFIER_METADATA_KEY, OperatingPoint, Verifier
+    from magspect.inspect.verifier import VERIFIER_METADATA_KEY, OperatingPoint, Verifier, VerifierLighting
 
     vm = Verifier(verifier).manifest
     keep = vm.keep_threshold if keep_threshold is None else float(keep_threshold)
@@ -152,10 +152,9 @@ def write_tuned(
     if dihedral_views is not None:
         update["dihedral_views"] = int(dihedral_views)
     if lighting is not None:
-        from magspect.datasets._config import FRONT_LIGHTINGS
-
-        if lighting not in (*FRONT_LIGHTINGS, "suite"):
-            raise ValueError(f"--lighting must be one of {', '.join(FRONT_LIGHTINGS)} or suite, got {lighting!r}")
+        *lights, last = get_args(VerifierLighting)  # the manifest's own values, worded for the CLI
+        if lighting not in (*lights, last):
+            raise ValueError(f"--lighting must be one of {', '.join(lights)} or {last}, got {lighting!r}")
         update["lighting"] = lighting
     if spec_points:
         for spec_id, (k, b) in spec_points.items():

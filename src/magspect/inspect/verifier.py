@@ -83,6 +83,11 @@ class OperatingPoint(BaseModel):
     review_below: float | None = Field(default=None, ge=0.0, le=1.0)
 
 
+#: What a verifier's operating point can be chosen under: one front light of the generator's
+#: (``magspect.datasets.FRONT_LIGHTINGS``), or "suite", the suite's draw of them.
+VerifierLighting = Literal["coaxial", "dome", "darkfield", "suite"]
+
+
 class VerifierManifest(CandidateModelManifest):
     """What a runtime needs to use an exported verifier (embedded in the ONNX metadata)."""
 
@@ -102,7 +107,7 @@ class VerifierManifest(CandidateModelManifest):
     # the one front light (coaxial, dome, darkfield) the operating point above was chosen under, for a
     # station that lights every view that way; None: as trained (``training["lighting"]``), "suite":
     # the suite's draw of lights (`magspect tune-verifier --lighting`)
-    lighting: Literal["coaxial", "dome", "darkfield", "suite"] | None = None
+    lighting: VerifierLighting | None = None
 
 
 #: Raw pixel value -> [0, 1], by numpy dtype name (as the segmentation model's manifest has it).
@@ -337,6 +342,7 @@ __all__ = [
     "resolve_verifier",
     "VerifierError",
     "VerifierManifest",
+    "VerifierLighting",
     "OperatingPoint",
     "CandidateModelManifest",
     "DEFAULT_DIVISORS",
