@@ -8,7 +8,9 @@ own manifest threshold. Test-time flips are a verifier's manifest setting, so co
         src/magspect/models/weights/default-verifier.onnx runs/s11/ship-d8.onnx runs/s11/vA/verifier.onnx
 
 Only parts no verifier compared was trained on make a fair comparison (a run's own held-out seeds are
-fair for that run and for verifiers trained on other seeds).
+fair for that run and for verifiers trained on other seeds). Candidates mined with the part channels (6)
+can be scored by verifiers of either layout (the first 4 channels are the older layout's); 4-channel
+candidates only by 4-channel verifiers.
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ def main() -> None:
     print("|---" * 9 + "|")
     for path in args.verifiers:
         v = Verifier(path)
-        s = v.scores(patches, features)
+        if v.channels > patches.shape[1]:
+            raise SystemExit(f"{path} takes {v.channels}-channel patches; {args.mined} has {patches.shape[1]}")
+        s = v.scores(np.ascontiguousarray(patches[:, : v.channels]), features)
         at = candidate_report(s, real, rejectable, cause, highest_keeping(s[real & rejectable], args.keep_rejectable))
         own = candidate_report(s, real, rejectable, cause, v.manifest.keep_threshold)
         lint_dismissed, n_lint = at.dismissed_false_by_cause.get("lint", (0, 0))

@@ -89,6 +89,33 @@ def test_train_verifier_mines_trains_exports_and_evaluate_uses_it(tmp_path):
 
     assert tuned["init_from"] == {"file": "verifier.onnx", "sha256": sha256_file(out / "verifier.onnx")}
     assert tuned["lr"] == pytest.approx(3e-4) and "--init-from" in tuned["command"]
+    # the patches show where the part is (6 channels); the first verifiers' layout (4) is still made on
+    # request, and a verifier of that layout fine-tunes on 6-channel candidates, its first layer widened
+    assert json.loads((out / "mined" / "mined.json").read_text())["channels"] == 6
+    assert Verifier(out / "verifier.onnx").channels == 6 and tuned["patch_channels"] == 6
+    out4 = tmp_path / "v4"
+    r6 = runner.invoke(app, [*args[:2], str(out4), *args[3:-4], "--epochs", "1", "--min-recall", "0.9",
+                             "--min-recall-rejectable", "0.9", "--patch-channels", "4"])
+    assert r6.exit_code == 0, r6.output
+    assert json.loads((out4 / "mined" / "mined.json").read_text())["channels"] == 4
+    assert Verifier(out4 / "verifier.onnx").channels == 4
+    assert "--patch-channels 4" in Verifier(out4 / "verifier.onnx").manifest.training["command"]
+    r6b = runner.invoke(app, [*args3[:-2], "--init-from", str(out4 / "verifier.onnx")])
+    assert r6b.exit_code == 0, r6b.output
+    assert Verifier(out3 / "verifier.onnx").channels == 6
+    # candidates of the two layouts are not mixed, and a folder is not resumed in the other layout
+    four = tmp_path / "four"
+    four.mkdir()
+    for chunk in sorted((out / "mined").glob("chunk-*.npz")):
+        arrays = dict(np.load(chunk))
+        arrays["patches"] = arrays["patches"][:, :4]
+        np.savez(four / chunk.name, **arrays)
+    r7 = runner.invoke(app, [*args3[:-1], str(four)])
+    said = " ".join(r7.output.split())
+    assert r7.exit_code == 2 and f"--extra-mined {four}: 4-channel candidates" in said, r7.output
+    r8 = runner.invoke(app, [*args[:-4], "--epochs", "1", "--patch-channels", "4"])
+    said = " ".join(r8.output.split())
+    assert r8.exit_code == 2 and "holds 6-channel candidates, not 4" in said, r8.output
 
     ev = runner.invoke(app, ["evaluate", "--suite", "magsynth-v2", "--n", "2", "--verifier", str(out / "verifier.onnx"),
                              "--json", str(tmp_path / "ev.json")])

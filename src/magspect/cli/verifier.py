@@ -75,19 +75,31 @@ def _with_extra(own: dict, extra: dict, held_out: tuple[int, int]) -> tuple[dict
 #: options train-verifier and train-subtypes share
 WorkersOpt = Annotated[int, typer.Option(min=1, help="Mining processes.")]
 NoProgressOpt = Annotated[bool, typer.Option("--no-progress", help="no progress bar")]
+PatchChannelsOpt = Annotated[
+    int, typer.Option(min=4, max=6, help="Candidate patch channels: 6 adds where the part is (a line running on "
+                      "past the outline lies on top of the part: lint, not a crack); 4, the first verifiers' "
+                      "layout (to use mined folders of that layout).")]
 
 
 def _mine_for(model: Path | None, also_for: list[Path] | None, out_dir: Path, seeds: range, workers: int,
               no_progress: bool, force_defect: str | None = None,
-              light: str | None = None) -> tuple[Path, str, tuple[str, ...], Path]:
+              light: str | None = None, channels: int = 6) -> tuple[Path, str, tuple[str, ...], Path]:
     """Mine (or resume mining) ``model``'s candidates on the parts ``seeds`` (every view under front
-    light ``light``, or the suite's draw) into ``out_dir/mined``: (model path, its sha256, the sha256s
-    of ``also_for``, the mined folder)."""
+    light ``light``, or the suite's draw; ``channels``-channel patches) into ``out_dir/mined``: (model
+    path, its sha256, the sha256s of ``also_for``, the mined folder)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
 
+    from magspect.datasets import get_suite
     from magspect.inspect.backend import ModelError, Segmenter, bundled_model_path
+    from magspect.inspect.verifier import PATCH_CHANNELS
     from magspect.training.verifier_data import mine
 
+    if channels not in PATCH_CHANNELS:
+        fail(f"--patch-channels must be {' or '.join(map(str, PATCH_CHANNELS))}, got {channels}")
+    try:
+        get_suite("magsynth-v2").config("train", light=light)  # what mine() draws parts with
+    except ValueError as exc:
+        fail(f"--lighting: {exc}")
     model_path = model if model is not None else bundled_model_path()
     try:
         sha = Segmenter(model_path, warmup=False).sha256
@@ -103,6 +115,9 @@ def _mine_for(model: Path | None, also_for: list[Path] | None, out_dir: Path, se
         if before.get("force_defect") != force_defect:
             fail(f"{mined} holds candidates mined with force_defect={before.get('force_defect')!r}, not "
                  f"{force_defect!r}: use another --out")
+        if before.get("channels", 4) != channels:  # folders mined before the part channels have 4
+            fail(f"{mined} holds {before.get('channels', 4)}-channel candidates, not {channels}: pass "
+                 f"--patch-channels {before.get('channels', 4)} or use another --out")
         if before.get("light") != light:
             fail(f"{mined} holds candidates mined under {before.get('light') or 'the suite draw of lights'}, not "
                  f"{light or 'the suite draw of lights'}: use another --out")
@@ -115,9 +130,9 @@ def _mine_for(model: Path | None, also_for: list[Path] | None, out_dir: Path, se
 
         try:
             mine(model_path, mined, seeds, workers=workers, force_defect=force_defect, light=light,
-                 progress=progress)
-        except ValueError as exc:  # an unknown light
-            fail(f"--lighting: {exc}")
+                 channels=channels, progress=progress)
+        except ValueError as exc:  # chunks of another layout without the folder's mined.json
+            fail(str(exc))
     return model_path, sha, also, mined
 
 
@@ -320,6 +335,7 @@ def train_verifier_cmd(
                      "station lit that way; judge it with `magspect evaluate --lighting` (default: the suite's "
                      "draw of lights)."),
     ] = None,
+    patch_channels: PatchChannelsOpt = 6,
     no_progress: NoProgressOpt = False,
 ) -> None:
     """Train the look-alike verifier for a segmentation model; resumes mining if OUT has chunks."""
@@ -334,7 +350,7 @@ def train_verifier_cmd(
         split_by_seed,
         train_verifier,
     )
-    from magspect.training.verifier_data import load_mined
+    from magspect.training.verifier_data import load_mined, mined_channels
 
     if parts <= val_parts:
         fail(f"--parts {parts} must be more than --val-parts {val_parts}")
@@ -351,8 +367,12 @@ def train_verifier_cmd(
     for extra in extra_mined or ():
         if not sorted(extra.glob("chunk-*.npz")):
             fail(f"--extra-mined {extra}: no mined chunks (chunk-*.npz) there")
+        if (had := mined_channels(extra)) != patch_channels:
+            fail(f"--extra-mined {extra}: {had}-channel candidates; this run mines {patch_channels}-channel ones "
+                 f"(--patch-channels {had} to train on that layout)")
     seeds = range(seed_start, seed_start + parts)
-    model_path, sha, also, mined = _mine_for(model, also_for, out_dir, seeds, workers, no_progress, light=lighting)
+    model_path, sha, also, mined = _mine_for(model, also_for, out_dir, seeds, workers, no_progress, light=lighting,
+                                             channels=patch_channels)
     held_out = (seeds.stop - val_parts, seeds.stop)
     data = _of_seeds(load_mined(mined), seeds)
     n_own = len(data["label"])
@@ -360,7 +380,10 @@ def train_verifier_cmd(
     console.print(f"{n_own} candidates from {parts} parts: {n_real} real defects, {n_own - n_real} look-alikes")
     extra_counts = {}
     if extra_mined:
-        data, extra_counts = _with_extra(data, load_mined(extra_mined), held_out)
+        try:
+            data, extra_counts = _with_extra(data, load_mined(extra_mined), held_out)
+        except ValueError as exc:  # patches of another layout
+            fail(f"--extra-mined: {exc}")
         console.print(f"+ {extra_counts['n_candidates']} candidates of other runs from "
                       f"{extra_counts['n_parts']} parts ({extra_counts['n_real']} real), for training only; "
                       f"{extra_counts['n_left_out']} of theirs on the held-out parts left out")
@@ -397,11 +420,14 @@ def train_verifier_cmd(
         training["command"] += f" --lr {lr:g}"
     if lighting is not None:
         training["command"] += f" --lighting {lighting}"
+    if patch_channels != 6:
+        training["command"] += f" --patch-channels {patch_channels}"
     training["lr"] = cfg.lr
+    training["patch_channels"] = patch_channels
     training["lighting"] = lighting or "suite"
     manifest = build_manifest(report, sha, training, also_for=also, review_below=review_below)
     state = {"state_dict": net.state_dict(), "widths": net.widths, "strides": net.strides,
-             "manifest": manifest.model_dump()}
+             "in_channels": net.in_channels, "manifest": manifest.model_dump()}
     torch.save(state, out_dir / "verifier.pt")
     path = export_verifier(net, out_dir / "verifier.onnx", manifest,
                            check=(data["patches"][va[:256]], data["features"][va[:256]]))
@@ -437,6 +463,7 @@ def train_subtypes_cmd(
         list[Path] | None,
         typer.Option(help="Other exports of the same checkpoint (e.g. its INT8 model) it may serve; repeatable."),
     ] = None,
+    patch_channels: PatchChannelsOpt = 6,
     no_progress: NoProgressOpt = False,
 ) -> None:
     """Train the coating-flaw subtype classifier for a segmentation model; resumes mining if OUT has chunks."""
@@ -457,7 +484,7 @@ def train_subtypes_cmd(
         fail(f"--parts {parts} must be more than --val-parts {val_parts}")
     seeds = range(seed_start, seed_start + parts)
     model_path, sha, also, mined = _mine_for(model, also_for, out_dir, seeds, workers, no_progress,
-                                             force_defect="coating_flaw")
+                                             force_defect="coating_flaw", channels=patch_channels)
     data = _of_seeds(load_mined(mined), seeds)
     try:
         rows, y = subtype_samples(data)
@@ -478,10 +505,13 @@ def train_subtypes_cmd(
                     f"--seed-start {seed_start} --val-parts {val_parts} --epochs {epochs}"),
         "suite_recipe": "magsynth-v2/train, a coating flaw forced on every part", "seeds": [seeds.start, seeds.stop],
         "val_seeds": [seeds.stop - val_parts, seeds.stop], "n_flaws": int(len(rows)), "counts": counts,
+        "patch_channels": patch_channels,
     }
+    if patch_channels != 6:
+        training["command"] += f" --patch-channels {patch_channels}"
     manifest = build_subtypes_manifest(report, sha, training, also_for=also)
     torch.save({"state_dict": net.state_dict(), "widths": net.widths, "strides": net.strides, "n_out": net.n_out,
-                "manifest": manifest.model_dump()}, out_dir / "subtypes.pt")
+                "in_channels": net.in_channels, "manifest": manifest.model_dump()}, out_dir / "subtypes.pt")
     _, va = split_by_seed({"seed": data["seed"][rows]}, val_parts)
     check = (data["patches"][rows[va[:256]]], data["features"][rows[va[:256]]])
     path = export_subtypes(net, out_dir / "subtypes.onnx", manifest, check=check)

@@ -79,7 +79,7 @@ class SubtypeClassifier:
 
     def __init__(self, path: str | Path, *, threads: int | None = 1, providers: Sequence[str] | None = None) -> None:
         self.path = Path(path)
-        self.session, self.sha256, meta = candidate_session(
+        self.session, self.sha256, meta, self.channels = candidate_session(
             self.path, threads, providers, SUBTYPES_METADATA_KEY, SubtypeError, "subtype classifier"
         )
         self.manifest = SubtypeManifest.from_json(meta)
@@ -109,7 +109,8 @@ class SubtypeClassifier:
         todo = [i for i, d in enumerate(out) if d.class_name == "coating_flaw" and d.subtype is None]
         if not todo:
             return out
-        probs = self.probabilities(*candidate_inputs(image, class_mask, [out[i] for i in todo], self.manifest))
+        probs = self.probabilities(*candidate_inputs(image, class_mask, [out[i] for i in todo], self.manifest,
+                                                             self.channels))
         labels, at = self.manifest.labels, self.manifest.plausible_at
         for i, p in zip(todo, probs, strict=True):
             update: dict[str, object] = {

@@ -10,11 +10,16 @@ candidates on synthetic parts whose truth is known (``magspect train-verifier``)
 one segmentation model: its manifest records that model's sha256, and the Inspector uses the
 bundled verifier only with the model it was trained for.
 
-Input per candidate (``patches``: ``N x 4 x P x P`` float32, ``P`` = :data:`PATCH_PX`):
+Input per candidate (``patches``: ``N x C x P x P`` float32, ``P`` = :data:`PATCH_PX`, ``C`` 4 or 6 as
+the network's input says, :data:`PATCH_CHANNELS`):
   0. the image around the candidate's box centre at full resolution, minus that patch's mean;
   1. the model's defect pixels (any defect class) in the same window, 0/1;
   2. the candidate's box with a margin, resized to ``P x P`` (area averaging), minus its mean;
-  3. the defect pixels in that window (fraction covered).
+  3. the defect pixels in that window (fraction covered);
+  4. (6 channels) the part in the first window: pixels the model did not call background, 0/1;
+  5. (6 channels) the part in the second window (fraction covered).
+The part channels say where the part ends: a line that runs on past the outline lies on top of the
+part (a lint fibre, a water spot's ring), not in it, as a crack does.
 ``features`` (``N x 4``): the class the gate would judge, one-hot (crack, chip, coating_flaw), and the
 candidate's mean class probability from the segmentation model.
 Output ``logit`` (``N x 1``): real defect if ``sigmoid(logit) >= keep_threshold`` (manifest).
@@ -37,12 +42,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from magspect.inspect.backend import open_session
 from magspect.inspect.geometry_defects import defect_pixels
-from magspect.types import DEFECT_CLASSES, Defect
+from magspect.types import CLASS_IDS, DEFECT_CLASSES, Defect
 
 VERIFIER_METADATA_KEY = "magspect.verifier"
 PATCH_PX = 64
 CONTEXT_MARGIN = 0.5  # the context window is the box's longer side x (1 + margin) + 16 px
-N_INPUT_CHANNELS = 4
+N_INPUT_CHANNELS = 4  # the first verifiers' and the subtype classifier's input
+#: The patch layouts a candidate network may take (its ONNX input says which): without and with the
+#: part channels.
+PATCH_CHANNELS = (4, 6)
 
 
 class CandidateModelManifest(BaseModel):
@@ -112,6 +120,7 @@ class VerifierManifest(CandidateModelManifest):
 
 #: Raw pixel value -> [0, 1], by numpy dtype name (as the segmentation model's manifest has it).
 DEFAULT_DIVISORS = {"uint8": 255.0, "uint16": 65535.0}
+BACKGROUND_ID = CLASS_IDS["background"]
 
 
 def _divisor(image: np.ndarray, divisor_by_dtype: dict[str, float]) -> np.float32:
@@ -139,13 +148,17 @@ def candidate_patches(
     boxes: Sequence[Sequence[float]],
     divisor_by_dtype: dict[str, float] = DEFAULT_DIVISORS,
     patch_px: int = PATCH_PX,
+    channels: int = N_INPUT_CHANNELS,
 ) -> np.ndarray:
     """The verifier's input for each candidate box ``(x0, y0, x1, y1)`` (px, exclusive ends).
 
     ``image``: the view as decoded (HxW or HxWx3 BGR, uint8/uint16); ``class_mask``: the
-    segmentation model's class ids (any defect class marks the candidate's pixels). Only the
+    segmentation model's class ids (any defect class marks the candidate's pixels; anything but
+    background, the part). ``channels``: 4, or 6 with the part (module docstring). Only the
     windows around the candidates are converted.
     """
+    if channels not in PATCH_CHANNELS:
+        raise ValueError(f"candidate patches have {' or '.join(map(str, PATCH_CHANNELS))} channels, not {channels}")
     div = _divisor(image, divisor_by_dtype)
     if image.ndim == 3:
         image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
@@ -156,7 +169,16 @@ def candidate_patches(
     def mask(x0: int, y0: int, side: int) -> np.ndarray:
         return defect_pixels(_window(class_mask, x0, y0, side)).astype(np.float32)
 
-    out = np.empty((len(boxes), N_INPUT_CHANNELS, patch_px, patch_px), np.float32)
+    def part(x0: int, y0: int, side: int) -> np.ndarray:
+        # beyond the image's edge is off the part (the window is not edge-repeated here)
+        win = np.zeros((side, side), np.float32)
+        h, w = class_mask.shape[:2]
+        xa, ya, xb, yb = max(x0, 0), max(y0, 0), min(x0 + side, w), min(y0 + side, h)
+        if xa < xb and ya < yb:
+            win[ya - y0 : yb - y0, xa - x0 : xb - x0] = class_mask[ya:yb, xa:xb] != BACKGROUND_ID
+        return win
+
+    out = np.empty((len(boxes), channels, patch_px, patch_px), np.float32)
     for i, (x0, y0, x1, y1) in enumerate(boxes):
         cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
         nx, ny = int(round(cx - patch_px / 2)), int(round(cy - patch_px / 2))
@@ -166,11 +188,17 @@ def candidate_patches(
         side = max(patch_px, int(np.ceil(max(x1 - x0, y1 - y0) * (1 + CONTEXT_MARGIN))) + 16)
         sx, sy = int(round(cx - side / 2)), int(round(cy - side / 2))
         ctx, ctx_m = gray(sx, sy, side), mask(sx, sy, side)
+        ctx_p = part(sx, sy, side) if channels == 6 else None
         if side != patch_px:
             ctx = cv2.resize(ctx, (patch_px, patch_px), interpolation=cv2.INTER_AREA)
             ctx_m = cv2.resize(ctx_m, (patch_px, patch_px), interpolation=cv2.INTER_AREA)
+            if ctx_p is not None:
+                ctx_p = cv2.resize(ctx_p, (patch_px, patch_px), interpolation=cv2.INTER_AREA)
         out[i, 2] = ctx - ctx.mean()
         out[i, 3] = ctx_m
+        if ctx_p is not None:
+            out[i, 4] = part(nx, ny, patch_px)
+            out[i, 5] = ctx_p
     return out
 
 
@@ -205,9 +233,10 @@ class VerifierError(RuntimeError):
 def candidate_session(
     path: Path, threads: int | None, providers: Sequence[str] | None, metadata_key: str,
     error: type[Exception], what: str,
-) -> tuple[ort.InferenceSession, str, str]:
+) -> tuple[ort.InferenceSession, str, str, int]:
     """An onnxruntime session for a model over candidate patches (inputs ``patches`` and
-    ``features``), its sha256 and its manifest JSON; ``error`` names what is wrong."""
+    ``features``), its sha256, its manifest JSON and the channels its patches have (read from the
+    graph's input: one of :data:`PATCH_CHANNELS`); ``error`` names what is wrong."""
     opts = ort.SessionOptions()
     # a few 64 px patches per part: one thread, and no spinning pool stealing the cores the
     # segmentation model and metrology need
@@ -215,20 +244,27 @@ def candidate_session(
     opts.inter_op_num_threads = 1
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session, sha, meta = open_session(path, opts, providers, metadata_key, error, what)
-    names = {i.name for i in session.get_inputs()}
-    if names != {"patches", "features"}:
-        raise error(f"{what} {path}: inputs {sorted(names)}, expected patches and features")
-    return session, sha, meta
+    inputs = {i.name: i for i in session.get_inputs()}
+    if set(inputs) != {"patches", "features"}:
+        raise error(f"{what} {path}: inputs {sorted(inputs)}, expected patches and features")
+    shape = inputs["patches"].shape
+    channels = shape[1] if len(shape) == 4 else None
+    if channels not in PATCH_CHANNELS:
+        raise error(f"{what} {path}: patches input {shape}, expected N x "
+                    f"{' or '.join(map(str, PATCH_CHANNELS))} x P x P")
+    return session, sha, meta, int(channels)
 
 
 def candidate_inputs(
-    image: np.ndarray, class_mask: np.ndarray, defects: Sequence[Defect], manifest: CandidateModelManifest
+    image: np.ndarray, class_mask: np.ndarray, defects: Sequence[Defect], manifest: CandidateModelManifest,
+    channels: int = N_INPUT_CHANNELS,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(patches, features)`` for ``defects`` (all from one view; each needs its ``bbox_xyxy_px``)."""
+    """``(patches, features)`` for ``defects`` (all from one view; each needs its ``bbox_xyxy_px``),
+    the patches with ``channels`` channels (what the network takes)."""
     if any(d.bbox_xyxy_px is None for d in defects):
         raise ValueError("every defect to look at again needs its pixel box")
     patches = candidate_patches(image, class_mask, [d.bbox_xyxy_px for d in defects],
-                                manifest.input_divisor_by_dtype, manifest.patch_px)
+                                manifest.input_divisor_by_dtype, manifest.patch_px, channels)
     return patches, candidate_features(defects)
 
 
@@ -237,7 +273,7 @@ class Verifier:
 
     def __init__(self, path: str | Path, *, threads: int | None = 1, providers: Sequence[str] | None = None) -> None:
         self.path = Path(path)
-        self.session, self.sha256, meta = candidate_session(
+        self.session, self.sha256, meta, self.channels = candidate_session(
             self.path, threads, providers, VERIFIER_METADATA_KEY, VerifierError, "verifier"
         )
         self.manifest = VerifierManifest.from_json(meta)
@@ -258,6 +294,9 @@ class Verifier:
         n = len(patches)
         if n == 0:
             return np.zeros(0, np.float32)
+        if np.ndim(patches) != 4 or patches.shape[1] != self.channels:
+            raise ValueError(f"verifier {self.path.name} takes {self.channels}-channel patches, "
+                             f"got {np.shape(patches)}")
         k = self.manifest.dihedral_views
         if k > 1:
             patches = dihedral_views(patches, k)
@@ -270,7 +309,7 @@ class Verifier:
         """Scores for ``defects`` (all from one view; each needs its ``bbox_xyxy_px``)."""
         if not defects:
             return np.zeros(0, np.float32)
-        return self.scores(*candidate_inputs(image, class_mask, defects, self.manifest))
+        return self.scores(*candidate_inputs(image, class_mask, defects, self.manifest, self.channels))
 
     def operating_point(self, spec_id: str | None = None) -> OperatingPoint:
         """The keep threshold and review band for parts of ``spec_id``: its own point in the
@@ -335,6 +374,7 @@ def resolve_verifier(given: str | Path) -> str | Path:
 
 
 __all__ = [
+    "PATCH_CHANNELS",
     "PATCH_PX",
     "VERIFIER_METADATA_KEY",
     "Verifier",

@@ -134,7 +134,7 @@ def train_subtypes(
     weight = torch.tensor(np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / len(counts), 0.0),
                           dtype=torch.float32)  # balanced classes
     torch.manual_seed(cfg.seed)
-    net = VerifierNet(n_out=len(SUBTYPE_LABELS))
+    net = VerifierNet(n_out=len(SUBTYPE_LABELS), in_channels=int(data["patches"].shape[1]))
     ce = nn.CrossEntropyLoss(weight=weight)
     y_t = torch.from_numpy(y_rows)
     net, history, seconds = fit_candidate_net(

@@ -30,6 +30,7 @@ from torch import nn
 from magspect.inspect.verifier import (
     N_FEATURES,
     N_INPUT_CHANNELS,
+    PATCH_CHANNELS,
     PATCH_PX,
     VERIFIER_METADATA_KEY,
     VerifierManifest,
@@ -43,7 +44,8 @@ def _cbr(cin: int, cout: int, stride: int) -> nn.Sequential:
 
 
 class VerifierNet(nn.Module):
-    """A small CNN over the 4-channel candidate patch, joined with the candidate's features."""
+    """A small CNN over the candidate patch (4 or 6 channels: :func:`candidate_patches`), joined with
+    the candidate's features."""
 
     def __init__(
         self,
@@ -51,9 +53,14 @@ class VerifierNet(nn.Module):
         strides: tuple[int, ...] = (1, 2, 1, 2, 1, 2, 1),
         dropout: float = 0.2,
         n_out: int = 1,
+        in_channels: int = N_INPUT_CHANNELS,
     ) -> None:
         super().__init__()
-        layers, cin = [], N_INPUT_CHANNELS  # a stride-1 stem: a crack's jagged edge vs a fibre's smooth one
+        if in_channels not in PATCH_CHANNELS:
+            raise ValueError(f"candidate patches have {' or '.join(map(str, PATCH_CHANNELS))} channels, "
+                             f"not {in_channels}")
+        self.in_channels = in_channels
+        layers, cin = [], in_channels  # a stride-1 stem: a crack's jagged edge vs a fibre's smooth one
         for w, s in zip(widths, strides, strict=True):
             layers.append(_cbr(cin, w, s))
             cin = w
@@ -235,6 +242,22 @@ def fit_candidate_net(
     return net, history, time.perf_counter() - t0
 
 
+def widen_input(net: VerifierNet, channels: int) -> VerifierNet:
+    """``net`` taking ``channels``-channel patches: the first convolution's weights for the channels
+    it did not have are zero, so it computes what ``net`` did until training uses them (a verifier
+    trained on 4-channel patches fine-tuned on 6-channel ones, which add the part)."""
+    if channels == net.in_channels:
+        return net
+    if channels < net.in_channels:
+        raise ValueError(f"the network takes {net.in_channels}-channel patches; the data has {channels}")
+    wide = VerifierNet(net.widths, net.strides, n_out=net.n_out, in_channels=channels)
+    state = net.state_dict()
+    w = state["body.0.0.weight"]
+    state["body.0.0.weight"] = torch.cat([w, w.new_zeros(w.shape[0], channels - w.shape[1], *w.shape[2:])], dim=1)
+    wide.load_state_dict(state)
+    return wide.train(net.training)
+
+
 def net_from_onnx(path: str | Path) -> VerifierNet:
     """A :class:`VerifierNet` with the weights of a candidate network's ONNX export (a verifier or a
     subtype classifier): the start of a fine-tuning run. The export folds each batch norm into its
@@ -256,7 +279,8 @@ def net_from_onnx(path: str | Path) -> VerifierNet:
         raise ValueError(f"{path}: not a candidate network exported by magspect (verifier or subtype classifier)")
     strides = tuple(int(next((a.ints[0] for a in n.attribute if a.name == "strides"), 1)) for n in convs)
     widths = tuple(int(init[n].shape[0]) for n in names)
-    net = VerifierNet(widths, strides, n_out=int(init["head.3.weight"].shape[0]))
+    net = VerifierNet(widths, strides, n_out=int(init["head.3.weight"].shape[0]),
+                      in_channels=int(init[names[0]].shape[1]))
     state = net.state_dict()
     for k, name in enumerate(names):
         bn = f"body.{k}.1"
@@ -290,7 +314,8 @@ def train_verifier(
     torch.manual_seed(cfg.seed)
     if init is not None and init.n_out != 1:
         raise ValueError(f"a verifier has one output; the network to start from has {init.n_out}")
-    net = init if init is not None else VerifierNet()
+    channels = int(data["patches"].shape[1])
+    net = VerifierNet(in_channels=channels) if init is None else widen_input(init, channels)
     bce = nn.BCEWithLogitsLoss(pos_weight=torch.tensor((len(tr) - n_pos) / n_pos))
     net, history, seconds = fit_candidate_net(
         net, data, tr, va, torch.from_numpy(y), lambda out, t: bce(out.reshape(-1), t),
@@ -357,7 +382,7 @@ def export_candidate_net(
     path.parent.mkdir(parents=True, exist_ok=True)
     net = net.eval().cpu()
     batch = torch.export.Dim("batch", min=1, max=4096)
-    example = (torch.rand(3, N_INPUT_CHANNELS, PATCH_PX, PATCH_PX), torch.rand(3, N_FEATURES))
+    example = (torch.rand(3, net.in_channels, PATCH_PX, PATCH_PX), torch.rand(3, N_FEATURES))
     torch.onnx.export(
         net, example, str(path), dynamo=True, opset_version=OPSET, external_data=False,
         input_names=["patches", "features"], output_names=[output],
@@ -412,6 +437,7 @@ def save_report(report: Any, out_dir: Path) -> None:
 
 
 __all__ = [
+    "widen_input",
     "CandidateTrainConfig",
     "VerifierNet",
     "VerifierReport",

@@ -36,8 +36,9 @@ def _init_worker(model: str) -> None:
     _STATE["inspector"] = Inspector(model, threads=1, verifier=False)
 
 
-def mine_part(inspector: Any, part: Any) -> dict[str, list]:
-    """The reported candidates of one synthetic part, with their labels."""
+def mine_part(inspector: Any, part: Any, channels: int = 4) -> dict[str, list]:
+    """The reported candidates of one synthetic part, with their labels (``channels``-channel
+    patches: :func:`magspect.inspect.verifier.candidate_patches`)."""
     from magspect.inspect.evaluate import _rejectable
     from magspect.inspect.metrics import reported_defect_causes
     from magspect.inspect.verifier import candidate_features, candidate_patches
@@ -60,7 +61,7 @@ def mine_part(inspector: Any, part: Any) -> dict[str, list]:
             continue
         boxes = [d.bbox_xyxy_px for d in found]
         causes = reported_defect_causes(boxes, rv.class_mask, rv.truth.get("nuisances", []))
-        patches = candidate_patches(art.image, art.segmentation.class_mask, boxes)
+        patches = candidate_patches(art.image, art.segmentation.class_mask, boxes, channels=channels)
         feats = candidate_features(found)
         truth_defects = [d for d in rv.truth.get("defects", []) if d.get("instance_id") is not None]
         by_id = {int(t["instance_id"]): t for t in truth_defects}
@@ -87,8 +88,8 @@ def mine_part(inspector: Any, part: Any) -> dict[str, list]:
     return out
 
 
-def _mine_chunk(args: tuple[str, Sequence[int], str, str, str | None, str | None]) -> tuple[str, int, int]:
-    suite_name, seeds, split, out_path, force_defect, light = args
+def _mine_chunk(args: tuple[str, Sequence[int], str, str, str | None, str | None, int]) -> tuple[str, int, int]:
+    suite_name, seeds, split, out_path, force_defect, light, channels = args
     suite = get_suite(suite_name)
     cfg = suite.config(split, light=light)
     if force_defect is not None:
@@ -96,13 +97,13 @@ def _mine_chunk(args: tuple[str, Sequence[int], str, str, str | None, str | None
     rows: dict[str, list] = {}
     for seed in seeds:
         part = generate_part(spec_for_seed(seed, suite.spec_ids), seed, cfg)
-        got = mine_part(_STATE["inspector"], part)
+        got = mine_part(_STATE["inspector"], part, channels)
         for k, vals in got.items():
             rows.setdefault(k, []).extend(vals)
         rows.setdefault("seed", []).extend([seed] * len(got["label"]))
     n = len(rows.get("label", []))
     arrays = {
-        "patches": np.stack(rows["patches"]) if n else np.zeros((0, 4, 64, 64), np.float16),
+        "patches": np.stack(rows["patches"]) if n else np.zeros((0, channels, 64, 64), np.float16),
         "features": np.stack(rows["features"]) if n else np.zeros((0, 4), np.float32),
         "label": np.asarray(rows.get("label", []), bool),
         "rejectable": np.asarray(rows.get("rejectable", []), bool),
@@ -130,6 +131,7 @@ def mine(
     chunk: int = 25,
     force_defect: str | None = None,
     light: str | None = None,
+    channels: int = 6,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Mine candidates of parts ``seeds`` (drawn with ``suite``'s ``split`` recipe) into ``out_dir``.
@@ -137,22 +139,30 @@ def mine(
     ``force_defect`` (e.g. ``"coating_flaw"``): every part gets at least one such defect (the
     generator's option), for data on one class. ``light`` (e.g. ``"darkfield"``): every view under
     that one front light (:meth:`~magspect.datasets.SynthSuite.config`), for a verifier of a station
-    lit that way. Chunks already there (same seeds) are kept: a rerun
-    resumes. ``progress(parts_done, candidates)``.
+    lit that way. ``channels``: the patches' layout, 6 (with the part) or 4 (the first verifiers'
+    and the subtype classifier's); chunks of one folder all have the same. Chunks already there
+    (same seeds) are kept: a rerun resumes. ``progress(parts_done, candidates)``.
     """
+    from magspect.inspect.verifier import PATCH_CHANNELS
+
+    if channels not in PATCH_CHANNELS:
+        raise ValueError(f"mined patches have {' or '.join(map(str, PATCH_CHANNELS))} channels, not {channels}")
     out = Path(out_dir)
     seeds = list(seeds)
     get_suite(suite).config(split, light=light)  # an unknown light is refused before any work
     out.mkdir(parents=True, exist_ok=True)
+    had = mined_channels(out)
+    if had is not None and had != channels:
+        raise ValueError(f"{out} holds {had}-channel candidates; mine {channels}-channel ones into another folder")
     (out / "mined.json").write_text(json.dumps(
         {"model": str(model), "suite": suite, "split": split, "seeds": [seeds[0], seeds[-1] + 1] if seeds else [],
-         "force_defect": force_defect, "light": light}, indent=2))
+         "force_defect": force_defect, "light": light, "channels": channels}, indent=2))
     jobs = []
     for k in range(0, len(seeds), chunk):
         s = seeds[k : k + chunk]
         path = out / f"chunk-{s[0]:08d}-{s[-1]:08d}.npz"
         if not path.exists():
-            jobs.append((suite, s, split, str(path), force_defect, light))
+            jobs.append((suite, s, split, str(path), force_defect, light, channels))
     done = len(seeds) - sum(len(j[1]) for j in jobs)
     total_c = 0
     if progress:
@@ -179,16 +189,33 @@ def mine(
     return out
 
 
+def mined_channels(folder: str | Path) -> int | None:
+    """The patch channels of the chunks under ``folder`` (None when it has none)."""
+    first = next(iter(sorted(Path(folder).glob("chunk-*.npz"))), None)
+    if first is None:
+        return None
+    with np.load(first) as z:
+        return int(z["patches"].shape[1])
+
+
 def load_mined(dirs: str | Path | Sequence[str | Path]) -> dict[str, np.ndarray]:
-    """Every chunk under ``dirs`` concatenated (in file-name order, so the same on every run)."""
+    """Every chunk under ``dirs`` concatenated (in file-name order, so the same on every run).
+    Raises ValueError when the folders' patches differ in channels (mined with and without the part)."""
     paths = []
     for d in [dirs] if isinstance(dirs, str | Path) else dirs:
         paths += sorted(Path(d).glob("chunk-*.npz"))
     if not paths:
         raise FileNotFoundError(f"no mined chunks (chunk-*.npz) under {dirs}")
     parts = [dict(np.load(p)) for p in paths]
+    by_channels: dict[int, Path] = {}
+    for path, p in zip(paths, parts, strict=True):
+        by_channels.setdefault(int(p["patches"].shape[1]), path.parent)
+    if len(by_channels) > 1:
+        found = ", ".join(f"{c} in {d}" for c, d in sorted(by_channels.items()))
+        raise ValueError(f"mined candidates with different patch channels ({found}): train on one layout; "
+                         "mine the others again with the same --patch-channels")
     keys = [k for k in parts[0] if all(k in p for p in parts)]  # older chunks lack the truth subtype
     return {k: np.concatenate([p[k] for p in parts]) for k in keys}
 
 
-__all__ = ["load_mined", "mine", "mine_part"]
+__all__ = ["load_mined", "mine", "mine_part", "mined_channels"]

@@ -74,6 +74,27 @@ def test_patches_show_the_candidate_and_its_context():
         candidate_patches(img.astype(np.float64), mask, boxes)
 
 
+def test_six_channel_patches_add_where_the_part_is():
+    """Channels 4 and 5: the part (what the model did not call background) in the native and the context
+    window; the first four channels are the 4-channel layout's, so either network reads its own."""
+    img = np.full((200, 300), 128, np.uint8)
+    img[100, 40:260] = 26  # a line that runs on past the part's edge (x = 150): lint lying over it
+    mask = np.zeros(img.shape, np.uint8)  # background
+    mask[:, :150] = 1  # the part: good surface
+    mask[100, 120:150] = 2  # the model called the part of the line on the part a crack
+    boxes = [(120, 100, 150, 101), (290, 190, 300, 200)]  # the call; a box at the image's corner
+    p6 = candidate_patches(img, mask, boxes, channels=6)
+    assert p6.shape == (2, 6, PATCH_PX, PATCH_PX)
+    np.testing.assert_array_equal(p6[:, :4], candidate_patches(img, mask, boxes))
+    # native window x 103..166: the part ends at column 150 - 103 = 47
+    assert (p6[0, 4, :, :47] == 1).all() and (p6[0, 4, :, 47:] == 0).all()
+    ctx = p6[0, 5]  # the context window (64 px, centred the same): the part's edge inside it too
+    assert ctx[:, 0].min() == 1 and ctx[:, -1].max() == 0 and set(np.unique(ctx)) <= {0.0, 1.0}
+    assert (p6[1, 4:] == 0).all()  # off the part, and off the image (not edge-repeated)
+    with pytest.raises(ValueError, match="4 or 6 channels, not 5"):
+        candidate_patches(img, mask, boxes, channels=5)
+
+
 def test_features_are_class_and_confidence():
     d = Defect(class_name="chip", zone="edge", length_mm=1, width_mm=0.2, area_mm2=0.1, confidence=0.7)
     f = candidate_features([d])

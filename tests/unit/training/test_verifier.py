@@ -21,8 +21,9 @@ from magspect.training.verifier import (  # noqa: E402
     net_from_onnx,
     split_by_seed,
     train_verifier,
+    widen_input,
 )
-from magspect.training.verifier_data import mine_part  # noqa: E402
+from magspect.training.verifier_data import load_mined, mine_part  # noqa: E402
 from magspect.types import CLASS_IDS  # noqa: E402
 
 
@@ -198,7 +199,7 @@ def test_mining_under_one_light_images_every_view_that_way(tmp_path, monkeypatch
 
     seen = []
 
-    def record(inspector, part):  # what the model would have been shown
+    def record(inspector, part, channels):  # what the model would have been shown
         seen.extend(rv.truth["lighting"] for rv in part.views.values())
         return {k: [] for k in ("patches", "features", "label", "rejectable", "cause", "klass", "view",
                                 "truth_class", "truth_subtype")}
@@ -215,3 +216,73 @@ def test_mining_under_one_light_images_every_view_that_way(tmp_path, monkeypatch
     with pytest.raises(ValueError, match="front light"):
         vd.mine("unused.onnx", tmp_path / "uv", range(2), workers=1, light="ultraviolet")
     assert not (tmp_path / "uv").exists()
+
+
+def _outline_data(n_parts=80, per_part=4, seed=2):
+    """Real defects and look-alikes that look the same in the image (a dark line from the patch's
+    left edge to its right edge); only the part channels tell them apart: a real one's part covers
+    the whole window, a look-alike's line runs on past the part's edge (lint lying over the outline)."""
+    rng = np.random.default_rng(seed)
+    n = n_parts * per_part
+    label = rng.random(n) < 0.4
+    p = rng.normal(0, 0.02, (n, 6, PATCH_PX, PATCH_PX)).astype(np.float32)
+    p[:, 0, 30:33, :] -= 0.3
+    p[:, 1, 30:33, :] = p[:, 3, 30:33, 8:56] = 1
+    p[:, 2, 30:33, 8:56] -= 0.3
+    p[:, 4:] = 1.0
+    edge = rng.integers(16, 48, n)
+    for i in np.nonzero(~label)[0]:
+        p[i, 4, :, edge[i]:] = 0.0  # off the part beyond the outline
+        p[i, 5, :, 32 + (edge[i] - 32) // 2:] = 0.0
+    f = np.zeros((n, 4), np.float32)
+    f[:, 0], f[:, 3] = 1, rng.uniform(0.5, 1.0, n)
+    return {"patches": p.astype(np.float16), "features": f, "label": label, "rejectable": label.copy(),
+            "cause": np.where(label, "", "lint"), "seed": np.repeat(np.arange(n_parts), per_part)}
+
+
+def test_a_four_channel_verifier_widened_computes_the_same_then_learns_from_the_part(tmp_path):
+    """What only the part channels show: a 4-channel verifier cannot learn it; widened to 6 it starts
+    as it was (the new channels' weights are zero) and, fine-tuned, learns it."""
+    data = _outline_data()
+    four = {**data, "patches": data["patches"][:, :4]}
+    cfg = VerifierTrainConfig(epochs=2, batch_size=16, val_parts=20, threads=1)
+    net4, rep4 = train_verifier(four, cfg, log=lambda s: None)
+    assert net4.in_channels == 4 and rep4.val_auroc < 0.75  # the image is the same for both labels
+    _, va = split_by_seed(data, 20)
+    p6, f = torch.from_numpy(data["patches"][va].astype(np.float32)), torch.from_numpy(data["features"][va])
+    wide = widen_input(net4.eval(), 6)
+    assert wide.in_channels == 6 and wide.body[0][0].weight[:, 4:].abs().sum() == 0
+    with torch.no_grad():
+        torch.testing.assert_close(wide(p6, f), net4(p6[:, :4], f))
+    # fine-tuned from the 4-channel file (as `train-verifier --init-from` does), on 6-channel data
+    path = export_verifier(net4, tmp_path / "v4.onnx", build_manifest(rep4, "a" * 64, {}))
+    tuned, rep6 = train_verifier(data, VerifierTrainConfig(epochs=4, batch_size=16, val_parts=20, threads=1,
+                                                           freeze_bn=True), log=lambda s: None,
+                                 init=net_from_onnx(path))
+    assert tuned.in_channels == 6 and rep6.val_auroc > 0.95
+    out = export_verifier(tuned, tmp_path / "v6.onnx", build_manifest(rep6, "a" * 64, {}),
+                          check=(data["patches"][va], data["features"][va]))
+    v = Verifier(out)
+    assert v.channels == 6 and net_from_onnx(out).in_channels == 6
+    with pytest.raises(ValueError, match="6-channel patches"):
+        v.scores(data["patches"][va, :4].astype(np.float32), data["features"][va])
+    # the other way round is refused: a 6-channel network cannot read 4-channel patches
+    with pytest.raises(ValueError, match="takes 6-channel patches; the data has 4"):
+        train_verifier(four, cfg, log=lambda s: None, init=net_from_onnx(out))
+
+
+def test_mined_folders_of_two_patch_layouts_are_not_mixed(tmp_path):
+    for name, c in (("four", 4), ("six", 6)):
+        (tmp_path / name).mkdir()
+        np.savez(tmp_path / name / "chunk-00000000-00000001.npz", patches=np.zeros((2, c, PATCH_PX, PATCH_PX),
+                 np.float16), label=np.ones(2, bool), seed=np.arange(2))
+    assert load_mined(tmp_path / "six")["patches"].shape[1] == 6
+    with pytest.raises(ValueError, match="different patch channels .4 in .*four, 6 in .*six"):
+        load_mined([tmp_path / "four", tmp_path / "six"])
+    import magspect.training.verifier_data as vd
+
+    assert vd.mined_channels(tmp_path / "four") == 4 and vd.mined_channels(tmp_path / "none") is None
+    with pytest.raises(ValueError, match="holds 4-channel candidates; mine 6-channel ones into another folder"):
+        vd.mine("unused.onnx", tmp_path / "four", range(2), workers=1)
+    with pytest.raises(ValueError, match="4 or 6 channels, not 5"):
+        vd.mine("unused.onnx", tmp_path / "five", range(2), workers=1, channels=5)
