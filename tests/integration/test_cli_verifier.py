@@ -21,7 +21,8 @@ def test_train_verifier_mines_trains_exports_and_evaluate_uses_it(tmp_path):
 
     args = ["train-verifier", "--out", str(out), "--parts", "30", "--val-parts", "10", "--epochs", "2",
             "--also-for", str(bundled_model_path(int8=True)),
-            "--workers", "2", "--no-progress", "--min-recall", "0.9", "--min-recall-rejectable", "0.9"]
+            "--workers", "2", "--no-progress", "--patch-channels", "6",
+            "--min-recall", "0.9", "--min-recall-rejectable", "0.9"]
     r = runner.invoke(app, args)
     assert r.exit_code == 0, r.output
     assert "real defects" in r.output and "dismisses" in r.output
@@ -89,8 +90,8 @@ def test_train_verifier_mines_trains_exports_and_evaluate_uses_it(tmp_path):
 
     assert tuned["init_from"] == {"file": "verifier.onnx", "sha256": sha256_file(out / "verifier.onnx")}
     assert tuned["lr"] == pytest.approx(3e-4) and "--init-from" in tuned["command"]
-    # the patches show where the part is (6 channels); the first verifiers' layout (4) is still made on
-    # request, and a verifier of that layout fine-tunes on 6-channel candidates, its first layer widened
+    # the patches show where the part is (6 channels, asked for); the bundled verifiers' layout (4) is
+    # the default, and a verifier of that layout fine-tunes on 6-channel candidates, its first layer widened
     assert json.loads((out / "mined" / "mined.json").read_text())["channels"] == 6
     assert Verifier(out / "verifier.onnx").channels == 6 and tuned["patch_channels"] == 6
     out4 = tmp_path / "v4"
@@ -99,7 +100,8 @@ def test_train_verifier_mines_trains_exports_and_evaluate_uses_it(tmp_path):
     assert r6.exit_code == 0, r6.output
     assert json.loads((out4 / "mined" / "mined.json").read_text())["channels"] == 4
     assert Verifier(out4 / "verifier.onnx").channels == 4
-    assert "--patch-channels 4" in Verifier(out4 / "verifier.onnx").manifest.training["command"]
+    assert Verifier(out4 / "verifier.onnx").manifest.training["patch_channels"] == 4
+    assert "--patch-channels 6" in tuned["command"]
     r6b = runner.invoke(app, [*args3[:-2], "--init-from", str(out4 / "verifier.onnx")])
     assert r6b.exit_code == 0, r6b.output
     assert Verifier(out3 / "verifier.onnx").channels == 6

@@ -76,14 +76,14 @@ def _with_extra(own: dict, extra: dict, held_out: tuple[int, int]) -> tuple[dict
 WorkersOpt = Annotated[int, typer.Option(min=1, help="Mining processes.")]
 NoProgressOpt = Annotated[bool, typer.Option("--no-progress", help="no progress bar")]
 PatchChannelsOpt = Annotated[
-    int, typer.Option(min=4, max=6, help="Candidate patch channels: 6 adds where the part is (a line running on "
-                      "past the outline lies on top of the part: lint, not a crack); 4, the first verifiers' "
-                      "layout (to use mined folders of that layout).")]
+    int, typer.Option(min=4, max=6, help="Candidate patch channels: 4, the bundled verifiers' layout; 6 adds where "
+                      "the part is (a line running on past the outline lies on top of the part: lint, not a "
+                      "crack; not yet better for parts, BENCHMARKS.md).")]
 
 
 def _mine_for(model: Path | None, also_for: list[Path] | None, out_dir: Path, seeds: range, workers: int,
               no_progress: bool, force_defect: str | None = None,
-              light: str | None = None, channels: int = 6) -> tuple[Path, str, tuple[str, ...], Path]:
+              light: str | None = None, channels: int = 4) -> tuple[Path, str, tuple[str, ...], Path]:
     """Mine (or resume mining) ``model``'s candidates on the parts ``seeds`` (every view under front
     light ``light``, or the suite's draw; ``channels``-channel patches) into ``out_dir/mined``: (model
     path, its sha256, the sha256s of ``also_for``, the mined folder)."""
@@ -91,11 +91,13 @@ def _mine_for(model: Path | None, also_for: list[Path] | None, out_dir: Path, se
 
     from magspect.datasets import get_suite
     from magspect.inspect.backend import ModelError, Segmenter, bundled_model_path
-    from magspect.inspect.verifier import PATCH_CHANNELS
+    from magspect.inspect.verifier import check_patch_channels
     from magspect.training.verifier_data import mine
 
-    if channels not in PATCH_CHANNELS:
-        fail(f"--patch-channels must be {' or '.join(map(str, PATCH_CHANNELS))}, got {channels}")
+    try:
+        check_patch_channels(channels)
+    except ValueError as exc:
+        fail(f"--patch-channels: {exc}")
     try:
         get_suite("magsynth-v2").config("train", light=light)  # what mine() draws parts with
     except ValueError as exc:
@@ -335,7 +337,7 @@ def train_verifier_cmd(
                      "station lit that way; judge it with `magspect evaluate --lighting` (default: the suite's "
                      "draw of lights)."),
     ] = None,
-    patch_channels: PatchChannelsOpt = 6,
+    patch_channels: PatchChannelsOpt = 4,
     no_progress: NoProgressOpt = False,
 ) -> None:
     """Train the look-alike verifier for a segmentation model; resumes mining if OUT has chunks."""
@@ -420,7 +422,7 @@ def train_verifier_cmd(
         training["command"] += f" --lr {lr:g}"
     if lighting is not None:
         training["command"] += f" --lighting {lighting}"
-    if patch_channels != 6:
+    if patch_channels != 4:
         training["command"] += f" --patch-channels {patch_channels}"
     training["lr"] = cfg.lr
     training["patch_channels"] = patch_channels
@@ -463,7 +465,7 @@ def train_subtypes_cmd(
         list[Path] | None,
         typer.Option(help="Other exports of the same checkpoint (e.g. its INT8 model) it may serve; repeatable."),
     ] = None,
-    patch_channels: PatchChannelsOpt = 6,
+    patch_channels: PatchChannelsOpt = 4,
     no_progress: NoProgressOpt = False,
 ) -> None:
     """Train the coating-flaw subtype classifier for a segmentation model; resumes mining if OUT has chunks."""
@@ -507,7 +509,7 @@ def train_subtypes_cmd(
         "val_seeds": [seeds.stop - val_parts, seeds.stop], "n_flaws": int(len(rows)), "counts": counts,
         "patch_channels": patch_channels,
     }
-    if patch_channels != 6:
+    if patch_channels != 4:
         training["command"] += f" --patch-channels {patch_channels}"
     manifest = build_subtypes_manifest(report, sha, training, also_for=also)
     torch.save({"state_dict": net.state_dict(), "widths": net.widths, "strides": net.strides, "n_out": net.n_out,

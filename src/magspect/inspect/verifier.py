@@ -47,10 +47,17 @@ from magspect.types import CLASS_IDS, DEFECT_CLASSES, Defect
 VERIFIER_METADATA_KEY = "magspect.verifier"
 PATCH_PX = 64
 CONTEXT_MARGIN = 0.5  # the context window is the box's longer side x (1 + margin) + 16 px
-N_INPUT_CHANNELS = 4  # the first verifiers' and the subtype classifier's input
+N_INPUT_CHANNELS = 4  # the bundled verifiers' and subtype classifier's input, and the default layout
 #: The patch layouts a candidate network may take (its ONNX input says which): without and with the
 #: part channels.
 PATCH_CHANNELS = (4, 6)
+
+
+def check_patch_channels(channels: int) -> int:
+    """``channels`` if it is a patch layout (:data:`PATCH_CHANNELS`); else ValueError."""
+    if channels not in PATCH_CHANNELS:
+        raise ValueError(f"candidate patches have {' or '.join(map(str, PATCH_CHANNELS))} channels, not {channels}")
+    return channels
 
 
 class CandidateModelManifest(BaseModel):
@@ -157,8 +164,7 @@ def candidate_patches(
     background, the part). ``channels``: 4, or 6 with the part (module docstring). Only the
     windows around the candidates are converted.
     """
-    if channels not in PATCH_CHANNELS:
-        raise ValueError(f"candidate patches have {' or '.join(map(str, PATCH_CHANNELS))} channels, not {channels}")
+    check_patch_channels(channels)
     div = _divisor(image, divisor_by_dtype)
     if image.ndim == 3:
         image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
@@ -375,6 +381,7 @@ def resolve_verifier(given: str | Path) -> str | Path:
 
 __all__ = [
     "PATCH_CHANNELS",
+    "check_patch_channels",
     "PATCH_PX",
     "VERIFIER_METADATA_KEY",
     "Verifier",

@@ -30,10 +30,10 @@ from torch import nn
 from magspect.inspect.verifier import (
     N_FEATURES,
     N_INPUT_CHANNELS,
-    PATCH_CHANNELS,
     PATCH_PX,
     VERIFIER_METADATA_KEY,
     VerifierManifest,
+    check_patch_channels,
 )
 from magspect.training.bn import freeze_batchnorm
 from magspect.training.export import MAX_ABS_LOGIT_DIFF, OPSET, ParityError, ort_session
@@ -56,10 +56,7 @@ class VerifierNet(nn.Module):
         in_channels: int = N_INPUT_CHANNELS,
     ) -> None:
         super().__init__()
-        if in_channels not in PATCH_CHANNELS:
-            raise ValueError(f"candidate patches have {' or '.join(map(str, PATCH_CHANNELS))} channels, "
-                             f"not {in_channels}")
-        self.in_channels = in_channels
+        self.in_channels = check_patch_channels(in_channels)
         layers, cin = [], in_channels  # a stride-1 stem: a crack's jagged edge vs a fibre's smooth one
         for w, s in zip(widths, strides, strict=True):
             layers.append(_cbr(cin, w, s))

@@ -131,7 +131,7 @@ def mine(
     chunk: int = 25,
     force_defect: str | None = None,
     light: str | None = None,
-    channels: int = 6,
+    channels: int = 4,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Mine candidates of parts ``seeds`` (drawn with ``suite``'s ``split`` recipe) into ``out_dir``.
@@ -139,14 +139,13 @@ def mine(
     ``force_defect`` (e.g. ``"coating_flaw"``): every part gets at least one such defect (the
     generator's option), for data on one class. ``light`` (e.g. ``"darkfield"``): every view under
     that one front light (:meth:`~magspect.datasets.SynthSuite.config`), for a verifier of a station
-    lit that way. ``channels``: the patches' layout, 6 (with the part) or 4 (the first verifiers'
-    and the subtype classifier's); chunks of one folder all have the same. Chunks already there
+    lit that way. ``channels``: the patches' layout, 4 (the bundled verifiers' and subtype
+    classifier's) or 6 (with the part); chunks of one folder all have the same. Chunks already there
     (same seeds) are kept: a rerun resumes. ``progress(parts_done, candidates)``.
     """
-    from magspect.inspect.verifier import PATCH_CHANNELS
+    from magspect.inspect.verifier import check_patch_channels
 
-    if channels not in PATCH_CHANNELS:
-        raise ValueError(f"mined patches have {' or '.join(map(str, PATCH_CHANNELS))} channels, not {channels}")
+    check_patch_channels(channels)
     out = Path(out_dir)
     seeds = list(seeds)
     get_suite(suite).config(split, light=light)  # an unknown light is refused before any work

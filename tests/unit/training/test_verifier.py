@@ -283,6 +283,6 @@ def test_mined_folders_of_two_patch_layouts_are_not_mixed(tmp_path):
 
     assert vd.mined_channels(tmp_path / "four") == 4 and vd.mined_channels(tmp_path / "none") is None
     with pytest.raises(ValueError, match="holds 4-channel candidates; mine 6-channel ones into another folder"):
-        vd.mine("unused.onnx", tmp_path / "four", range(2), workers=1)
+        vd.mine("unused.onnx", tmp_path / "four", range(2), workers=1, channels=6)
     with pytest.raises(ValueError, match="4 or 6 channels, not 5"):
         vd.mine("unused.onnx", tmp_path / "five", range(2), workers=1, channels=5)
