@@ -37,9 +37,10 @@ def const_model(tmp_path_factory):
     return build_const_onnx(tmp_path_factory.mktemp("const-model") / "const.onnx")
 
 
-def build_verifier_onnx(path, *, segmenter_sha="0" * 64, threshold=0.5, n_features=4, spec_points=None):
+def build_verifier_onnx(path, *, segmenter_sha="0" * 64, threshold=0.5, n_features=4, spec_points=None, channels=4):
     """A look-alike verifier for the model with ``segmenter_sha``: logit = 20 * (confidence - 0.6),
-    it trusts only confident candidates. ``spec_points``: spec id -> {keep_threshold, review_below}."""
+    it trusts only confident candidates. ``spec_points``: spec id -> {keep_threshold, review_below};
+    ``channels``: the patch layout its input declares (onnxruntime refuses patches of another)."""
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
 
@@ -51,7 +52,7 @@ def build_verifier_onnx(path, *, segmenter_sha="0" * 64, threshold=0.5, n_featur
     nodes = [helper.make_node("MatMul", ["features", "w"], ["m"]), helper.make_node("Add", ["m", "b"], ["logit"])]
     g = helper.make_graph(
         nodes, "conf_verifier",
-        [helper.make_tensor_value_info("patches", TensorProto.FLOAT, ["N", 4, PATCH_PX, PATCH_PX]),
+        [helper.make_tensor_value_info("patches", TensorProto.FLOAT, ["N", channels, PATCH_PX, PATCH_PX]),
          helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", n_features])],
         [helper.make_tensor_value_info("logit", TensorProto.FLOAT, ["N", 1])],
         [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")],

@@ -131,6 +131,19 @@ def test_a_verifier_that_fails_fails_the_inspection_closed(tmp_path, build_verif
     assert r.verdict == Verdict.REJECT and r.error is not None and "internal error" in r.error
 
 
+def test_the_inspector_gives_a_verifier_the_patch_layout_its_input_declares(tmp_path, build_verifier):
+    """A 6-channel verifier gets 6-channel patches through the whole pipeline (onnxruntime would refuse
+    4), a 4-channel one 4; a file declaring another layout is a clear error."""
+    for channels in (4, 6):
+        v = build_verifier(tmp_path / f"v{channels}.onnx", segmenter_sha=ORACLE_SHA, channels=channels)
+        assert Verifier(v).channels == channels
+        r = _inspect(0.9, v)
+        assert r.error is None and r.verdict == Verdict.REJECT and r.verifier is not None
+        assert any(d.class_name == "crack" and d.verifier_score is not None for d in r.defects)
+    with pytest.raises(VerifierError, match="patches input .* expected N x 4 or 6 x P x P"):
+        Verifier(build_verifier(tmp_path / "v5.onnx", channels=5))
+
+
 def test_missing_or_foreign_files_are_clear_errors(tmp_path, const_model):
     with pytest.raises(VerifierError, match="does not exist"):
         Verifier(tmp_path / "nope.onnx")
