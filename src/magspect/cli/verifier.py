@@ -89,19 +89,14 @@ def _mine_for(model: Path | None, also_for: list[Path] | None, out_dir: Path, se
     path, its sha256, the sha256s of ``also_for``, the mined folder)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
 
-    from magspect.datasets import get_suite
     from magspect.inspect.backend import ModelError, Segmenter, bundled_model_path
     from magspect.inspect.verifier import check_patch_channels
-    from magspect.training.verifier_data import mine
+    from magspect.training.verifier_data import mine, mined_channels
 
     try:
         check_patch_channels(channels)
     except ValueError as exc:
         fail(f"--patch-channels: {exc}")
-    try:
-        get_suite("magsynth-v2").config("train", light=light)  # what mine() draws parts with
-    except ValueError as exc:
-        fail(f"--lighting: {exc}")
     model_path = model if model is not None else bundled_model_path()
     try:
         sha = Segmenter(model_path, warmup=False).sha256
@@ -117,12 +112,12 @@ def _mine_for(model: Path | None, also_for: list[Path] | None, out_dir: Path, se
         if before.get("force_defect") != force_defect:
             fail(f"{mined} holds candidates mined with force_defect={before.get('force_defect')!r}, not "
                  f"{force_defect!r}: use another --out")
-        if before.get("channels", 4) != channels:  # folders mined before the part channels have 4
-            fail(f"{mined} holds {before.get('channels', 4)}-channel candidates, not {channels}: pass "
-                 f"--patch-channels {before.get('channels', 4)} or use another --out")
         if before.get("light") != light:
             fail(f"{mined} holds candidates mined under {before.get('light') or 'the suite draw of lights'}, not "
                  f"{light or 'the suite draw of lights'}: use another --out")
+    if (had := mined_channels(mined)) not in (None, channels):  # the chunks themselves say
+        fail(f"{mined} holds {had}-channel candidates, not {channels}: pass --patch-channels {had} or use "
+             "another --out")
     with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=no_progress) as bar:
         task = bar.add_task("mining candidates (parts)", total=len(seeds))
@@ -133,8 +128,8 @@ def _mine_for(model: Path | None, also_for: list[Path] | None, out_dir: Path, se
         try:
             mine(model_path, mined, seeds, workers=workers, force_defect=force_defect, light=light,
                  channels=channels, progress=progress)
-        except ValueError as exc:  # chunks of another layout without the folder's mined.json
-            fail(str(exc))
+        except ValueError as exc:  # an unknown light (the layout is checked above)
+            fail(f"--lighting: {exc}")
     return model_path, sha, also, mined
 
 
@@ -382,10 +377,7 @@ def train_verifier_cmd(
     console.print(f"{n_own} candidates from {parts} parts: {n_real} real defects, {n_own - n_real} look-alikes")
     extra_counts = {}
     if extra_mined:
-        try:
-            data, extra_counts = _with_extra(data, load_mined(extra_mined), held_out)
-        except ValueError as exc:  # patches of another layout
-            fail(f"--extra-mined: {exc}")
+        data, extra_counts = _with_extra(data, load_mined(extra_mined), held_out)  # layouts checked above
         console.print(f"+ {extra_counts['n_candidates']} candidates of other runs from "
                       f"{extra_counts['n_parts']} parts ({extra_counts['n_real']} real), for training only; "
                       f"{extra_counts['n_left_out']} of theirs on the held-out parts left out")

@@ -137,15 +137,17 @@ def _divisor(image: np.ndarray, divisor_by_dtype: dict[str, float]) -> np.float3
         raise ValueError(f"no input scaling for dtype {image.dtype.name!r}") from None
 
 
-def _window(a: np.ndarray, x0: int, y0: int, side: int) -> np.ndarray:
-    """``a[y0:y0+side, x0:x0+side]``, edge pixels repeated where the window leaves the image."""
+def _window(a: np.ndarray, x0: int, y0: int, side: int, fill: int | None = None) -> np.ndarray:
+    """``a[y0:y0+side, x0:x0+side]``; where the window leaves the image, edge pixels repeated, or
+    ``fill`` when given."""
     h, w = a.shape[:2]
     xa, ya, xb, yb = max(x0, 0), max(y0, 0), min(x0 + side, w), min(y0 + side, h)
     if xa >= xb or ya >= yb:
-        return np.zeros((side, side), a.dtype)
+        return np.full((side, side), 0 if fill is None else fill, a.dtype)
     win = a[ya:yb, xa:xb]
     if (xa, ya, xb, yb) != (x0, y0, x0 + side, y0 + side):
-        win = np.pad(win, ((ya - y0, y0 + side - yb), (xa - x0, x0 + side - xb)), mode="edge")
+        pad = ((ya - y0, y0 + side - yb), (xa - x0, x0 + side - xb))
+        win = np.pad(win, pad, mode="edge") if fill is None else np.pad(win, pad, constant_values=fill)
     return win
 
 
@@ -175,14 +177,8 @@ def candidate_patches(
     def mask(x0: int, y0: int, side: int) -> np.ndarray:
         return defect_pixels(_window(class_mask, x0, y0, side)).astype(np.float32)
 
-    def part(x0: int, y0: int, side: int) -> np.ndarray:
-        # beyond the image's edge is off the part (the window is not edge-repeated here)
-        win = np.zeros((side, side), np.float32)
-        h, w = class_mask.shape[:2]
-        xa, ya, xb, yb = max(x0, 0), max(y0, 0), min(x0 + side, w), min(y0 + side, h)
-        if xa < xb and ya < yb:
-            win[ya - y0 : yb - y0, xa - x0 : xb - x0] = class_mask[ya:yb, xa:xb] != BACKGROUND_ID
-        return win
+    def part(x0: int, y0: int, side: int) -> np.ndarray:  # beyond the image's edge is off the part
+        return (_window(class_mask, x0, y0, side, fill=BACKGROUND_ID) != BACKGROUND_ID).astype(np.float32)
 
     out = np.empty((len(boxes), channels, patch_px, patch_px), np.float32)
     for i, (x0, y0, x1, y1) in enumerate(boxes):

@@ -26,6 +26,7 @@ import numpy as np
 
 from magspect.datasets import generate_part, get_suite
 from magspect.datasets._writer import spec_for_seed
+from magspect.inspect.verifier import N_INPUT_CHANNELS, check_patch_channels
 
 _STATE: dict[str, Any] = {}
 
@@ -36,7 +37,7 @@ def _init_worker(model: str) -> None:
     _STATE["inspector"] = Inspector(model, threads=1, verifier=False)
 
 
-def mine_part(inspector: Any, part: Any, channels: int = 4) -> dict[str, list]:
+def mine_part(inspector: Any, part: Any, channels: int = N_INPUT_CHANNELS) -> dict[str, list]:
     """The reported candidates of one synthetic part, with their labels (``channels``-channel
     patches: :func:`magspect.inspect.verifier.candidate_patches`)."""
     from magspect.inspect.evaluate import _rejectable
@@ -131,7 +132,7 @@ def mine(
     chunk: int = 25,
     force_defect: str | None = None,
     light: str | None = None,
-    channels: int = 4,
+    channels: int = N_INPUT_CHANNELS,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Mine candidates of parts ``seeds`` (drawn with ``suite``'s ``split`` recipe) into ``out_dir``.
@@ -143,8 +144,6 @@ def mine(
     classifier's) or 6 (with the part); chunks of one folder all have the same. Chunks already there
     (same seeds) are kept: a rerun resumes. ``progress(parts_done, candidates)``.
     """
-    from magspect.inspect.verifier import check_patch_channels
-
     check_patch_channels(channels)
     out = Path(out_dir)
     seeds = list(seeds)
