@@ -6,7 +6,7 @@ judged by, and which parts changed.
 Prints one markdown table (escape rate, false rejects, reviews with their part counts; rejectable
 defects found per class and pooled; false defects on nuisances per 100 parts; the model's sha256),
 then, for each file after the first, the parts it lets pass or falsely rejects that the first does
-not, and the reverse. The files must be evaluations of the same parts (suite, split and part count
+not, and the reverse (and those it sends to REVIEW, where both files list them: `reviewed_parts`). The files must be evaluations of the same parts (suite, split and part count
 are checked). numpy-free; the standard library only.
 """
 
@@ -57,8 +57,12 @@ def part_changes(base: dict, other: dict) -> dict[str, list[str]]:
     """Parts whose outcome differs: newly escaped / no longer escaped, newly / no longer falsely rejected."""
     be, oe = set(base["escaped_parts"]), set(other["escaped_parts"])
     bf, of = set(base["false_rejected_parts"]), set(other["false_rejected_parts"])
-    return {"escapes added": sorted(oe - be), "escapes removed": sorted(be - oe),
-            "false rejects added": sorted(of - bf), "false rejects removed": sorted(bf - of)}
+    out = {"escapes added": sorted(oe - be), "escapes removed": sorted(be - oe),
+           "false rejects added": sorted(of - bf), "false rejects removed": sorted(bf - of)}
+    if "reviewed_parts" in base and "reviewed_parts" in other:  # evaluations since the nineteenth session
+        br, orv = set(base["reviewed_parts"]), set(other["reviewed_parts"])
+        out |= {"reviews added": sorted(orv - br), "reviews removed": sorted(br - orv)}
+    return out
 
 
 def main() -> None:

@@ -48,6 +48,11 @@ def evaluate_cmd(
     review_below: ReviewBelowOpt = None,
     tta: TtaOpt = Tta.none,
     subtypes: SubtypesOpt = None,
+    chip_join_px: Annotated[
+        int | None,
+        typer.Option(min=0, help="Chip pieces up to this many pixels apart are measured as one chip (--suite; "
+                     "default: the Inspector's; 0: none joined)."),
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON here.")] = None,
 ) -> None:
     """Escape rate, false rejects, reviews, defect recall and metrology error (suite); AUROC and IoU (data)."""
@@ -100,7 +105,7 @@ def evaluate_cmd(
             inspector = Inspector(
                 model, int8=int8 and model is None, defect_threshold=defect_threshold,
                 verifier=verifier, review_below=review_below, subtypes=subtypes,
-                tta=tta.value,
+                tta=tta.value, **({} if chip_join_px is None else {"chip_join_px": chip_join_px}),
             )
             total = len(synth_suite.seeds(split)) if n is None else min(n, len(synth_suite.seeds(split)))
             # + back-lit images for metrology; --lighting: the same parts, lit one way
@@ -113,6 +118,7 @@ def evaluate_cmd(
             ev = evaluate_parts(inspector, parts, progress=lambda o: bar.advance(task))
         summary = {"suite": suite, "split": split, "lighting": lighting or "suite",
                    "defect_threshold": inspector.defect_threshold, "tta": tta.value,
+                   "chip_join_px": inspector.chip_join_px,
                    "verifier": None if inspector.verifier_ref is None else inspector.verifier_ref.model_dump(),
                    "verifier_review_below": inspector.verifier_review_below,
                    "subtypes": None if inspector.subtypes_ref is None else inspector.subtypes_ref.model_dump(),

@@ -26,6 +26,10 @@ from magspect.types import CLASS_IDS, Defect
 
 #: A defect must span about 3 px to be detected reliably (shared/brief/magnet-specs.md, imaging practice).
 DETECTION_LIMIT_PX = 3.0
+#: Chip pieces at most this many pixels apart are one chip: the model can leave a pixel's gap across
+#: one broken edge, and two short pieces would each pass a length limit the whole chip breaks
+#: (BENCHMARKS.md, "One broken edge, one chip").
+CHIP_JOIN_PX = 2
 
 _DEFECT_IDS = {CLASS_IDS["crack"]: "crack", CLASS_IDS["chip"]: "chip", CLASS_IDS["coating_flaw"]: "coating_flaw"}
 
@@ -158,12 +162,17 @@ def measure_defects(
     probs: np.ndarray | None = None,
     min_area_px: int = 3,
     min_span_px: float = DETECTION_LIMIT_PX,
+    chip_join_px: int = CHIP_JOIN_PX,
 ) -> list[Defect]:
     """Every connected defect instance in ``class_mask`` (8-connectivity), measured.
 
     Instances smaller than ``min_area_px`` pixels or shorter than ``min_span_px`` (their length as
     measured below) are under the system's detection limit and left out: a one- or two-pixel blob
     cannot be told from dust or noise.
+
+    ``chip_join_px``: chip pieces at most this many pixels apart are one chip (the segmentation can
+    leave a pixel's gap across one broken edge), measured on the pieces' own pixels (the gap is not
+    filled). 0: none joined.
 
     ``probs``: optional per-pixel class probabilities ``(H, W, C)``; a defect's ``confidence`` is
     the mean probability of its class over its pixels (1.0 without).
@@ -193,15 +202,29 @@ def measure_defects(
         bx, by, bw, bh = cv2.boundingRect(binary)  # label only the box holding this class's pixels
         if bw == 0 or bh == 0:
             continue
-        n, labels, stats, _ = cv2.connectedComponentsWithStats(binary[by : by + bh, bx : bx + bw], connectivity=8)
+        own = binary[by : by + bh, bx : bx + bw]
+        joined = own
+        if cname == "chip" and chip_join_px > 0:
+            # one broken edge is one chip: pieces of it the segmentation left a gap of up to
+            # chip_join_px between are labelled together (each measured on its own pixels only)
+            pad = chip_join_px
+            k_size = 2 * ((chip_join_px + 1) // 2) + 1  # each piece grown half the gap (3x3: gaps of 1-2 px)
+            joined = cv2.dilate(cv2.copyMakeBorder(own, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0),
+                                np.ones((k_size, k_size), np.uint8))[pad:-pad, pad:-pad]
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
         bx, by = bx + ax, by + ay  # the class's box in image coordinates
         for k in range(1, n):
-            area_px = int(stats[k, cv2.CC_STAT_AREA])
-            if area_px < min_area_px:
-                continue
             x0, y0 = stats[k, cv2.CC_STAT_LEFT], stats[k, cv2.CC_STAT_TOP]
             w, h = stats[k, cv2.CC_STAT_WIDTH], stats[k, cv2.CC_STAT_HEIGHT]
             crop = labels[y0:y0 + h, x0:x0 + w] == k
+            if joined is not own:  # the component's own pixels, in their own box
+                crop &= own[y0:y0 + h, x0:x0 + w] > 0
+                ry, rx = np.nonzero(crop)
+                x0, y0, w, h = x0 + rx.min(), y0 + ry.min(), rx.max() - rx.min() + 1, ry.max() - ry.min() + 1
+                crop = crop[ry.min():ry.max() + 1, rx.min():rx.max() + 1]
+            area_px = int(crop.sum())
+            if area_px < min_area_px:
+                continue
             x0, y0 = int(x0 + bx), int(y0 + by)  # back to image coordinates
             ys, xs = np.nonzero(crop)
             ys, xs = ys + y0, xs + x0
@@ -266,4 +289,4 @@ def measure_defects(
     return out
 
 
-__all__ = ["face_zone", "measure_defects", "skeleton_length_px", "skeletonize"]
+__all__ = ["CHIP_JOIN_PX", "DETECTION_LIMIT_PX", "face_zone", "measure_defects", "skeleton_length_px", "skeletonize"]

@@ -214,6 +214,7 @@ def evaluate_parts(
                           if o.true_verdict != Verdict.PASS and o.verdict == Verdict.PASS],
         "false_rejected_parts": [o.part_id for o in ev.outcomes
                                  if o.true_verdict == Verdict.PASS and o.verdict == Verdict.REJECT],
+        "reviewed_parts": [o.part_id for o in ev.outcomes if o.verdict == Verdict.REVIEW],
         # what the look-alike verifier dropped: "real" ones touched a truth defect (sensitivity lost)
         "verifier_dismissed": dismissed,
         # found coating flaws judged by a lenient kind only (pit, stain: the subtype classifier's

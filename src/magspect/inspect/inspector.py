@@ -24,7 +24,7 @@ import numpy as np
 
 from magspect.inspect.backend import Segmentation, Segmenter, bundled_model_path
 from magspect.inspect.batching import BatchingSegmenter
-from magspect.inspect.defect_measure import measure_defects
+from magspect.inspect.defect_measure import CHIP_JOIN_PX, measure_defects
 from magspect.inspect.gate import assess_dimension, combine, fail_closed, judge
 from magspect.inspect.geometry_defects import (
     below_threshold_to_good,
@@ -117,10 +117,12 @@ class Inspector:
         review_below: float | None = None,
         tta: Tta = "none",
         subtypes: str | Path | SubtypeClassifier | Literal[False] | None = None,
+        chip_join_px: int = CHIP_JOIN_PX,
     ) -> None:
         """``tta``: the model's logits averaged over mirrored copies of each view ("hflip": one
         more model run per view, "flips": three; see :data:`~magspect.inspect.backend.TTA_FLIPS`);
-        for a ``segmenter`` passed in, set it there."""
+        for a ``segmenter`` passed in, set it there. ``chip_join_px``: chip pieces this close are
+        measured as one chip (:func:`~magspect.inspect.defect_measure.measure_defects`)."""
         if segmenter is not None and tta != "none":
             raise ValueError("tta is a Segmenter setting: pass it to the Segmenter you give the Inspector")
         if segmenter is None:
@@ -151,6 +153,9 @@ class Inspector:
         if review_below is not None and not 0.0 <= review_below <= 1.0:
             raise ValueError(f"review_below must be in [0, 1], got {review_below}")
         self.review_below = review_below
+        if chip_join_px < 0:
+            raise ValueError(f"chip_join_px must be >= 0, got {chip_join_px}")
+        self.chip_join_px = int(chip_join_px)
         # for every result: computed once
         self.verifier_ref, self.subtypes_ref = (
             None if m is None else ModelRef(name=m.name, sha256=m.sha256, provider=m.session.get_providers()[0])
@@ -355,7 +360,7 @@ class Inspector:
         # on a defect's own pixels its class won the argmax, so the winning-class confidence map
         # is that class's probability there: broadcast it as the (H, W, C) probabilities
         probs = np.broadcast_to(s.confidence[..., None], (*s.confidence.shape, n_classes))
-        found = measure_defects(s.class_mask, metro, spec, probs=probs)
+        found = measure_defects(s.class_mask, metro, spec, probs=probs, chip_join_px=self.chip_join_px)
         verify_ms = 0.0
         if self.verifier is not None and found:
             tv = time.perf_counter()

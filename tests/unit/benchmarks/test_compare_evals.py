@@ -39,6 +39,10 @@ def test_table_and_changes(tmp_path):
     assert "| model sha256 | aaaaaaaaaaaa | bbbbbbbbbbbb |" in text
     assert cmp.part_changes(base, cand) == {"escapes added": ["p2"], "escapes removed": ["p1"],
                                             "false rejects added": [], "false rejects removed": ["g1"]}
+    # evaluations that list their REVIEW parts (nineteenth session on) show those changes too
+    base["reviewed_parts"], cand["reviewed_parts"] = ["r1", "g1"], ["r1", "p1"]
+    changes = cmp.part_changes(base, cand)
+    assert changes["reviews added"] == ["p1"] and changes["reviews removed"] == ["g1"]
 
 
 def test_evaluations_of_different_parts_are_refused(tmp_path):

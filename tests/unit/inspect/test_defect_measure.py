@@ -118,3 +118,28 @@ def test_blobs_under_the_detection_limit_are_left_out(chipped):
     found = measure_defects(cm, res, SPEC)
     assert [(d.class_name, round(d.length_mm / (UM / 1000))) for d in found] == [("crack", 4)]
     assert len(measure_defects(cm, res, SPEC, min_span_px=1.0)) == 2
+
+
+def test_a_chip_split_by_a_gap_is_one_chip(chipped):
+    """The segmentation can leave a thin gap across one broken edge: joined (the default), the pieces
+    are one chip as long as the whole (the gap's pixels are not counted); not joined, two shorter ones."""
+    r, res = chipped
+    cm = r.class_mask.copy()
+    (edge,) = [d for d in measure_defects(cm, res, SPEC) if d.zone == "edge"]
+    x0, y0, x1, y1 = (int(v) for v in edge.bbox_xyxy_px)
+    ys, xs = np.nonzero(cm[y0:y1, x0:x1] == 3)
+    ys, xs = ys + y0, xs + x0
+    pts = np.column_stack([xs, ys]).astype(float)
+    axis = np.linalg.svd(pts - pts.mean(0))[2][0]  # the chip's long direction (along the edge)
+    cut = np.abs((pts - pts.mean(0)) @ axis) < 0.8  # a band about 1.5 px wide across its middle
+    cm[ys[cut], xs[cut]] = 1
+
+    def edge_chips(**kw):
+        return [d for d in measure_defects(cm, res, SPEC, **kw) if d.class_name == "chip" and d.zone == "edge"]
+
+    split, joined = edge_chips(chip_join_px=0), edge_chips()  # joined by default (CHIP_JOIN_PX)
+    assert len(split) == 2 and all(d.length_mm < 0.6 * edge.length_mm for d in split)
+    assert len(joined) == 1
+    assert joined[0].length_mm == pytest.approx(edge.length_mm, abs=0.03)
+    assert joined[0].area_mm2 == pytest.approx(sum(d.area_mm2 for d in split))
+    assert joined[0].area_mm2 < edge.area_mm2  # the gap is not filled
