@@ -6,8 +6,9 @@ judged by, and which parts changed.
 Prints one markdown table (escape rate, false rejects, reviews with their part counts; rejectable
 defects found per class and pooled; false defects on nuisances per 100 parts; the model's sha256),
 then, for each file after the first, the parts it lets pass or falsely rejects that the first does
-not, and the reverse (and those it sends to REVIEW, where both files list them: `reviewed_parts`). The files must be evaluations of the same parts (suite, split and part count
-are checked). numpy-free; the standard library only.
+not, and the reverse (and those it sends to REVIEW, where both files list them: `reviewed_parts`).
+The files must be evaluations of the same parts (suite, split and part count are checked).
+numpy-free; the standard library only.
 """
 
 from __future__ import annotations
