@@ -11,6 +11,7 @@ import pytest
 from magspect.datasets import SynthConfig, generate_part
 from magspect.edge._sim import image_digest
 from magspect.inspect.backend import Segmentation, Segmenter
+from magspect.inspect.defect_measure import CHIP_JOIN_PX
 from magspect.inspect.inspector import Inspector
 from magspect.models.manifest import Manifest, Preprocess
 from magspect.types import Verdict
@@ -164,6 +165,13 @@ def test_tta_is_named_in_every_result_and_set_on_the_segmenter(part_images, cons
     assert r.error is None and r.model.name.endswith("+tta-hflip")  # traceable: the record says how it was judged
     with pytest.raises(ValueError, match="Segmenter setting"):
         Inspector(segmenter=Segmenter(const_model, threads=1), tta="hflip")
+
+
+def test_chip_join_setting_is_checked(const_model):
+    assert Inspector(const_model, threads=1, verifier=False).chip_join_px == CHIP_JOIN_PX
+    assert Inspector(const_model, threads=1, verifier=False, chip_join_px=0).chip_join_px == 0
+    with pytest.raises(ValueError, match="chip_join_px must be >= 0"):
+        Inspector(const_model, threads=1, verifier=False, chip_join_px=-1)
 
 
 def test_importing_the_runtime_does_not_import_torch():

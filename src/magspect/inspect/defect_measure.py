@@ -207,10 +207,8 @@ def measure_defects(
         if cname == "chip" and chip_join_px > 0:
             # one broken edge is one chip: pieces of it the segmentation left a gap of up to
             # chip_join_px between are labelled together (each measured on its own pixels only)
-            pad = chip_join_px
             k_size = 2 * ((chip_join_px + 1) // 2) + 1  # each piece grown half the gap (3x3: gaps of 1-2 px)
-            joined = cv2.dilate(cv2.copyMakeBorder(own, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0),
-                                np.ones((k_size, k_size), np.uint8))[pad:-pad, pad:-pad]
+            joined = cv2.dilate(own, np.ones((k_size, k_size), np.uint8))
         n, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
         bx, by = bx + ax, by + ay  # the class's box in image coordinates
         for k in range(1, n):
