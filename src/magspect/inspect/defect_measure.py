@@ -212,6 +212,9 @@ def measure_defects(
         n, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
         bx, by = bx + ax, by + ay  # the class's box in image coordinates
         for k in range(1, n):
+            area_px = int(stats[k, cv2.CC_STAT_AREA])  # of a joined chip: with its gaps, an upper bound
+            if area_px < min_area_px:
+                continue
             x0, y0 = stats[k, cv2.CC_STAT_LEFT], stats[k, cv2.CC_STAT_TOP]
             w, h = stats[k, cv2.CC_STAT_WIDTH], stats[k, cv2.CC_STAT_HEIGHT]
             crop = labels[y0:y0 + h, x0:x0 + w] == k
@@ -220,9 +223,9 @@ def measure_defects(
                 ry, rx = np.nonzero(crop)
                 x0, y0, w, h = x0 + rx.min(), y0 + ry.min(), rx.max() - rx.min() + 1, ry.max() - ry.min() + 1
                 crop = crop[ry.min():ry.max() + 1, rx.min():rx.max() + 1]
-            area_px = int(crop.sum())
-            if area_px < min_area_px:
-                continue
+                area_px = int(crop.sum())
+                if area_px < min_area_px:
+                    continue
             x0, y0 = int(x0 + bx), int(y0 + by)  # back to image coordinates
             ys, xs = np.nonzero(crop)
             ys, xs = ys + y0, xs + x0
