@@ -125,6 +125,9 @@ class Inspector:
         measured as one chip (:func:`~magspect.inspect.defect_measure.measure_defects`)."""
         if segmenter is not None and tta != "none":
             raise ValueError("tta is a Segmenter setting: pass it to the Segmenter you give the Inspector")
+        if chip_join_px < 0:  # refused before any model is loaded
+            raise ValueError(f"chip_join_px must be >= 0, got {chip_join_px}")
+        self.chip_join_px = int(chip_join_px)
         if segmenter is None:
             path = model if model is not None else bundled_model_path(int8=int8)
             # the model's idle threads sleep: spinning, they take the cores the metrology of the
@@ -153,9 +156,6 @@ class Inspector:
         if review_below is not None and not 0.0 <= review_below <= 1.0:
             raise ValueError(f"review_below must be in [0, 1], got {review_below}")
         self.review_below = review_below
-        if chip_join_px < 0:
-            raise ValueError(f"chip_join_px must be >= 0, got {chip_join_px}")
-        self.chip_join_px = int(chip_join_px)
         # for every result: computed once
         self.verifier_ref, self.subtypes_ref = (
             None if m is None else ModelRef(name=m.name, sha256=m.sha256, provider=m.session.get_providers()[0])

@@ -51,12 +51,13 @@ N_INPUT_CHANNELS = 4  # the bundled verifiers' and subtype classifier's input, a
 #: The patch layouts a candidate network may take (its ONNX input says which): without and with the
 #: part channels.
 PATCH_CHANNELS = (4, 6)
+_LAYOUTS = " or ".join(map(str, PATCH_CHANNELS))  # for messages
 
 
 def check_patch_channels(channels: int) -> int:
     """``channels`` if it is a patch layout (:data:`PATCH_CHANNELS`); else ValueError."""
     if channels not in PATCH_CHANNELS:
-        raise ValueError(f"candidate patches have {' or '.join(map(str, PATCH_CHANNELS))} channels, not {channels}")
+        raise ValueError(f"candidate patches have {_LAYOUTS} channels, not {channels}")
     return channels
 
 
@@ -252,8 +253,7 @@ def candidate_session(
     shape = inputs["patches"].shape
     channels = shape[1] if len(shape) == 4 else None
     if channels not in PATCH_CHANNELS:
-        raise error(f"{what} {path}: patches input {shape}, expected N x "
-                    f"{' or '.join(map(str, PATCH_CHANNELS))} x P x P")
+        raise error(f"{what} {path}: patches input {shape}, expected N x {_LAYOUTS} x P x P")
     return session, sha, meta, int(channels)
 
 
