@@ -5,12 +5,14 @@ generated once up front, so only the Inspector is timed. The set-ups are timed i
 part, so machine noise hits them alike. A set-up is ``fp32`` or ``int8`` (the bundled models) or a
 model file (``path/to/model.onnx``: the bundled verifier runs with it if it was checked with that
 model), optionally ``+noverify`` (no look-alike verifier), ``+nosubtypes`` (no coating-flaw subtype
-classifier) and ``+hflip`` or ``+flips`` (test-time augmentation).
+classifier), ``+nooffpart`` (no check for crack lines running on off the part) and ``+hflip`` or
+``+flips`` (test-time augmentation).
 
     .venv/bin/python benchmarks/bench_inspect.py --parts 40 --threads 2 --setups fp32,fp32+noverify,int8
     .venv/bin/python benchmarks/bench_inspect.py --setups fp32,old/default.onnx   # against an earlier export
     .venv/bin/python benchmarks/bench_inspect.py --setups fp32,fp32+hflip         # test-time augmentation
     .venv/bin/python benchmarks/bench_inspect.py --setups fp32,fp32+nosubtypes    # the subtype classifier's cost
+    .venv/bin/python benchmarks/bench_inspect.py --setups fp32,fp32+nooffpart     # the off-part line check's cost
 """
 
 from __future__ import annotations
@@ -43,15 +45,17 @@ def main() -> None:
     for name in args.setups.split(","):
         base, *mods = name.split("+")
         is_file = base.endswith(".onnx")
-        if not (is_file or base in ("fp32", "int8")) or set(mods) - {"noverify", "nosubtypes", "hflip", "flips"}:
+        known = {"noverify", "nosubtypes", "nooffpart", "hflip", "flips"}
+        if not (is_file or base in ("fp32", "int8")) or set(mods) - known:
             raise SystemExit(f"unknown set-up {name!r}: fp32, int8 or a model FILE.onnx, optionally "
-                             "+noverify, +nosubtypes, +hflip or +flips")
+                             "+noverify, +nosubtypes, +nooffpart, +hflip or +flips")
         if is_file and not os.path.isfile(base):
             raise SystemExit(f"set-up {name!r}: no model file {base}")
         tta = next((m for m in mods if m in ("hflip", "flips")), "none")
         inspectors[name] = Inspector(base if is_file else None, int8=base == "int8", threads=args.threads,
                                      verifier=False if "noverify" in mods else None, tta=tta,
-                                     subtypes=False if "nosubtypes" in mods else None)
+                                     subtypes=False if "nosubtypes" in mods else None,
+                                     **({"off_part_run_px": 0.0} if "nooffpart" in mods else {}))
     lat: dict[str, list[float]] = {k: [] for k in inspectors}
     verdicts: dict[str, list[str]] = {k: [] for k in inspectors}
     stages: dict[str, list[dict[str, float]]] = {k: [] for k in inspectors}

@@ -144,6 +144,9 @@ class Defect(_Strict):
     # why this defect can send the part to REVIEW only, never REJECT (a person decides): e.g. the
     # verifier kept it but is unsure; None: judged on its sizes alone
     review_reason: str | None = None
+    # on a dismissed candidate only (``InspectionResult.dismissed``): why it was judged a look-alike
+    # and left out of the verdict (the verifier's score, or a line running on off the part)
+    dismissed_because: str | None = None
     edge_index: int | None = None  # which outline edge (1-based, as in messages) it lies on
 
     @field_validator("subtype")

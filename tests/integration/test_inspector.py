@@ -13,6 +13,7 @@ from magspect.edge._sim import image_digest
 from magspect.inspect.backend import Segmentation, Segmenter
 from magspect.inspect.defect_measure import CHIP_JOIN_PX
 from magspect.inspect.inspector import Inspector
+from magspect.inspect.offpart import OFF_PART_RUN_PX
 from magspect.models.manifest import Manifest, Preprocess
 from magspect.types import Verdict
 
@@ -172,6 +173,39 @@ def test_chip_join_setting_is_checked(const_model):
     assert Inspector(const_model, threads=1, verifier=False, chip_join_px=0).chip_join_px == 0
     with pytest.raises(ValueError, match="chip_join_px must be >= 0"):
         Inspector(const_model, threads=1, verifier=False, chip_join_px=-1)
+
+
+def test_off_part_setting_is_checked(const_model):
+    assert Inspector(const_model, threads=1, verifier=False).off_part_run_px == OFF_PART_RUN_PX
+    with pytest.raises(ValueError, match="off_part_run_px must be >= 0"):
+        Inspector(const_model, threads=1, verifier=False, off_part_run_px=-1)
+    with pytest.raises(ValueError, match="off_part_run_px must be >= 0"):
+        Inspector(const_model, threads=1, verifier=False, off_part_run_px=float("nan"))
+
+
+def test_a_fibre_running_off_the_part_is_not_a_crack():
+    """Test part 2000074 of magsynth-v2 is good; a lint fibre lies across its side view's edge and the
+    bundled model calls the part of it on the part a crack (a false reject before the off-part check).
+    The fibre runs on over the fixture: the Inspector dismisses the candidate and says why."""
+    from magspect.datasets import get_suite
+    from magspect.datasets._writer import spec_for_seed
+
+    suite = get_suite("magsynth-v2")
+    seed = 2000074
+    part = generate_part(spec_for_seed(seed, suite.spec_ids), seed, suite.config("test"))
+    assert not part.truth["defects"]  # a good part
+    kwargs = dict(
+        spec=part.truth["spec_id"], um_per_px={v: float(rv.truth["um_per_px"]) for v, rv in part.views.items()},
+        backlights={v: rv.backlight for v, rv in part.views.items() if rv.backlight is not None},
+    )
+    views = {v: rv.image for v, rv in part.views.items()}
+    on = Inspector(threads=1).inspect(views, **kwargs)
+    off = Inspector(threads=1, off_part_run_px=0).inspect(views, **kwargs)
+    assert off.verdict == Verdict.REJECT and any(d.class_name == "crack" and d.view == "side" for d in off.defects)
+    assert on.verdict == Verdict.PASS
+    fibres = [d for d in on.dismissed if d.dismissed_because and "past the part's outline" in d.dismissed_because]
+    assert len(fibres) == 1 and fibres[0].class_name == "crack" and fibres[0].view == "side"
+    assert not [d for d in off.dismissed if "past the part's outline" in (d.dismissed_because or "")]
 
 
 def test_importing_the_runtime_does_not_import_torch():

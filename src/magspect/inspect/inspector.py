@@ -35,6 +35,7 @@ from magspect.inspect.geometry_defects import (
 )
 from magspect.inspect.imageio import ImageError, decode_image
 from magspect.inspect.metrology import PartNotFoundError, measure_view
+from magspect.inspect.offpart import OFF_PART_RUN_PX, split_lines_off_part
 from magspect.inspect.subtype import SubtypeClassifier, SubtypeError, bundled_subtypes_path, infer_coating_subtype
 from magspect.inspect.verifier import Verifier, VerifierError, bundled_verifier_path, resolve_verifier
 from magspect.inspect.visibility import hidden_surface
@@ -58,7 +59,7 @@ class ViewArtifacts:
     segmentation: Segmentation | None = None
     metrology: Any = None  # MetrologyResult
     error: str | None = None
-    dismissed: list[Defect] = field(default_factory=list)  # candidates the verifier judged look-alikes
+    dismissed: list[Defect] = field(default_factory=list)  # candidates judged look-alikes (verifier, off-part line)
 
 
 @dataclass
@@ -118,16 +119,22 @@ class Inspector:
         tta: Tta = "none",
         subtypes: str | Path | SubtypeClassifier | Literal[False] | None = None,
         chip_join_px: int = CHIP_JOIN_PX,
+        off_part_run_px: float = OFF_PART_RUN_PX,
     ) -> None:
         """``tta``: the model's logits averaged over mirrored copies of each view ("hflip": one
         more model run per view, "flips": three; see :data:`~magspect.inspect.backend.TTA_FLIPS`);
         for a ``segmenter`` passed in, set it there. ``chip_join_px``: chip pieces this close are
-        measured as one chip (:func:`~magspect.inspect.defect_measure.measure_defects`)."""
+        measured as one chip (:func:`~magspect.inspect.defect_measure.measure_defects`).
+        ``off_part_run_px``: a crack candidate whose line runs on this far past the part's outline
+        is dismissed as a fibre lying over the edge (:mod:`magspect.inspect.offpart`); 0: never."""
         if segmenter is not None and tta != "none":
             raise ValueError("tta is a Segmenter setting: pass it to the Segmenter you give the Inspector")
         if chip_join_px < 0:  # refused before any model is loaded
             raise ValueError(f"chip_join_px must be >= 0, got {chip_join_px}")
         self.chip_join_px = int(chip_join_px)
+        if not off_part_run_px >= 0:
+            raise ValueError(f"off_part_run_px must be >= 0, got {off_part_run_px}")
+        self.off_part_run_px = float(off_part_run_px)
         if segmenter is None:
             path = model if model is not None else bundled_model_path(int8=int8)
             # the model's idle threads sleep: spinning, they take the cores the metrology of the
@@ -362,16 +369,21 @@ class Inspector:
         probs = np.broadcast_to(s.confidence[..., None], (*s.confidence.shape, n_classes))
         found = measure_defects(s.class_mask, metro, spec, probs=probs, chip_join_px=self.chip_join_px)
         verify_ms = 0.0
+        dismissed: list[Defect] = []
+        tv = time.perf_counter()
         if self.verifier is not None and found:
-            tv = time.perf_counter()
             found, dismissed = self.verifier.split(p.images[v], s.class_mask, found, self.review_below, spec.id)
-            if dismissed:  # the view's mask shows what was judged: look-alikes back to good surface
-                p.arts[v].dismissed = dismissed
-                p.arts[v].segmentation = Segmentation(
-                    clear_boxes(s.class_mask, [d.bbox_xyxy_px for d in dismissed], [d.bbox_xyxy_px for d in found]),
-                    s.confidence,
-                )
-            verify_ms = (time.perf_counter() - tv) * 1e3
+        if self.off_part_run_px > 0 and found:  # a crack ends where the part ends; a fibre runs on
+            found, off_part = split_lines_off_part(p.images[v], metro.part_mask, s.class_mask, found,
+                                                   metro.mm_per_px, self.off_part_run_px)
+            dismissed += off_part
+        if dismissed:  # the view's mask shows what was judged: look-alikes back to good surface
+            p.arts[v].dismissed = dismissed
+            p.arts[v].segmentation = Segmentation(
+                clear_boxes(s.class_mask, [d.bbox_xyxy_px for d in dismissed], [d.bbox_xyxy_px for d in found]),
+                s.confidence,
+            )
+        verify_ms = (time.perf_counter() - tv) * 1e3
         found = [infer_coating_subtype(d) for d in found]  # shape first: a scratch is a scratch
         if self.subtypes is not None and found:
             tv = time.perf_counter()

@@ -49,9 +49,10 @@ def draw_overlay(
 ) -> np.ndarray:
     """The image with defect outlines by class, the fitted outline and this view's measurements.
 
-    Candidates the look-alike verifier dismissed (the Inspector's mask no longer holds them) are
-    boxed in grey and labelled: they were not judged. Defects it kept but is unsure of (they can
-    send the part to REVIEW only) are boxed in amber, "review?"."""
+    Candidates dismissed as look-alikes (by the verifier, or a crack whose line runs on off the
+    part; the Inspector's mask no longer holds them) are boxed in grey and labelled: not judged.
+    Defects the verifier kept but is unsure of (they can send the part to REVIEW only) are boxed in
+    amber, "review?"."""
     out = to_display_bgr(image).copy()
     h, w = out.shape[:2]
     thick = max(1, round(min(h, w) / 400))
@@ -167,8 +168,9 @@ def write_html_report(entries: Sequence[ReportEntry], path: str | Path, title: s
             agree = "agrees" if x.truth_verdict == r.verdict else "differs"
             truth = f"<p class='truth'>true verdict: {x.truth_verdict.value} ({agree})</p>"
         if r.dismissed:
-            kinds = ", ".join(f"{d.view} {d.class_name.replace('_', ' ')}" for d in r.dismissed)
-            reasons += f"<li class='note'>{len(r.dismissed)} look-alike(s) dismissed by the verifier: {e(kinds)}</li>"
+            kinds = "; ".join(f"{d.view} {d.class_name.replace('_', ' ')}"
+                              + (f" ({d.dismissed_because})" if d.dismissed_because else "") for d in r.dismissed)
+            reasons += f"<li class='note'>{len(r.dismissed)} look-alike(s) dismissed, not judged: {e(kinds)}</li>"
         stages = ", ".join(f"{k} {v:.0f} ms" for k, v in r.timings_ms.items())
         cards.append(
             f"<section class='card'><h2>{e(r.part_id or x.source or '?')} "

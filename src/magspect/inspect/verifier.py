@@ -341,6 +341,8 @@ class Verifier:
             update: dict[str, object] = {"verifier_score": s}
             if band is not None and keep_at <= s < band:
                 update["review_reason"] = f"look-alike verifier unsure, score {s:.3f} < {band:.3f}"
+            if s < keep_at:
+                update["dismissed_because"] = f"look-alike verifier score {s:.3f} < {keep_at:.3f}"
             (kept if s >= keep_at else dismissed).append(d.model_copy(update=update))
         return kept, dismissed
 

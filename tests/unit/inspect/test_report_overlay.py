@@ -42,3 +42,17 @@ def test_a_coating_flaws_kind_is_written_under_it_when_known():
     changed = (out != plain).any(axis=2)
     assert changed[92:106, 40:80].sum() > 10 and changed[92:106, 200:260].sum() > 10  # the words under each box
     assert changed[172:186, 120:160].sum() == 0  # nothing under the unknown one
+
+
+def test_the_report_says_why_each_dismissed_candidate_was_not_judged(tmp_path):
+    from magspect.inspect.report import ReportEntry, write_html_report
+
+    fibre = _defect((40.0, 60.0, 70.0, 90.0)).model_copy(update={
+        "class_name": "crack", "zone": "edge",
+        "dismissed_because": "a dark line runs on 0.29 mm (24 px) past the part's outline: a fibre"})
+    dust = _defect((200.0, 60.0, 230.0, 90.0), dismissed_because="look-alike verifier score 0.010 < 0.080")
+    res = InspectionResult(part_id="p", verdict=Verdict.PASS, dismissed=(fibre, dust), views=("top",))
+    html = write_html_report([ReportEntry(res)], tmp_path / "r.html").read_text()
+    assert "2 look-alike(s) dismissed, not judged" in html
+    assert "top crack (a dark line runs on 0.29 mm (24 px) past the part&#x27;s outline: a fibre)" in html
+    assert "top coating flaw (look-alike verifier score 0.010 &lt; 0.080)" in html

@@ -109,6 +109,8 @@ def test_inspector_drops_what_the_verifier_dismisses_and_records_it(tmp_path, bu
     dropped = _inspect(0.4, path)  # the same crack, scored under the threshold: a look-alike
     assert not any(d.class_name == "crack" for d in dropped.defects)
     assert any(d.class_name == "crack" for d in dropped.dismissed)
+    assert all(d.dismissed_because.startswith("look-alike verifier score ") and d.dismissed_because.endswith(" < 0.500")
+               for d in dropped.dismissed)  # why: its score under the threshold
     assert "verify" in dropped.timings_ms
     art = _inspect(0.4, path, detailed=True)
     for v, a in art.views.items():  # the view's mask shows what was judged: no dismissed crack left
