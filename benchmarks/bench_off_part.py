@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from collections import defaultdict
 
 
@@ -48,6 +49,7 @@ def main() -> None:
     cfg = suite.config(split)
     insp = Inspector(off_part_run_px=0)  # every candidate kept: each is scored here
     runs: dict[str, list[float]] = defaultdict(list)
+    ms: list[float] = []  # the check's own time per candidate looked past
     parts = [(s, seed) for s, seed in suite.parts(split, n) if only is None or f"{s}-s{seed}" in only]
     for spec_id, seed in track(parts, description=f"{suite_name}/{split}"):
         part = generate_part(spec_id, seed, cfg)
@@ -66,7 +68,9 @@ def main() -> None:
             r = int(NEAR_OUTLINE_PX) + 1
             if np.all(pm[max(0, y0 - r) : y1 + r, max(0, x0 - r) : x1 + r]):
                 continue  # nowhere near the outline
+            t = time.perf_counter()
             line = line_off_part(art.image, pm, own, d.bbox_xyxy_px)
+            ms.append((time.perf_counter() - t) * 1e3)
             cause = reported_defect_causes([d.bbox_xyxy_px], rv.class_mask, rv.truth.get("nuisances", []))[0]
             runs[cause or "real defect"].append(0.0 if line is None else line.run_px)
     print(f"{len(parts)} parts of {suite_name}/{split}; crack candidates near the outline, run past it "
@@ -75,6 +79,8 @@ def main() -> None:
     print("|---|---|---|---|")
     for cause, xs in sorted(runs.items(), key=lambda kv: (kv[0] != "real defect", -len(kv[1]))):
         print(f"| {cause} | {len(xs)} | {max(xs):.1f} | {sum(x >= run_px for x in xs)} |")
+    if ms:
+        print(f"the check's time per candidate: median {np.median(ms):.2f} ms, max {max(ms):.2f} ms (n={len(ms)})")
 
 
 if __name__ == "__main__":
