@@ -368,7 +368,6 @@ class Inspector:
         # is that class's probability there: broadcast it as the (H, W, C) probabilities
         probs = np.broadcast_to(s.confidence[..., None], (*s.confidence.shape, n_classes))
         found = measure_defects(s.class_mask, metro, spec, probs=probs, chip_join_px=self.chip_join_px)
-        verify_ms = 0.0
         dismissed: list[Defect] = []
         tv = time.perf_counter()
         if self.verifier is not None and found:
