@@ -7,7 +7,7 @@ looks past the outline, where the candidate would go on, for a thin line that le
 and measures how far from the part it runs. A candidate whose line runs on at least
 :data:`OFF_PART_RUN_PX` pixels past the outline is judged a look-alike (the Inspector dismisses it,
 with the reason). A real crack's notch in the edge, blurred, reaches 5-7 px; the fibres that run on
-reach 10-65 px (BENCHMARKS.md, "A crack ends where the part ends"). Where the background is dark
+reach 12-60 px (BENCHMARKS.md, "A crack ends where the part ends"). Where the background is dark
 (dark-field light) a fibre is not seen off the part and nothing is dismissed.
 
 numpy and OpenCV only. Every step works on a window around the candidate, so it costs well under a
