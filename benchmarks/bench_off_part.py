@@ -36,7 +36,7 @@ def main() -> None:
     from magspect.datasets import generate_part, get_suite
     from magspect.inspect.inspector import Inspector
     from magspect.inspect.metrics import reported_defect_causes
-    from magspect.inspect.offpart import NEAR_OUTLINE_PX, OFF_PART_RUN_PX, line_off_part
+    from magspect.inspect.offpart import OFF_PART_RUN_PX, line_off_part, near_outline
     from magspect.types import CLASS_IDS
 
     run_px = OFF_PART_RUN_PX if args.run_px is None else args.run_px
@@ -65,9 +65,8 @@ def main() -> None:
             x0, y0, x1, y1 = (int(v) for v in d.bbox_xyxy_px)
             own = art.segmentation.class_mask[y0:y1, x0:x1] == CLASS_IDS["crack"]
             pm = art.metrology.part_mask
-            r = int(NEAR_OUTLINE_PX) + 1
-            if np.all(pm[max(0, y0 - r) : y1 + r, max(0, x0 - r) : x1 + r]):
-                continue  # nowhere near the outline
+            if not near_outline(pm, d.bbox_xyxy_px):
+                continue
             t = time.perf_counter()
             line = line_off_part(art.image, pm, own, d.bbox_xyxy_px)
             ms.append((time.perf_counter() - t) * 1e3)

@@ -13,7 +13,7 @@ from magspect.edge._sim import image_digest
 from magspect.inspect.backend import Segmentation, Segmenter
 from magspect.inspect.defect_measure import CHIP_JOIN_PX
 from magspect.inspect.inspector import Inspector
-from magspect.inspect.offpart import OFF_PART_RUN_PX
+from magspect.inspect.offpart import OFF_PART_RUN_PX, dismissed_off_part
 from magspect.models.manifest import Manifest, Preprocess
 from magspect.types import Verdict
 
@@ -199,13 +199,21 @@ def test_a_fibre_running_off_the_part_is_not_a_crack():
         backlights={v: rv.backlight for v, rv in part.views.items() if rv.backlight is not None},
     )
     views = {v: rv.image for v, rv in part.views.items()}
-    on = Inspector(threads=1).inspect(views, **kwargs)
-    off = Inspector(threads=1, off_part_run_px=0).inspect(views, **kwargs)
+    with_check, without = Inspector(threads=1), Inspector(threads=1, off_part_run_px=0)
+    on, off = with_check.inspect(views, **kwargs), without.inspect(views, **kwargs)
     assert off.verdict == Verdict.REJECT and any(d.class_name == "crack" and d.view == "side" for d in off.defects)
     assert on.verdict == Verdict.PASS
     fibres = [d for d in on.dismissed if d.dismissed_because and "past the part's outline" in d.dismissed_because]
     assert len(fibres) == 1 and fibres[0].class_name == "crack" and fibres[0].view == "side"
     assert not [d for d in off.dismissed if "past the part's outline" in (d.dismissed_because or "")]
+    # told from the verifier's dismissals, and counted apart from them by the evaluation
+    assert dismissed_off_part(fibres[0]) and not any(dismissed_off_part(d) for d in off.dismissed)
+    from magspect.inspect.evaluate import evaluate_parts
+
+    s_on, s_off = (evaluate_parts(i, [part]).summary for i in (with_check, without))
+    assert s_on["off_part_dismissed"] == {"real": 0, "look_alike": 1}
+    assert s_off["off_part_dismissed"] == {"real": 0, "look_alike": 0}
+    assert s_on["verifier_dismissed"] == s_off["verifier_dismissed"]
 
 
 def test_importing_the_runtime_does_not_import_torch():

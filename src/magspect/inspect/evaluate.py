@@ -29,6 +29,7 @@ from magspect.inspect.metrics import (
     part_rates,
     reported_defect_causes,
 )
+from magspect.inspect.offpart import dismissed_off_part
 from magspect.inspect.subtype import defect_relieved, lenient_subtypes
 from magspect.inspect.visibility import visible_under
 from magspect.specs import get_spec
@@ -86,6 +87,7 @@ def evaluate_parts(
     false_det: dict[str, int] = defaultdict(int)
     false_reported: dict[str, int] = defaultdict(int)  # reported defects on no truth defect, by cause
     dismissed: dict[str, int] = {"real": 0, "look_alike": 0}  # candidates the verifier dismissed, by truth
+    off_part: dict[str, int] = {"real": 0, "look_alike": 0}  # ... and those the off-part check dismissed
     # found coating flaws by truth kind (allowed in the part's spec or not): relieved of the strictest reading?
     subtype_relief: dict[str, list[bool]] = {"lenient": [], "strict": []}
     sizing: dict[str, list[tuple[float, float, float]]] = defaultdict(list)  # class -> length, depth mm; length px
@@ -143,9 +145,11 @@ def evaluate_parts(
             boxes = [d.bbox_xyxy_px for d in insp.result.defects if d.view == v and d.bbox_xyxy_px is not None]
             for cause in false_reported_defects(boxes, rv.class_mask, rv.truth.get("nuisances", [])):
                 false_reported[cause] += 1
-            gone = [d.bbox_xyxy_px for d in insp.result.dismissed if d.view == v and d.bbox_xyxy_px is not None]
-            for cause in reported_defect_causes(gone, rv.class_mask, rv.truth.get("nuisances", [])):
-                dismissed["real" if cause is None else "look_alike"] += 1
+            gone = [d for d in insp.result.dismissed if d.view == v and d.bbox_xyxy_px is not None]
+            nuisances = rv.truth.get("nuisances", [])
+            causes = reported_defect_causes([d.bbox_xyxy_px for d in gone], rv.class_mask, nuisances)
+            for d, cause in zip(gone, causes, strict=True):
+                (off_part if dismissed_off_part(d) else dismissed)["real" if cause is None else "look_alike"] += 1
         # metrology against the true dimensions
         for name, m in insp.result.measurements.items():
             true_value = truth.get("dimensions_mm", {}).get(name)
@@ -217,6 +221,8 @@ def evaluate_parts(
         "reviewed_parts": [o.part_id for o in ev.outcomes if o.verdict == Verdict.REVIEW],
         # what the look-alike verifier dropped: "real" ones touched a truth defect (sensitivity lost)
         "verifier_dismissed": dismissed,
+        # what the off-part check dropped (crack calls whose line runs on past the outline), by truth
+        "off_part_dismissed": off_part,
         # found coating flaws judged by a lenient kind only (pit, stain: the subtype classifier's
         # relief), by truth kind in the part's spec: "strict" relieved ones are the classifier's
         # mistakes that can let a part pass (should be 0)

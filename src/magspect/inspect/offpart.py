@@ -37,6 +37,24 @@ _DIRECTION_REACH_PX = 15.0  # the candidate's direction at its end: its skeleton
 _PAD_PX = 64
 
 
+#: The end of every off-part dismissal's reason (``Defect.dismissed_because``): how they are told
+#: from the verifier's.
+FIBRE_REASON = "past the part's outline: a fibre lying over the edge, not a crack"
+
+
+def near_outline(part_mask: np.ndarray, box_xyxy_px: tuple[float, float, float, float]) -> bool:
+    """Whether the box, grown by :data:`NEAR_OUTLINE_PX`, holds any pixel off the part: the cheap
+    test before a candidate is looked past."""
+    x0, y0, x1, y1 = (int(v) for v in box_xyxy_px)
+    r = int(NEAR_OUTLINE_PX) + 1
+    return not np.all(part_mask[max(0, y0 - r) : y1 + r, max(0, x0 - r) : x1 + r])
+
+
+def dismissed_off_part(d: Defect) -> bool:
+    """Whether a dismissed candidate was dismissed here (a line running on off the part)."""
+    return d.dismissed_because is not None and FIBRE_REASON in d.dismissed_because
+
+
 @dataclass(frozen=True)
 class OffPartLine:
     """A line found leaving the part where a candidate meets the outline."""
@@ -108,8 +126,7 @@ def line_off_part(
     x1, y1 = min(w, int(np.ceil(box_xyxy_px[2]))), min(h, int(np.ceil(box_xyxy_px[3])))
     if x1 <= x0 or y1 <= y0:
         return None
-    r = int(NEAR_OUTLINE_PX) + 1
-    if np.all(part_mask[max(0, y0 - r) : y1 + r, max(0, x0 - r) : x1 + r]):  # nowhere near the outline
+    if not near_outline(part_mask, (x0, y0, x1, y1)):
         return None
     wx0, wy0 = max(0, x0 - _PAD_PX), max(0, y0 - _PAD_PX)
     wx1, wy1 = min(w, x1 + _PAD_PX), min(h, y1 + _PAD_PX)
@@ -188,11 +205,14 @@ def split_lines_off_part(
             line = line_off_part(image, part_mask, class_mask[y0:y1, x0:x1] == crack, d.bbox_xyxy_px)
         if line is not None and line.run_px >= run_px:
             dismissed.append(d.model_copy(update={"dismissed_because": (
-                f"a {line.polarity} line runs on {line.run_px * mm_per_px:.2f} mm ({line.run_px:.0f} px) past the "
-                f"part's outline: a fibre lying over the edge, not a crack (at least {run_px:g} px)")}))
+                f"a {line.polarity} line runs on {line.run_px * mm_per_px:.2f} mm ({line.run_px:.0f} px) "
+                f"{FIBRE_REASON} (at least {run_px:g} px)")}))
         else:
             kept.append(d)
     return kept, dismissed
 
 
-__all__ = ["NEAR_OUTLINE_PX", "OFF_PART_RUN_PX", "OffPartLine", "line_off_part", "split_lines_off_part"]
+__all__ = [
+    "FIBRE_REASON", "NEAR_OUTLINE_PX", "OFF_PART_RUN_PX", "OffPartLine", "dismissed_off_part", "line_off_part",
+    "near_outline", "split_lines_off_part",
+]

@@ -339,11 +339,12 @@ class Verifier:
         dismissed: list[Defect] = []
         for d, s in zip(defects, self.score_defects(image, class_mask, defects).tolist(), strict=True):
             update: dict[str, object] = {"verifier_score": s}
-            if band is not None and keep_at <= s < band:
-                update["review_reason"] = f"look-alike verifier unsure, score {s:.3f} < {band:.3f}"
-            if s < keep_at:
+            keep = s >= keep_at
+            if not keep:
                 update["dismissed_because"] = f"look-alike verifier score {s:.3f} < {keep_at:.3f}"
-            (kept if s >= keep_at else dismissed).append(d.model_copy(update=update))
+            elif band is not None and s < band:
+                update["review_reason"] = f"look-alike verifier unsure, score {s:.3f} < {band:.3f}"
+            (kept if keep else dismissed).append(d.model_copy(update=update))
         return kept, dismissed
 
 
