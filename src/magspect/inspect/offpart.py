@@ -10,8 +10,8 @@ with the reason). A real crack's notch in the edge, blurred, reaches 5-7 px; the
 reach 12-60 px (BENCHMARKS.md, "A crack ends where the part ends"). Where the background is dark
 (dark-field light) a fibre is not seen off the part and nothing is dismissed.
 
-numpy and OpenCV only. Every step works on a window around the candidate, so it costs well under a
-millisecond per candidate near the outline, and nothing for the others.
+numpy and OpenCV only. Every step works on a window around the candidate: a few milliseconds per
+candidate near the outline (4-7 ms median on 2 cores, BENCHMARKS.md), nothing for the others.
 """
 
 from __future__ import annotations
