@@ -49,6 +49,8 @@ class SynthConfig:
         noise: photon and read noise. blur: optical blur (sigma drawn in ``blur_sigma_px``).
         vignetting, exposure_jitter: lens fall-off and a random exposure gain.
         backlight: also render a back-lit companion image per view (for metrology).
+        second_lighting: also render each view under this front light (same part, pose, defects
+        and look-alikes, its own exposure), as a station with two lights per view captures it.
     """
 
     size_px: int = 1024
@@ -78,6 +80,9 @@ class SynthConfig:
     #: Also render each view back-lit (same camera, same pose, fixed unsaturated exposure) into
     #: ``RenderedView.backlight``: the image a metrology station measures dimensions on.
     backlight: bool = False
+    #: Also render each view under a second front light (``FRONT_LIGHTINGS``) into
+    #: ``RenderedView.second``: the same surface maps lit another way, exposed for that light.
+    second_lighting: str | None = None
 
     def __post_init__(self) -> None:
         if not 64 <= int(self.size_px) <= 8192:
@@ -104,6 +109,9 @@ class SynthConfig:
                 raise ValueError(f"lighting choices must be values of {', '.join(LIGHTINGS)}; got {self.lighting!r}")
         elif self.lighting is not None and self.lighting not in LIGHTINGS:
             raise ValueError(f"lighting must be one of {', '.join(LIGHTINGS)}; got {self.lighting!r}")
+        if self.second_lighting is not None and self.second_lighting not in FRONT_LIGHTINGS:
+            raise ValueError(f"second_lighting must be one of {', '.join(FRONT_LIGHTINGS)}; "
+                             f"got {self.second_lighting!r}")
         if self.bit_depth not in BIT_DEPTHS:
             raise ValueError(f"bit_depth must be 8 or 16, got {self.bit_depth}")
         if self.color and self.bit_depth != 8:

@@ -57,6 +57,7 @@ class RenderedView:
     truth: dict[str, Any]
     coverage: np.ndarray | None = None  # HxW float32 silhouette coverage (exactness checks)
     backlight: np.ndarray | None = None  # HxW back-lit image, same pose (SynthConfig.backlight)
+    second: np.ndarray | None = None  # the view under SynthConfig.second_lighting, same pose and surface
 
 
 @dataclass
@@ -242,7 +243,8 @@ def _render_view(spec: Spec, view: str, geom: ViewGeometry, um_per_px: float, di
         gain *= float(math.exp(rng.normal(0, config.exposure_jitter)))
     img *= np.float32(gain)
     if config.vignetting:
-        img = vignette(img, float(rng.uniform(0.1, 0.3)))
+        vig = float(rng.uniform(0.1, 0.3))
+        img = vignette(img, vig)
     sigma = float(rng.uniform(*config.blur_sigma_px)) if config.blur else 0.0
     img = blur(img[..., 0] if C == 1 else img, sigma)
     out = sensor(img, rng if config.noise else None, config.bit_depth)
@@ -260,7 +262,26 @@ def _render_view(spec: Spec, view: str, geom: ViewGeometry, um_per_px: float, di
         truth["pose"]["arc_axis_xy_px"] = [float(ax[0]), float(ax[1])]
     # drawn after the front-lit image is complete, so turning it on leaves that image's bytes unchanged
     back = _backlight_image(cv.alpha, rng, sigma, config) if config.backlight else None
-    return RenderedView(out, cv.class_mask, cv.instance_mask, truth, cv.alpha, back)
+    second = None
+    if config.second_lighting is not None:  # drawn last: the other images' bytes stay as they were
+        light2 = config.second_lighting
+        gain2 = exposure_gain(channels(mat.ks, config.color), channels(mat.kd, config.color), mat.sharpness,
+                              mat.scatter, light2)
+        if light2 == "darkfield":  # a hot spot is the coaxial or dome source's reflection: not seen here
+            maps.add[:] = 0
+        img2 = a * part_radiance(maps, light2) + (1 - a) * background_radiance(bg_kd, light2) * (
+            1.0 if nuis is None else nuis[..., None])
+        if config.exposure_jitter:
+            gain2 *= float(math.exp(rng.normal(0, config.exposure_jitter)))
+        img2 *= np.float32(gain2)
+        if config.vignetting:
+            img2 = vignette(img2, vig)  # the same lens
+        img2 = blur(img2[..., 0] if C == 1 else img2, sigma)
+        second = sensor(img2, rng if config.noise else None, config.bit_depth)
+        if C == 3:
+            second = np.ascontiguousarray(second[..., ::-1])
+        truth["second_lighting"] = light2
+    return RenderedView(out, cv.class_mask, cv.instance_mask, truth, cv.alpha, back, second)
 
 
 def _backlight_image(alpha: np.ndarray, rng: np.random.Generator, blur_sigma_px: float,
