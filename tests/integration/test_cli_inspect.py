@@ -62,12 +62,26 @@ def test_unreadable_image_is_rejected_not_crashed(const_model, tmp_path):
 
 
 def test_grouping_views_and_backlights(tmp_path):
-    for name in ("a_top.png", "a_side.png", "a_top_backlight.png", "b.png"):
+    for name in ("a_top.png", "a_side.png", "a_top_backlight.png", "a_side_dome.png", "b.png"):
         cv2.imwrite(str(tmp_path / name), np.zeros((40, 40), np.uint8))
     parts = {p.part_id: p for p in collect_parts([tmp_path])}
-    assert set(parts) == {"a", "b"}
+    assert set(parts) == {"a", "b"}  # a second light's image is a companion, not a part
     assert set(parts["a"].views) == {"top", "side"} and set(parts["a"].backlights) == {"top"}
+    assert parts["a"].second_lights == {"side": tmp_path / "a_side_dome.png"}
     assert set(parts["b"].views) == {"top"}
     (tmp_path / "sub").mkdir()
     with pytest.raises(PartsInputError, match="no images"):
         collect_parts([tmp_path / "sub"])
+
+
+def test_second_light_images_are_not_parts(const_model, tmp_path):
+    out = tmp_path / "two"
+    r = runner.invoke(app, ["synth", "--n", "1", "--seed", "5", "--out", str(out), "--size", "256",
+                            "--spec", "def-blk-20x10x5-nicuni", "--second-lighting", "dome"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["inspect", str(out), "--spec", "def-blk-20x10x5-nicuni", "--model", str(const_model),
+                            "--json"])
+    assert r.exit_code == 0, r.output
+    lines = [json.loads(x) for x in r.output.splitlines() if x.startswith("{")]
+    assert len(lines) == 1 and set(lines[0]["views"]) == {"top", "side"}
+    assert "2 second-light image(s)" in r.output

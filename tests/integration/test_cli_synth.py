@@ -29,6 +29,24 @@ def test_synth_writes_images_masks_annotations_and_truth(tmp_path: Path) -> None
     assert json.loads((out / "annotations.json").read_text())["images"][0]["width"] == 128
 
 
+def test_synth_writes_the_second_light_beside_the_first(tmp_path: Path) -> None:
+    import cv2
+
+    base = ["synth", "--n", "1", "--seed", "5", "--size", "128", "--spec", "com-blk-20x10x5-zn", "--view", "top",
+            "--lighting", "darkfield"]
+    assert runner.invoke(app, [*base, "--out", str(tmp_path / "one")]).exit_code == 0
+    res = runner.invoke(app, [*base, "--second-lighting", "dome", "--out", str(tmp_path / "two")])
+    assert res.exit_code == 0, res.output
+    rec = json.loads((tmp_path / "two" / "truth.jsonl").read_text())
+    assert rec["second_image"] == "images/com-blk-20x10x5-zn-s5_top_dome.png" and rec["second_lighting"] == "dome"
+    first = "images/com-blk-20x10x5-zn-s5_top.png"
+    assert (tmp_path / "one" / first).read_bytes() == (tmp_path / "two" / first).read_bytes()
+    second = cv2.imread(str(tmp_path / "two" / rec["second_image"]), cv2.IMREAD_UNCHANGED)
+    assert second.shape == (128, 128) and second.mean() > cv2.imread(str(tmp_path / "two" / first), 0).mean()
+    res = runner.invoke(app, [*base, "--second-lighting", "backlight", "--out", str(tmp_path / "bad")])
+    assert res.exit_code == 2 and "second_lighting must be one of" in res.output
+
+
 def test_synth_is_reproducible(tmp_path: Path) -> None:
     args = ["synth", "--n", "1", "--seed", "9", "--size", "96", "--spec", "def-disc-d10-t3-nicuni"]
     assert runner.invoke(app, [*args, "--out", str(tmp_path / "a")]).exit_code == 0

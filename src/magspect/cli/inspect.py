@@ -15,6 +15,7 @@ from magspect.cli._common import (
     TtaOpt,
     VerifierOpt,
     console,
+    err_console,
     fail,
 )
 
@@ -61,6 +62,10 @@ def inspect_cmd(
         parts = collect_parts(paths)
     except PartsInputError as exc:
         fail(str(exc))
+    n_second = sum(len(p.second_lights) for p in parts)
+    if n_second:
+        err_console.print(f"[dim]{n_second} second-light image(s) (<part>_<view>_coaxial|dome|darkfield) left out: "
+                      "the inspection judges each view's first image[/]")
     cal = None
     if calibration is not None:
         from magspect.inspect.calibration import Calibration

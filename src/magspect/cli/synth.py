@@ -50,6 +50,11 @@ def synth_cmd(
     backlight: Annotated[
         bool, typer.Option("--backlight/--no-backlight", help="Also write a back-lit image per view (metrology).")
     ] = True,
+    second_lighting: Annotated[
+        str | None,
+        typer.Option("--second-lighting", help="Also write each view under this second front light "
+                     "(coaxial, dome or darkfield): the same surface, pose and defects lit another way."),
+    ] = None,
     coco: Annotated[str, typer.Option("--coco", help="COCO segmentation: polygon or rle.")] = "polygon",
     suite: Annotated[
         str | None, typer.Option("--suite", help="A named split recipe, e.g. magsynth-v1 (with --split).")
@@ -105,7 +110,10 @@ def synth_cmd(
             fail(str(exc))
         parts = [(spec_for_seed(seed + i, spec_ids), seed + i) for i in range(n)]
         description = f"magspect synth --n {n} --seed {seed}"
-    config = config.with_(backlight=backlight)  # a companion image: the recipe's images stay the same
+    try:  # companion images: the recipe's images stay the same
+        config = config.with_(backlight=backlight, second_lighting=second_lighting)
+    except ValueError as exc:
+        fail(str(exc))
     with Progress(
         "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         TimeRemainingColumn(), console=console, transient=False,

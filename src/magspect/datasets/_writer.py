@@ -96,6 +96,9 @@ def write_dataset(
                 if rv.backlight is not None:
                     rec["backlight_image"] = f"images/{stem}_backlight.png"
                     cv2.imwrite(str(out / rec["backlight_image"]), rv.backlight, _PNG)
+                if rv.second is not None:
+                    rec["second_image"] = f"images/{stem}_{rv.truth['second_lighting']}.png"
+                    cv2.imwrite(str(out / rec["second_image"]), rv.second, _PNG)
                 tj.write(json.dumps(_jsonable(rec), separators=(",", ":")) + "\n")
             if on_part is not None:
                 on_part(n_parts)

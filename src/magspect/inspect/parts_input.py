@@ -2,6 +2,8 @@
 
 Convention: ``<part>_top.<ext>`` and ``<part>_side.<ext>`` (also ``-top``/``-side``) are the two views
 of part ``<part>``; ``<part>_top_backlight.<ext>`` is a back-lit image of the same view for metrology;
+``<part>_top_dome.<ext>`` (``coaxial``, ``dome``, ``darkfield``) the same view under a second front light
+(``magspect synth --second-lighting``), kept beside the part, not inspected as a part of its own;
 any other image is the top view of a part named after its file. A folder is
 searched for images (and its ``images/`` subfolder). A generator folder (one holding
 ``truth.jsonl``) also gives each image's µm/px and the part's true verdict.
@@ -15,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
-_VIEW_RE = re.compile(r"^(?P<part>.+?)[_-](?P<view>top|side)(?:[_-](?P<kind>backlight))?$", re.IGNORECASE)
+_VIEW_RE = re.compile(r"^(?P<part>.+?)[_-](?P<view>top|side)(?:[_-](?P<kind>backlight|coaxial|dome|darkfield))?$",
+                       re.IGNORECASE)
 
 
 class PartsInputError(ValueError):
@@ -27,6 +30,7 @@ class PartFiles:
     part_id: str
     views: dict[str, Path] = field(default_factory=dict)
     backlights: dict[str, Path] = field(default_factory=dict)  # back-lit images of the same views
+    second_lights: dict[str, Path] = field(default_factory=dict)  # the same views under a second front light
     um_per_px: dict[str, float] = field(default_factory=dict)  # from truth.jsonl, when present
     truth: dict[str, dict] = field(default_factory=dict)  # view -> truth record
 
@@ -82,7 +86,9 @@ def collect_parts(paths: list[str | Path]) -> list[PartFiles]:
         rec = truth.get(f.name)
         m = _VIEW_RE.match(f.stem)
         if m and m["kind"]:
-            parts.setdefault(m["part"], PartFiles(m["part"])).backlights[m["view"].lower()] = f
+            companion = parts.setdefault(m["part"], PartFiles(m["part"]))
+            into = companion.backlights if m["kind"].lower() == "backlight" else companion.second_lights
+            into[m["view"].lower()] = f
             continue
         if rec is not None and rec.get("part_id") and rec.get("view"):
             part_id, view = str(rec["part_id"]), str(rec["view"])
