@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 from collections import defaultdict
-from dataclasses import replace
 
 
 def _auroc(pos: list[float], neg: list[float]) -> float:
@@ -54,8 +53,7 @@ def main() -> None:
 
     seconds = [s.strip() for s in args.second.split(",") if s.strip()]
     suite = get_suite(args.suite)
-    base = suite.config(args.split)
-    cfgs = {s: replace(base, lighting="darkfield", second_lighting=s) for s in seconds}
+    cfgs = {s: suite.config(args.split, light="darkfield", second_lighting=s, backlight=True) for s in seconds}
     insp = Inspector(verifier=bundled_verifier_path("darkfield"))
     ratios: dict[tuple[str, str, str], list[float]] = defaultdict(list)  # (second, class, cause)
     for spec_id, seed in track(list(suite.parts(args.split, args.n)), description="parts"):

@@ -55,7 +55,8 @@ def main() -> None:
     ap.add_argument("--start", type=int, default=0)
     ap.add_argument("--first", default="darkfield", help="coaxial, dome or darkfield")
     ap.add_argument("--second", default="coaxial", help="coaxial, dome or darkfield")
-    ap.add_argument("--json", default=None, help="write the per-part verdicts here (for --merge)")
+    ap.add_argument("--json", default=None,
+                    help="write each part's two verdicts and inspection results here (for --merge)")
     ap.add_argument("--merge", nargs="+", default=None, metavar="JSON", help="only print the table of these slices")
     args = ap.parse_args()
 
@@ -63,8 +64,6 @@ def main() -> None:
         rows = [r for f in args.merge for r in json.loads(open(f).read())["parts"]]
         _table(rows)
         return
-
-    from dataclasses import replace
 
     from rich.progress import track
 
@@ -79,7 +78,8 @@ def main() -> None:
     if args.first == args.second:
         ap.error("--first and --second must differ")
     suite = get_suite(args.suite)
-    cfg = replace(suite.config(args.split), lighting=args.first, second_lighting=args.second, backlight=True)
+    # the first light exactly as `magspect evaluate --lighting FIRST` images it; the second drawn after it
+    cfg = suite.config(args.split, light=args.first, second_lighting=args.second, backlight=True)
     first, second = inspector(args.first), inspector(args.second)
     rows = []
     parts = list(suite.parts(args.split, args.start + args.n))[args.start:]
@@ -87,12 +87,13 @@ def main() -> None:
         part = generate_part(spec_id, seed, cfg)
         scale = {v: float(rv.truth["um_per_px"]) for v, rv in part.views.items()}
         backs = {v: rv.backlight for v, rv in part.views.items()}
-        verdicts = {}
+        row = {"part": f"{spec_id}-s{seed}", "truth": true_verdict_of(part.truth).value}
         for name, insp, images in (("first", first, {v: rv.image for v, rv in part.views.items()}),
                                    ("second", second, {v: rv.second for v, rv in part.views.items()})):
             r = insp.inspect(images, spec=spec_id, um_per_px=scale, backlights=backs)
-            verdicts[name] = r.verdict.value
-        rows.append({"part": f"{spec_id}-s{seed}", "truth": true_verdict_of(part.truth).value, **verdicts})
+            row[name] = r.verdict.value
+            row[f"{name}_result"] = r.model_dump(mode="json")  # defects, dismissed, reasons: for other policies
+        rows.append(row)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"suite": args.suite, "split": args.split, "first": args.first, "second": args.second,

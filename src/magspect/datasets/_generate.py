@@ -224,10 +224,7 @@ def _render_view(spec: Spec, view: str, geom: ViewGeometry, um_per_px: float, di
                          mat.scatter, lighting)
     # background: a matte fixture with slow unevenness, darker than bright parts, lighter than dark ones
     dark_part = surface in ("epoxy", "phosphate")
-    bg_level = {"coaxial": (0.3, 0.55) if dark_part else (0.04, 0.18), "dome": (0.3, 0.6) if dark_part else (0.05, 0.2),
-                "darkfield": (0.01, 0.04), "backlight": (1.0, 1.0)}[lighting]
-    unit = float(background_radiance(np.ones(1, np.float32), lighting)[0])
-    bgk = float(rng.uniform(*bg_level)) / (gain * unit) if lighting != "backlight" else 1.0
+    bgk = _background_kd(rng, lighting, dark_part, gain)
     lf = cv2.resize(rng.standard_normal((6, 6)).astype(np.float32), (n, n), interpolation=cv2.INTER_CUBIC)
     bg_kd = (np.ones(C, np.float32) * bgk)[None, None, :] * (1 + 0.06 * lf)[..., None]
     face_level = _TARGET_LEVEL / gain
@@ -269,7 +266,10 @@ def _render_view(spec: Spec, view: str, geom: ViewGeometry, um_per_px: float, di
                               mat.scatter, light2)
         if light2 == "darkfield":  # a hot spot is the coaxial or dome source's reflection: not seen here
             maps.add[:] = 0
-        img2 = a * part_radiance(maps, light2) + (1 - a) * background_radiance(bg_kd, light2) * (
+        # the fixture as the suite shows it under this light (its level drawn for this light, its
+        # unevenness the same): a station's fixture is chosen to stand apart from the part under each
+        bg2 = bg_kd * np.float32(_background_kd(rng, light2, dark_part, gain2) / bgk)
+        img2 = a * part_radiance(maps, light2) + (1 - a) * background_radiance(bg2, light2) * (
             1.0 if nuis is None else nuis[..., None])
         if config.exposure_jitter:
             gain2 *= float(math.exp(rng.normal(0, config.exposure_jitter)))
@@ -282,6 +282,17 @@ def _render_view(spec: Spec, view: str, geom: ViewGeometry, um_per_px: float, di
             second = np.ascontiguousarray(second[..., ::-1])
         truth["second_lighting"] = light2
     return RenderedView(out, cv.class_mask, cv.instance_mask, truth, cv.alpha, back, second)
+
+
+def _background_kd(rng: np.random.Generator, lighting: str, dark_part: bool, gain: float) -> float:
+    """The matte fixture's albedo that puts it at a level drawn for ``lighting`` (darker than bright
+    parts, lighter than dark ones) after the exposure ``gain``; 1 under a back-light (the light table)."""
+    if lighting == "backlight":
+        return 1.0
+    level = {"coaxial": (0.3, 0.55) if dark_part else (0.04, 0.18), "dome": (0.3, 0.6) if dark_part else (0.05, 0.2),
+             "darkfield": (0.01, 0.04)}[lighting]
+    unit = float(background_radiance(np.ones(1, np.float32), lighting)[0])
+    return float(rng.uniform(*level)) / (gain * unit)
 
 
 def _backlight_image(alpha: np.ndarray, rng: np.random.Generator, blur_sigma_px: float,

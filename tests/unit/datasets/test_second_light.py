@@ -47,3 +47,16 @@ def test_a_crack_glows_under_dark_field_and_darkens_under_the_second_light(secon
 def test_second_light_must_be_a_front_light():
     with pytest.raises(ValueError, match="second_lighting must be one of coaxial, dome, darkfield"):
         SynthConfig(second_lighting="backlight")
+
+
+@pytest.mark.parametrize("second", ["dome", "coaxial"])
+def test_the_fixture_under_the_second_light_looks_as_under_that_light_alone(second):
+    # a bright plated part: the suite puts the fixture at 4-20 % of full scale under coaxial or dome
+    # light; drawn from dark-field's level it came out several times brighter (up to saturation)
+    levels = []
+    for seed in range(6):
+        p = generate_part("def-blk-20x10x5-nicuni", seed, SynthConfig(size_px=256, lighting="darkfield",
+                                                                      second_lighting=second, vignetting=False))
+        for rv in p.views.values():
+            levels.append(np.median(rv.second[rv.coverage < 0.01]) / 255)
+    assert 0.02 < min(levels) and max(levels) < 0.3, levels
