@@ -63,6 +63,11 @@ def on_part_only(
     return out
 
 
+#: A missing pixel deeper than this inside the ideal outline (its distance transform) joins the chip it
+#: touches: past the outermost ring, where a straight edge's 50 % crossing flickers from noise.
+TAPER_DEPTH_PX = 1.2
+
+
 def silhouette_chips(
     ideal_mask: np.ndarray,
     part_mask: np.ndarray,
@@ -75,15 +80,20 @@ def silhouette_chips(
     """Boolean mask of material missing from the ideal outline, in pieces at least ``min_depth_px`` deep.
 
     One-pixel ragged silhouette noise is removed by a 3x3 opening; a piece counts as a chip when its
-    deepest point lies ``min_depth_px`` or more inside the ideal outline. ``roi``: a box holding the
-    whole ideal outline (work is limited to it); ``depth_px``: the ideal mask's distance transform,
-    when already computed (``MetrologyResult.inner_distance_px()``).
+    deepest point lies ``min_depth_px`` or more inside the ideal outline. A chip tapers to nothing at
+    its ends, and the opening cuts off its last stretch on each side (under 3 px deep): each chip is
+    then grown back over the missing pixels connected to it that lie more than a pixel inside the
+    ideal outline (``TAPER_DEPTH_PX``), so its length along the edge is the fracture's, not its deep
+    middle's; the outermost ring, where a straight edge's silhouette flickers, never joins.
+    ``roi``: a box holding the whole ideal outline (work is limited to it); ``depth_px``: the ideal
+    mask's distance transform, when already computed (``MetrologyResult.inner_distance_px()``).
     """
     out = np.zeros(ideal_mask.shape, bool)
     ideal = np.ascontiguousarray(_crop(ideal_mask, roi), np.uint8)
     missing = ((ideal > 0) & (_crop(part_mask, roi) == 0)).astype(np.uint8)
     if not missing.any():
         return out
+    raw = missing
     missing = cv2.morphologyEx(missing, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     if depth_px is not None:
         depth = _crop(depth_px, roi)
@@ -98,7 +108,15 @@ def silhouette_chips(
                                               cv2.CC_STAT_HEIGHT))
         sel = labels[y0 : y0 + h, x0 : x0 + w] == k
         keep[k] = float(depth[y0 : y0 + h, x0 : x0 + w][sel].max()) >= min_depth_px
-    _crop(out, roi)[:] = keep[labels]
+    chips = keep[labels]
+    if chips.any():  # each chip grown back over its tapering ends (connected, past the outermost ring)
+        grown = (chips | ((raw > 0) & (depth > TAPER_DEPTH_PX))).astype(np.uint8)
+        m, glabels = cv2.connectedComponents(grown, connectivity=8)
+        hit = np.zeros(m, bool)
+        hit[glabels[chips]] = True
+        hit[0] = False
+        chips = hit[glabels]
+    _crop(out, roi)[:] = chips
     return out
 
 

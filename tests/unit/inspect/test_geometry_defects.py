@@ -61,3 +61,22 @@ def test_clear_boxes_removes_dismissed_defects_but_not_kept_ones():
     assert (out[20:30, 20:30] == 4).all()
     assert (m[5:8, 5:20] == 2).all(), "the input is not modified"
     assert out[0, 0] == 1 and out.dtype == np.uint8
+
+
+def test_a_chip_is_measured_out_to_its_tapering_ends_and_the_edge_noise_beside_it_stays_out():
+    ideal = _rect()
+    part = ideal.copy()
+    # a shell chip on the top edge (rows 20..): 4 px deep in its middle, tapering to 1 px over 40 px
+    for x in range(50, 90):
+        t = abs(x - 70) / 20
+        part[20:20 + max(1, round(4 * (1 - t ** 2))), x] = 0
+    part[20, 100:130:2] = 0  # flicker on the same edge beyond it, one pixel deep, not touching it
+    part[20, 91] = 0  # and one such pixel next to its end
+    chips = silhouette_chips(ideal, part)
+    cols = np.nonzero(chips.any(axis=0))[0]
+    # the 3x3 opening alone keeps only the stretch at least 3 px deep (x 58..82); grown back over the
+    # pixels deeper than the outermost ring it reaches the 2-px-deep ends (x 55..85); the 1-px tips
+    # lie in that ring, where a straight edge flickers, and stay out
+    assert (cols.min(), cols.max()) == (55, 85)
+    assert not chips[20, 100:130].any() and not chips[20, 91]
+    assert not chips[20:22, 40:50].any() and chips[20:24, 70].all()
