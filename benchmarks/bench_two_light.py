@@ -26,13 +26,6 @@ import argparse
 from collections import defaultdict
 
 
-def _auroc(pos: list[float], neg: list[float]) -> float:
-    import numpy as np
-
-    a, b = np.asarray(pos)[:, None], np.asarray(neg)[None, :]
-    return float((a > b).mean() + 0.5 * (a == b).mean())
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--suite", default="magsynth-v2")
@@ -47,7 +40,7 @@ def main() -> None:
 
     from magspect.datasets import generate_part, get_suite
     from magspect.inspect.inspector import Inspector
-    from magspect.inspect.metrics import reported_defect_causes
+    from magspect.inspect.metrics import auroc, reported_defect_causes
     from magspect.inspect.verifier import bundled_verifier_path
     from magspect.types import CLASS_IDS
 
@@ -105,7 +98,7 @@ def main() -> None:
         if cause == "real":
             above = f"(99th percentile {np.percentile(xs, 99):.2f})"
         elif cause == "lint" and real:
-            auc = f"{_auroc(xs, real):.2f}"
+            auc = f"{auroc(xs + real, [1] * len(xs) + [0] * len(real)):.2f}"
             p99 = np.percentile(real, 99)  # a fibre above every real one but 1 %: dismissable at 99 % kept
             above = f"{sum(x > p99 for x in xs)} of {len(xs)} (highest {max(xs):.2f})"
         print(f"| {s} | {cls} | {cause} | {len(xs)} | {q[0]:.2f} / {q[1]:.2f} / {q[2]:.2f} | {auc} | {above} |")
