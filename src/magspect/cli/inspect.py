@@ -65,7 +65,7 @@ def inspect_cmd(
     n_second = sum(len(p.second_lights) for p in parts)
     if n_second:
         err_console.print(f"[dim]{n_second} second-light image(s) (<part>_<view>_coaxial|dome|darkfield) left out: "
-                      "the inspection judges each view's first image[/]")
+                          "the inspection judges each view's first image[/]")
     cal = None
     if calibration is not None:
         from magspect.inspect.calibration import Calibration
