@@ -211,3 +211,29 @@ def test_dihedral_views_are_the_eight_flips_and_rotations_in_a_fixed_order():
     np.testing.assert_array_equal(dihedral_views(x, 1), x)
     with pytest.raises(ValueError, match="1, 2, 4 or 8"):
         dihedral_views(x, 3)
+
+
+def test_a_chip_the_back_lit_silhouette_shows_is_not_dismissed_as_a_look_alike(tmp_path, build_verifier):
+    """Material missing from the back-lit silhouette is measured, not a look-alike: the verifier scores
+    the chip (recorded) but cannot dismiss it. Without a back-light the same chip is dismissed."""
+    path = build_verifier(tmp_path / "v.onnx", threshold=0.99)
+    cfg = SynthConfig(size_px=1024, force_defect="chip", out_of_tolerance_rate=0.0, nuisances=False, views=("top",),
+                      lighting="coaxial")  # a front image metrology can also measure on its own
+    part = generate_part(SPEC, 5, cfg)
+    back = generate_part(SPEC, 5, cfg.with_(lighting="backlight"))
+    # the model unsure everywhere; silhouette pixels count as sure (1.0): the chip's mean stays well
+    # under the 0.83 that this verifier's threshold (0.99 on sigmoid(20 c - 12)) asks for
+    oracle = Oracle(0.0)
+    oracle.masks = {image_digest(rv.image): rv.class_mask for rv in part.views.values()}
+    insp = Inspector(segmenter=oracle, verifier=path)
+    kw = dict(spec=SPEC, um_per_px={v: rv.truth["um_per_px"] for v, rv in part.views.items()})
+    images = {v: rv.image for v, rv in part.views.items()}
+    lit = insp.inspect(images, backlights={v: rv.image for v, rv in back.views.items()}, **kw)
+    chips = [d for d in lit.defects if d.class_name == "chip"]
+    assert chips and all(d.verifier_score is not None and d.verifier_score < 0.99 for d in chips)
+    assert all(d.dismissed_because is None for d in chips)
+    assert not any(d.class_name == "chip" for d in lit.dismissed)
+    assert lit.verdict != Verdict.PASS
+    unlit = insp.inspect(images, **kw)  # no silhouette: nothing vouches for it
+    assert not any(d.class_name == "chip" for d in unlit.defects)
+    assert any(d.class_name == "chip" for d in unlit.dismissed)
