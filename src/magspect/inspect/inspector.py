@@ -43,6 +43,8 @@ from magspect.specs import Spec, SpecError, UnknownSpecError, get_spec
 from magspect.types import Defect, InspectionResult, Measurement, ModelRef, Reason, SpecRef, Tta, Verdict
 
 ImageSource = bytes | str | Path | np.ndarray
+#: Pixels of context the model gets around the part's outline (defects off the part are dropped).
+MODEL_CONTEXT_PX = 32
 
 
 def _box_holds(mask: np.ndarray, box: tuple[float, float, float, float] | None) -> bool:
@@ -51,8 +53,6 @@ def _box_holds(mask: np.ndarray, box: tuple[float, float, float, float] | None) 
         return False
     x0, y0, x1, y1 = (int(round(b)) for b in box)
     return bool(mask[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)].any())
-#: Pixels of context the model gets around the part's outline (defects off the part are dropped).
-MODEL_CONTEXT_PX = 32
 
 
 class ScaleError(ValueError):
@@ -365,12 +365,14 @@ class Inspector:
         conf = s.confidence
         if self.defect_threshold > 0:  # the model's operating point (manifest, or the caller's)
             class_mask = below_threshold_to_good(class_mask, conf, self.defect_threshold, roi)
-        chips = None
+        chips = None  # material missing from the back-lit silhouette, where there is some
         if v in p.backlit:  # a back-lit silhouette shows every chip's missing material exactly
             chips = silhouette_chips(ideal, metro.part_mask, roi=roi, depth_px=metro.inner_distance_px())
             if chips.any():
                 class_mask = merge_chips(class_mask, chips)
                 conf = np.where(chips, np.float32(1.0), conf)
+            else:
+                chips = None
         s = Segmentation(class_mask, conf)
         p.arts[v].segmentation = s
         # on a defect's own pixels its class won the argmax, so the winning-class confidence map
@@ -381,7 +383,7 @@ class Inspector:
         tv = time.perf_counter()
         if self.verifier is not None and found:
             found, dismissed = self.verifier.split(p.images[v], s.class_mask, found, self.review_below, spec.id)
-            if dismissed and chips is not None and chips.any():
+            if dismissed and chips is not None:
                 # material missing from the back-lit silhouette is no look-alike: a chip it shows stays
                 shown = [d.class_name == "chip" and _box_holds(chips, d.bbox_xyxy_px) for d in dismissed]
                 found += [d.model_copy(update={"dismissed_because": None})
