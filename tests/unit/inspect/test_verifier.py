@@ -237,3 +237,25 @@ def test_a_chip_the_back_lit_silhouette_shows_is_not_dismissed_as_a_look_alike(t
     unlit = insp.inspect(images, **kw)  # no silhouette: nothing vouches for it
     assert not any(d.class_name == "chip" for d in unlit.defects)
     assert any(d.class_name == "chip" for d in unlit.dismissed)
+
+
+def test_a_chip_the_back_lit_silhouette_shows_is_not_sent_to_review_by_the_verifier(tmp_path, build_verifier):
+    """A silhouette chip the verifier keeps but is unsure of is judged as measured, as one it would have
+    dismissed is: the verifier's review band does not soften it. Without a back-light it does."""
+    path = build_verifier(tmp_path / "v.onnx", threshold=1e-6)  # keeps every candidate (sigmoid(-12) = 6e-6)
+    cfg = SynthConfig(size_px=1024, force_defect="chip", out_of_tolerance_rate=0.0, nuisances=False, views=("top",),
+                      lighting="coaxial")
+    part = generate_part(SPEC, 5, cfg)
+    back = generate_part(SPEC, 5, cfg.with_(lighting="backlight"))
+    oracle = Oracle(0.0)
+    oracle.masks = {image_digest(rv.image): rv.class_mask for rv in part.views.values()}
+    insp = Inspector(segmenter=oracle, verifier=path, review_below=0.9999)  # every kept score in the band
+    kw = dict(spec=SPEC, um_per_px={v: rv.truth["um_per_px"] for v, rv in part.views.items()})
+    images = {v: rv.image for v, rv in part.views.items()}
+    lit = insp.inspect(images, backlights={v: rv.image for v, rv in back.views.items()}, **kw)
+    chips = [d for d in lit.defects if d.class_name == "chip"]
+    assert chips and all(d.verifier_score is not None and d.verifier_score < 0.9999 for d in chips)
+    assert all(d.review_reason is None for d in chips)
+    unlit = insp.inspect(images, **kw)
+    chips = [d for d in unlit.defects if d.class_name == "chip"]
+    assert chips and all(d.review_reason and "verifier unsure" in d.review_reason for d in chips)
