@@ -24,7 +24,8 @@ def register(app: typer.Typer) -> None:
 
 
 def evaluate_cmd(
-    suite: Annotated[str | None, typer.Option(help="magsynth-v2 (front-lit, as a station) or -v1.")] = None,
+    suite: Annotated[str | None, typer.Option(
+        help="magsynth-v3 (front-lit, as a station), -v2 (v3 with face cracks started at the outline) or -v1.")] = None,
     split: Annotated[str, typer.Option(help="Split of the suite: test or val.")] = "test",
     lighting: Annotated[
         str | None,
@@ -66,7 +67,7 @@ def evaluate_cmd(
     from magspect.inspect.backend import ModelError
 
     if (suite is None) == (data is None):
-        fail("give exactly one of --suite magsynth-v2 (or magsynth-v1) or --data mask-folder:PATH")
+        fail("give exactly one of --suite magsynth-v2 (or magsynth-v3, magsynth-v1) or --data mask-folder:PATH")
     if lighting is not None and data is not None:
         fail("--lighting re-images a synthetic suite's parts: use it with --suite, not --data")
     columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),

@@ -91,7 +91,7 @@ def _mine_for(model: Path | None, also_for: list[Path] | None, out_dir: Path, se
 
     from magspect.inspect.backend import ModelError, Segmenter, bundled_model_path
     from magspect.inspect.verifier import check_patch_channels
-    from magspect.training.verifier_data import mine, mined_channels
+    from magspect.training.verifier_data import MINE_SUITE, mine, mined_channels
 
     try:
         check_patch_channels(channels)
@@ -109,6 +109,9 @@ def _mine_for(model: Path | None, also_for: list[Path] | None, out_dir: Path, se
         before = json.loads((mined / "mined.json").read_text())
         if Path(before["model"]).name != model_path.name:
             fail(f"{mined} holds candidates of {before['model']}; use another --out for {model_path}")
+        if (had_suite := before.get("suite", "magsynth-v2")) != MINE_SUITE:
+            fail(f"{mined} holds candidates of {had_suite} parts, not {MINE_SUITE}'s (whose face cracks start on "
+                 "the face): use another --out")
         if before.get("force_defect") != force_defect:
             fail(f"{mined} holds candidates mined with force_defect={before.get('force_defect')!r}, not "
                  f"{force_defect!r}: use another --out")
@@ -294,7 +297,7 @@ def train_verifier_cmd(
     out_dir: Annotated[Path, typer.Option("--out", help="Run folder: mined candidates, report, verifier.onnx.")],
     model: Annotated[Path | None, typer.Option(help="The segmentation model it verifies (default: bundled).")] = None,
     parts: Annotated[int, typer.Option(min=20, help="Synthetic parts to mine candidates from.")] = 5000,
-    seed_start: Annotated[int, typer.Option(help="First part seed (magsynth-v2's train recipe).")] = 300_000,
+    seed_start: Annotated[int, typer.Option(help="First part seed (magsynth-v3's train recipe).")] = 300_000,
     val_parts: Annotated[int, typer.Option(min=10, help="The last N parts: held out, choose the threshold.")] = 500,
     epochs: Annotated[int, typer.Option(min=1, help="The bundled verifier's: 36 (33 minutes on 2 CPU cores).")] = 36,
     workers: WorkersOpt = 2,
@@ -397,7 +400,7 @@ def train_verifier_cmd(
     training = {
         "command": (f"magspect train-verifier --out {out_dir} --model {model_path.name} --parts {parts} "
                     f"--seed-start {seed_start} --val-parts {val_parts} --epochs {epochs}"),
-        "suite_recipe": "magsynth-v2/train", "seeds": [seed_start, seed_start + parts],
+        "suite_recipe": "magsynth-v3/train", "seeds": [seed_start, seed_start + parts],
         "val_seeds": [seed_start + parts - val_parts, seed_start + parts],
         "n_candidates": int(len(data["label"])), "n_real": n_real,
     }
@@ -434,7 +437,7 @@ def train_verifier_cmd(
     for cause, (gone, n) in sorted(report.dismissed_false_by_cause.items(), key=lambda kv: -kv[1][1]):
         console.print(f"  {cause:12s} {gone:5d} of {n:5d} dismissed")
     console.print(f"verifier: {path} (curves: {out_dir / 'curves.png'}); use it: magspect evaluate --suite "
-                  f"magsynth-v2 --n 150 --verifier {path}")
+                  f"magsynth-v3 --n 150 --verifier {path}")
 
 
 def train_subtypes_cmd(
@@ -442,7 +445,7 @@ def train_subtypes_cmd(
     model: Annotated[Path | None, typer.Option(help="The segmentation model whose candidates it classifies "
                                                "(default: bundled).")] = None,
     parts: Annotated[int, typer.Option(min=20, help="Synthetic parts to mine, each with a coating flaw.")] = 4000,
-    seed_start: Annotated[int, typer.Option(help="First part seed (magsynth-v2's train recipe).")] = 310_000,
+    seed_start: Annotated[int, typer.Option(help="First part seed (magsynth-v3's train recipe).")] = 310_000,
     val_parts: Annotated[int, typer.Option(min=10, help="The last N parts: held out, choose the operating "
                                            "point.")] = 400,
     epochs: Annotated[int, typer.Option(min=1, help="The bundled classifier's: 100 (21 minutes on 2 CPU "
@@ -497,7 +500,7 @@ def train_subtypes_cmd(
     training = {
         "command": (f"magspect train-subtypes --out {out_dir} --model {model_path.name} --parts {parts} "
                     f"--seed-start {seed_start} --val-parts {val_parts} --epochs {epochs}"),
-        "suite_recipe": "magsynth-v2/train, a coating flaw forced on every part", "seeds": [seeds.start, seeds.stop],
+        "suite_recipe": "magsynth-v3/train, a coating flaw forced on every part", "seeds": [seeds.start, seeds.stop],
         "val_seeds": [seeds.stop - val_parts, seeds.stop], "n_flaws": int(len(rows)), "counts": counts,
         "patch_channels": patch_channels,
     }
@@ -520,7 +523,7 @@ def train_subtypes_cmd(
         console.print(f"  {lab:8s} n {r['n']:5d}  argmax right {r['accuracy']:.1%}  truth plausible "
                       f"{r['truth_plausible']:.1%}  relieved {r['relieved']:.1%}  set size {r['mean_set_size']:.2f}")
     console.print(f"subtype classifier: {path} (curves: {out_dir / 'curves.png'}); use it: magspect evaluate "
-                  f"--suite magsynth-v2 --n 150 --subtypes {path}")
+                  f"--suite magsynth-v3 --n 150 --subtypes {path}")
 
 
 def tune_subtypes_cmd(

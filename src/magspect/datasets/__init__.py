@@ -8,8 +8,8 @@
 
 from magspect.datasets._config import FRONT_LIGHTINGS, LIGHTINGS, SURFACES, SynthConfig
 from magspect.datasets._contact import contact_sheet
-from magspect.datasets._generate import RenderedView, SynthPart, generate_part
-from magspect.datasets._splits import SUITES, SynthSuite, get_suite, magsynth_v1, magsynth_v2
+from magspect.datasets._generate import RenderedView, SynthPart, generate_part, plan_defects
+from magspect.datasets._splits import SUITES, SynthSuite, get_suite, magsynth_v1, magsynth_v2, magsynth_v3
 from magspect.datasets._writer import read_truth, write_dataset
 from magspect.datasets.coco import masks_from_coco, read_coco
 
@@ -27,7 +27,9 @@ __all__ = [
     "get_suite",
     "magsynth_v1",
     "magsynth_v2",
+    "magsynth_v3",
     "masks_from_coco",
+    "plan_defects",
     "read_coco",
     "read_truth",
     "write_dataset",

@@ -134,7 +134,7 @@ def _plan_defects(spec: Spec, rng: np.random.Generator, config: SynthConfig, geo
         if klass == "chip":
             d = make_chip(rng, spec, g.outline, view, g.face_zone, m)
         elif klass == "crack":
-            d = make_crack(rng, spec, g.outline, view, g.face_zone, m)
+            d = make_crack(rng, spec, g.outline, view, g.face_zone, m, config.face_cracks_on_face)
         else:
             sub = sub or str(rng.choice(subs))
             d = make_coating_flaw(rng, spec, g.outline, view, g.face_zone, m, sub, coating_um)
@@ -156,18 +156,42 @@ def _count_weights(k: int) -> np.ndarray:
     return w / w.sum()
 
 
-def generate_part(spec: str | Spec, seed: int, config: SynthConfig | None = None) -> SynthPart:
-    """Generate one part: its true dimensions, defects and a rendered image per view."""
-    config = config or SynthConfig()
-    spec = get_spec(spec) if isinstance(spec, str) else spec
-    seed = int(seed)
+@dataclass
+class _Draw:
+    """What a part's seed draws before anything is rendered."""
+
+    dims: dict[str, float]
+    surface: str
+    geoms: dict[str, ViewGeometry]
+    scales: dict[str, float]
+    defects: list[DefectGeom]
+
+
+def _draw(spec: Spec, seed: int, config: SynthConfig) -> _Draw:
     rng = np.random.default_rng([seed, 1])
     dims = sample_dimensions(spec, rng, config.dimension_sigma_fraction, config.out_of_tolerance_rate,
                              config.dimensions_mm)
     surface = config.surface or (spec.part.coating if spec.part.coating in MATERIALS else "uncoated")
     geoms = {v: view_geometry(spec.part.shape, dims, v) for v in config.views}
     scales = {v: scale_um_per_px(spec, v, config) for v in config.views}
-    defects = _plan_defects(spec, rng, config, geoms, scales, surface)
+    return _Draw(dims, surface, geoms, scales, _plan_defects(spec, rng, config, geoms, scales, surface))
+
+
+def plan_defects(spec: str | Spec, seed: int, config: SynthConfig | None = None) -> list[DefectGeom]:
+    """The defects :func:`generate_part` draws for this part (geometry in mm, per view), without
+    rendering anything: milliseconds instead of the images' second. Their ``length_mm`` etc. are the
+    drawn geometry; the truth records of a rendered part add pixel boxes."""
+    config = config or SynthConfig()
+    return _draw(get_spec(spec) if isinstance(spec, str) else spec, int(seed), config).defects
+
+
+def generate_part(spec: str | Spec, seed: int, config: SynthConfig | None = None) -> SynthPart:
+    """Generate one part: its true dimensions, defects and a rendered image per view."""
+    config = config or SynthConfig()
+    spec = get_spec(spec) if isinstance(spec, str) else spec
+    seed = int(seed)
+    drawn = _draw(spec, seed, config)
+    dims, surface, geoms, scales, defects = drawn.dims, drawn.surface, drawn.geoms, drawn.scales, drawn.defects
     part_id = f"{spec.id}-s{seed}"
     views: dict[str, RenderedView] = {}
     all_defects: list[dict[str, Any]] = []

@@ -67,7 +67,7 @@ class DataSection(_Cfg):
 
 
 class ValSection(_Cfg):
-    source: Literal["magsynth_v1", "magsynth_v2", "synth", "folder", "none"] = "magsynth_v1"
+    source: Literal["magsynth_v1", "magsynth_v2", "magsynth_v3", "synth", "folder", "none"] = "magsynth_v1"
     n_parts: int = Field(16, ge=1)  # first n validation parts of the split
     synth: SynthSource | None = None  # for source: synth
     folder: Path | None = None

@@ -40,7 +40,7 @@ def load_val_views(cfg: TrainConfig) -> list[tuple[np.ndarray, np.ndarray]]:
     v = cfg.val
     if v.source == "none":
         return []
-    if v.source in ("magsynth_v1", "magsynth_v2"):
+    if v.source in ("magsynth_v1", "magsynth_v2", "magsynth_v3"):
         return magsynth_views(v.n_parts, "val", suite=v.source.replace("_", "-"))
     if v.source == "folder":
         src = FolderSource(v.folder)
