@@ -148,6 +148,9 @@ def evaluate_cmd(
                 for b, v in bands.items()
             )
             console.print(f"  recall {c:13s} {txt}")
+        if summary["rejectable_recall_by_kind"]:
+            console.print("  rejectable found by kind: " + ", ".join(
+                f"{k} {v['recall']:.2f} (n={v['n']})" for k, v in summary["rejectable_recall_by_kind"].items()))
         per_100 = 100.0 / max(summary["n_parts"], 1)
         by_cause = sorted(summary["reported_false_defects_by_cause"].items(), key=lambda kv: -kv[1])
         console.print(

@@ -84,6 +84,7 @@ def evaluate_parts(
     ev = Evaluation()
     pix = ConfusionAccumulator()
     recall: dict[tuple[str, str], list[bool]] = defaultdict(list)  # (class, band) -> found?
+    kind_recall: dict[str, list[bool]] = defaultdict(list)  # "class/subtype" of rejectable ones -> found?
     false_det: dict[str, int] = defaultdict(int)
     false_reported: dict[str, int] = defaultdict(int)  # reported defects on no truth defect, by cause
     dismissed: dict[str, int] = {"real": 0, "look_alike": 0}  # candidates the verifier dismissed, by truth
@@ -132,6 +133,8 @@ def evaluate_parts(
                     continue
                 band = SIZE_BANDS[1] if _rejectable(spec_id, d) else SIZE_BANDS[0]
                 recall[(d["class_name"], band)].append(found[int(iid)])
+                if band == SIZE_BANDS[1]:
+                    kind_recall[f"{d['class_name']}/{d.get('subtype') or 'other'}"].append(found[int(iid)])
                 m = _matching_report(rv.instance_mask == int(iid), d["class_name"], insp.result.defects, v)
                 if m is not None and d["class_name"] == "coating_flaw":  # judged by its kind, or the strictest?
                     kind = "lenient" if d.get("subtype") in lenient else "strict"
@@ -180,6 +183,10 @@ def evaluate_parts(
                 for b in SIZE_BANDS
             }
             for c in DEFECT_CLASSES
+        },
+        # the rejectable ones by kind (edge, corner and face cracks; blisters, scratches...): where the misses sit
+        "rejectable_recall_by_kind": {
+            k: {"n": len(v), "recall": sum(v) / len(v)} for k, v in sorted(kind_recall.items())
         },
         "defects_not_visible": dict(not_visible),
         "parts_with_surface_not_visible": sum(
