@@ -4,7 +4,8 @@ judged by, and which parts changed.
     .venv/bin/python benchmarks/compare_evals.py BASELINE.json CANDIDATE.json [MORE.json ...]
 
 Prints one markdown table (escape rate, false rejects, reviews with their part counts; rejectable
-defects found per class and pooled; false defects on nuisances per 100 parts; the model's sha256),
+defects found per class, per kind where the files hold it, and pooled; false defects on nuisances
+per 100 parts; the model's sha256),
 then, for each file after the first, the parts it lets pass or falsely rejects that the first does
 not, and the reverse (and those it sends to REVIEW, where both files list them: `reviewed_parts`).
 The files must be evaluations of the same parts (suite, split and part count are checked).
@@ -28,6 +29,12 @@ def found(ev: dict, cls: str) -> tuple[int, int]:
     return (round(r["recall"] * n) if n and r.get("recall") is not None else 0), n
 
 
+def found_kind(ev: dict, kind: str) -> str:
+    """"F of N" rejectable defects of ``kind`` ("crack/face_crack") found, or "-" where ``ev`` has none."""
+    r = ev.get("rejectable_recall_by_kind", {}).get(kind)
+    return f"{round(r['recall'] * r['n'])} of {r['n']}" if r else "-"
+
+
 def check_same_parts(evs: dict[str, dict]) -> None:
     keys = {(e["suite"], e["split"], e["n_parts"], e["n_nonconforming"]) for e in evs.values()}
     if len(keys) != 1:
@@ -47,6 +54,9 @@ def table(evs: dict[str, dict]) -> str:
     row("reviews", lambda e: f"{100 * e['review_rate']:.2f} %")
     for c in CLASSES:
         row(f"rejectable {c} found", lambda e, c=c: "{} of {}".format(*found(e, c)))
+    kinds = sorted({k for e in evs.values() for k in e.get("rejectable_recall_by_kind", {})})
+    for k in kinds:  # evaluations since the twenty-second session hold them; "-" where one does not
+        row(f"rejectable {k} found", lambda e, k=k: found_kind(e, k))
     row("rejectable found, all classes", lambda e: "{} of {}".format(*map(sum, zip(*(found(e, c) for c in CLASSES),
                                                                                    strict=True))))
     row("false defects on nuisances per 100 parts", lambda e: f"{e['false_defects_on_nuisances_per_100_parts']:.1f}")

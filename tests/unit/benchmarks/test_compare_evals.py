@@ -37,6 +37,9 @@ def test_table_and_changes(tmp_path):
     assert "| rejectable chip found | 0 of 0 | 0 of 0 |" in text
     assert "| rejectable found, all classes | 4 of 5 | 3 of 5 |" in text
     assert "| model sha256 | aaaaaaaaaaaa | bbbbbbbbbbbb |" in text
+    assert "face_crack" not in text  # files from before the per-kind figures
+    cand["rejectable_recall_by_kind"] = {"crack/face_crack": {"n": 2, "recall": 0.5}}
+    assert "| rejectable crack/face_crack found | - | 1 of 2 |" in cmp.table({"base": base, "cand": cand})
     assert cmp.part_changes(base, cand) == {"escapes added": ["p2"], "escapes removed": ["p1"],
                                             "false rejects added": [], "false rejects removed": ["g1"]}
     # evaluations that list their REVIEW parts (nineteenth session on) show those changes too
