@@ -57,7 +57,7 @@ def synth_cmd(
     ] = None,
     coco: Annotated[str, typer.Option("--coco", help="COCO segmentation: polygon or rle.")] = "polygon",
     suite: Annotated[
-        str | None, typer.Option("--suite", help="A named split recipe, e.g. magsynth-v1 (with --split).")
+        str | None, typer.Option("--suite", help="A named split recipe, e.g. magsynth-v3 (with --split).")
     ] = None,
     split: Annotated[str | None, typer.Option("--split", help="train, val or test (with --suite).")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Write into a non-empty folder.")] = False,
@@ -87,7 +87,7 @@ def synth_cmd(
         kw["views"] = tuple(view)
     if suite is not None or split is not None:
         if suite is None or split is None:
-            fail("--suite and --split go together (e.g. --suite magsynth-v1 --split test)")
+            fail("--suite and --split go together (e.g. --suite magsynth-v3 --split test)")
         try:
             s = get_suite(suite)
             parts = s.parts(split, limit=None if split == "test" else n)

@@ -44,7 +44,8 @@ class SynthConfig:
         defects: False renders no defect. force_defect: a class ("crack", "chip",
         "coating_flaw") or "class/subtype" (e.g. "coating_flaw/scratch") that every part gets at
         least once. defect_rate: share of parts with defects. nuisances: dust, lint, water spots,
-        fingerprints, hot spots and fixture shadows (never labelled).
+        fingerprints, hot spots and fixture shadows (never labelled). face_cracks_on_face: False
+        draws face cracks as magsynth-v1/-v2 did, started at the outline.
     Optics and sensor
         noise: photon and read noise. blur: optical blur (sigma drawn in ``blur_sigma_px``).
         vignetting, exposure_jitter: lens fall-off and a random exposure gain.

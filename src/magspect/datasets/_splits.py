@@ -19,8 +19,8 @@ magsynth-v2
 
 magsynth-v3
     magsynth-v2's seeds, specs, rates and station lighting with the face-crack fix: v1 and v2 moved
-    every face crack's start to the outline, so a quarter of their cracks ran from an edge and one
-    that headed outwards ended after a few steps (8 of the 34 face cracks of the test split are
+    every face crack's start to the outline, so each ran from an edge, and one that headed outwards
+    ended after a few steps (8 of the 34 face cracks of the test split are
     under 0.4 mm, the shortest 0.05 mm: 2 px). v3's face cracks start on the face, where they were
     drawn. 959 of the 1,000 test parts are drawn exactly as in v2; the other 41 hold a face crack in
     one suite or the other (v2 dropped a face crack whose walk ended at once and drew another defect).

@@ -213,28 +213,34 @@ def test_dihedral_views_are_the_eight_flips_and_rotations_in_a_fixed_order():
         dihedral_views(x, 3)
 
 
-def test_a_chip_the_back_lit_silhouette_shows_is_not_dismissed_as_a_look_alike(tmp_path, build_verifier):
-    """Material missing from the back-lit silhouette is measured, not a look-alike: the verifier scores
-    the chip (recorded) but cannot dismiss it. Without a back-light the same chip is dismissed."""
-    path = build_verifier(tmp_path / "v.onnx", threshold=0.99)
+def _chip_lit_and_unlit(verifier_path, review_below=None):
+    """One part with a chip, its model unsure everywhere (the oracle's confidence 0; silhouette pixels
+    count as sure, 1.0), inspected with a back-lit image of it and without: (lit, unlit) results."""
     cfg = SynthConfig(size_px=1024, force_defect="chip", out_of_tolerance_rate=0.0, nuisances=False, views=("top",),
                       lighting="coaxial")  # a front image metrology can also measure on its own
     part = generate_part(SPEC, 5, cfg)
     back = generate_part(SPEC, 5, cfg.with_(lighting="backlight"))
-    # the model unsure everywhere; silhouette pixels count as sure (1.0): the chip's mean stays well
-    # under the 0.83 that this verifier's threshold (0.99 on sigmoid(20 c - 12)) asks for
     oracle = Oracle(0.0)
     oracle.masks = {image_digest(rv.image): rv.class_mask for rv in part.views.values()}
-    insp = Inspector(segmenter=oracle, verifier=path)
+    insp = Inspector(segmenter=oracle, verifier=verifier_path, review_below=review_below)
     kw = dict(spec=SPEC, um_per_px={v: rv.truth["um_per_px"] for v, rv in part.views.items()})
     images = {v: rv.image for v, rv in part.views.items()}
     lit = insp.inspect(images, backlights={v: rv.image for v, rv in back.views.items()}, **kw)
+    return lit, insp.inspect(images, **kw)
+
+
+def test_a_chip_the_back_lit_silhouette_shows_is_not_dismissed_as_a_look_alike(tmp_path, build_verifier):
+    """Material missing from the back-lit silhouette is measured, not a look-alike: the verifier scores
+    the chip (recorded) but cannot dismiss it. Without a back-light the same chip is dismissed."""
+    # the chip's mean confidence stays well under the 0.83 that this verifier's threshold (0.99 on
+    # sigmoid(20 c - 12)) asks for
+    lit, unlit = _chip_lit_and_unlit(build_verifier(tmp_path / "v.onnx", threshold=0.99))
     chips = [d for d in lit.defects if d.class_name == "chip"]
     assert chips and all(d.verifier_score is not None and d.verifier_score < 0.99 for d in chips)
     assert all(d.dismissed_because is None for d in chips)
     assert not any(d.class_name == "chip" for d in lit.dismissed)
     assert lit.verdict != Verdict.PASS
-    unlit = insp.inspect(images, **kw)  # no silhouette: nothing vouches for it
+    # no silhouette: nothing vouches for it
     assert not any(d.class_name == "chip" for d in unlit.defects)
     assert any(d.class_name == "chip" for d in unlit.dismissed)
 
@@ -243,19 +249,9 @@ def test_a_chip_the_back_lit_silhouette_shows_is_not_sent_to_review_by_the_verif
     """A silhouette chip the verifier keeps but is unsure of is judged as measured, as one it would have
     dismissed is: the verifier's review band does not soften it. Without a back-light it does."""
     path = build_verifier(tmp_path / "v.onnx", threshold=1e-6)  # keeps every candidate (sigmoid(-12) = 6e-6)
-    cfg = SynthConfig(size_px=1024, force_defect="chip", out_of_tolerance_rate=0.0, nuisances=False, views=("top",),
-                      lighting="coaxial")
-    part = generate_part(SPEC, 5, cfg)
-    back = generate_part(SPEC, 5, cfg.with_(lighting="backlight"))
-    oracle = Oracle(0.0)
-    oracle.masks = {image_digest(rv.image): rv.class_mask for rv in part.views.values()}
-    insp = Inspector(segmenter=oracle, verifier=path, review_below=0.9999)  # every kept score in the band
-    kw = dict(spec=SPEC, um_per_px={v: rv.truth["um_per_px"] for v, rv in part.views.items()})
-    images = {v: rv.image for v, rv in part.views.items()}
-    lit = insp.inspect(images, backlights={v: rv.image for v, rv in back.views.items()}, **kw)
+    lit, unlit = _chip_lit_and_unlit(path, review_below=0.9999)  # every kept score in the band
     chips = [d for d in lit.defects if d.class_name == "chip"]
     assert chips and all(d.verifier_score is not None and d.verifier_score < 0.9999 for d in chips)
     assert all(d.review_reason is None for d in chips)
-    unlit = insp.inspect(images, **kw)
     chips = [d for d in unlit.defects if d.class_name == "chip"]
     assert chips and all(d.review_reason and "verifier unsure" in d.review_reason for d in chips)
