@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from magspect.cli.main import app
-from magspect.inspect.defect_measure import CHIP_JOIN_PX
+from magspect.inspect.defect_measure import CHIP_JOIN_PX, CRACK_JOIN_PX
 from magspect.inspect.offpart import OFF_PART_RUN_PX
 
 runner = CliRunner()
@@ -37,6 +37,7 @@ def test_evaluate_suite_and_data_json_keys(const_model, tmp_path):
     assert d["n_parts"] == 2 and {"escape_rate", "false_reject_rate", "review_rate", "parts_per_s"} <= set(d)
     assert d["defect_threshold"] == 0.0  # the model's manifest
     assert d["chip_join_px"] == CHIP_JOIN_PX and d["off_part_run_px"] == OFF_PART_RUN_PX  # Inspector's defaults
+    assert d["crack_join_px"] == CRACK_JOIN_PX
     assert len(d["reviewed_parts"]) == round(d["review_rate"] * d["n_parts"])  # which parts, to look at them
     assert sum(v["n_parts"] for v in d["per_spec"].values()) == 2  # the rates again, per spec
     # the decision bands in use: none from this model, no verifier for it
@@ -47,11 +48,11 @@ def test_evaluate_suite_and_data_json_keys(const_model, tmp_path):
     assert "false defects reported:" in r.output and "per 100 parts" in r.output
     r = runner.invoke(app, ["evaluate", "--suite", "magsynth-v2", "--split", "val", "--n", "1", "--model",
                             str(const_model), "--defect-threshold", "0.7", "--chip-join-px", "0",
-                            "--off-part-run-px", "0", "--json", str(js)])
+                            "--crack-join-px", "3", "--off-part-run-px", "0", "--json", str(js)])
     assert r.exit_code == 0, r.output
     d = json.loads(js.read_text())
     assert d["suite"] == "magsynth-v2" and d["split"] == "val" and d["defect_threshold"] == 0.7
-    assert d["chip_join_px"] == 0 and d["off_part_run_px"] == 0
+    assert d["chip_join_px"] == 0 and d["off_part_run_px"] == 0 and d["crack_join_px"] == 3
     # a real-data style mask folder
     import cv2
     import numpy as np

@@ -11,7 +11,7 @@ import pytest
 from magspect.datasets import SynthConfig, generate_part
 from magspect.edge._sim import image_digest
 from magspect.inspect.backend import Segmentation, Segmenter
-from magspect.inspect.defect_measure import CHIP_JOIN_PX
+from magspect.inspect.defect_measure import CHIP_JOIN_PX, CRACK_JOIN_PX
 from magspect.inspect.inspector import Inspector
 from magspect.inspect.offpart import OFF_PART_RUN_PX, dismissed_off_part
 from magspect.models.manifest import Manifest, Preprocess
@@ -173,6 +173,10 @@ def test_chip_join_setting_is_checked(const_model):
     assert Inspector(const_model, threads=1, verifier=False, chip_join_px=0).chip_join_px == 0
     with pytest.raises(ValueError, match="chip_join_px must be >= 0"):
         Inspector(const_model, threads=1, verifier=False, chip_join_px=-1)
+    assert Inspector(const_model, threads=1, verifier=False).crack_join_px == CRACK_JOIN_PX
+    assert Inspector(const_model, threads=1, verifier=False, crack_join_px=5).crack_join_px == 5
+    with pytest.raises(ValueError, match="crack_join_px must be >= 0"):
+        Inspector(const_model, threads=1, verifier=False, crack_join_px=-1)
 
 
 def test_off_part_setting_is_checked(const_model):

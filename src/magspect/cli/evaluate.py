@@ -54,6 +54,11 @@ def evaluate_cmd(
         typer.Option(min=0, help="Chip pieces up to this many pixels apart are measured as one chip (--suite; "
                      "default: the Inspector's; 0: none joined)."),
     ] = None,
+    crack_join_px: Annotated[
+        int | None,
+        typer.Option(min=0, help="Crack pieces up to this many pixels apart are reported as one crack (--suite; "
+                     "default: the Inspector's; 0: none joined)."),
+    ] = None,
     off_part_run_px: Annotated[
         float | None,
         typer.Option(min=0.0, help="A crack candidate whose line runs on this many pixels past the part's outline "
@@ -112,6 +117,7 @@ def evaluate_cmd(
                 model, int8=int8 and model is None, defect_threshold=defect_threshold,
                 verifier=verifier, review_below=review_below, subtypes=subtypes,
                 tta=tta.value, **({} if chip_join_px is None else {"chip_join_px": chip_join_px}),
+                **({} if crack_join_px is None else {"crack_join_px": crack_join_px}),
                 **({} if off_part_run_px is None else {"off_part_run_px": off_part_run_px}),
             )
             total = len(synth_suite.seeds(split)) if n is None else min(n, len(synth_suite.seeds(split)))
@@ -125,7 +131,8 @@ def evaluate_cmd(
             ev = evaluate_parts(inspector, parts, progress=lambda o: bar.advance(task))
         summary = {"suite": suite, "split": split, "lighting": lighting or "suite",
                    "defect_threshold": inspector.defect_threshold, "tta": tta.value,
-                   "chip_join_px": inspector.chip_join_px, "off_part_run_px": inspector.off_part_run_px,
+                   "chip_join_px": inspector.chip_join_px, "crack_join_px": inspector.crack_join_px,
+                   "off_part_run_px": inspector.off_part_run_px,
                    "verifier": None if inspector.verifier_ref is None else inspector.verifier_ref.model_dump(),
                    "verifier_review_below": inspector.verifier_review_below,
                    "subtypes": None if inspector.subtypes_ref is None else inspector.subtypes_ref.model_dump(),

@@ -30,6 +30,9 @@ DETECTION_LIMIT_PX = 3.0
 #: one broken edge, and two short pieces would each pass a length limit the whole chip breaks
 #: (BENCHMARKS.md, "One broken edge, one chip").
 CHIP_JOIN_PX = 2
+#: Crack pieces at most this many pixels apart are one crack: the model loses a crack where it shows
+#: faintly and reports the rest in pieces, one line read as several cracks. 0: none joined.
+CRACK_JOIN_PX = 0
 
 _DEFECT_IDS = {CLASS_IDS["crack"]: "crack", CLASS_IDS["chip"]: "chip", CLASS_IDS["coating_flaw"]: "coating_flaw"}
 
@@ -163,6 +166,7 @@ def measure_defects(
     min_area_px: int = 3,
     min_span_px: float = DETECTION_LIMIT_PX,
     chip_join_px: int = CHIP_JOIN_PX,
+    crack_join_px: int = CRACK_JOIN_PX,
 ) -> list[Defect]:
     """Every connected defect instance in ``class_mask`` (8-connectivity), measured.
 
@@ -172,7 +176,8 @@ def measure_defects(
 
     ``chip_join_px``: chip pieces at most this many pixels apart are one chip (the segmentation can
     leave a pixel's gap across one broken edge), measured on the pieces' own pixels (the gap is not
-    filled). 0: none joined.
+    filled). 0: none joined. ``crack_join_px``: the same for crack pieces (the length is the pieces'
+    skeletons together, the gaps not counted).
 
     ``probs``: optional per-pixel class probabilities ``(H, W, C)``; a defect's ``confidence`` is
     the mean probability of its class over its pixels (1.0 without).
@@ -204,10 +209,11 @@ def measure_defects(
             continue
         own = binary[by : by + bh, bx : bx + bw]
         joined = own
-        if cname == "chip" and chip_join_px > 0:
-            # one broken edge is one chip: pieces of it the segmentation left a gap of up to
-            # chip_join_px between are labelled together (each measured on its own pixels only)
-            k_size = 2 * ((chip_join_px + 1) // 2) + 1  # each piece grown half the gap (3x3: gaps of 1-2 px)
+        join_px = {"chip": chip_join_px, "crack": crack_join_px}.get(cname, 0)
+        if join_px > 0:
+            # one broken edge is one chip, one crack one crack: pieces of it the segmentation left a gap
+            # of up to join_px between are labelled together (each measured on its own pixels only)
+            k_size = 2 * ((join_px + 1) // 2) + 1  # each piece grown half the gap (3x3: gaps of 1-2 px)
             joined = cv2.dilate(own, np.ones((k_size, k_size), np.uint8))
         n, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
         bx, by = bx + ax, by + ay  # the class's box in image coordinates
@@ -290,4 +296,12 @@ def measure_defects(
     return out
 
 
-__all__ = ["CHIP_JOIN_PX", "DETECTION_LIMIT_PX", "face_zone", "measure_defects", "skeleton_length_px", "skeletonize"]
+__all__ = [
+    "CHIP_JOIN_PX",
+    "CRACK_JOIN_PX",
+    "DETECTION_LIMIT_PX",
+    "face_zone",
+    "measure_defects",
+    "skeleton_length_px",
+    "skeletonize",
+]

@@ -24,7 +24,7 @@ import numpy as np
 
 from magspect.inspect.backend import Segmentation, Segmenter, bundled_model_path
 from magspect.inspect.batching import BatchingSegmenter
-from magspect.inspect.defect_measure import CHIP_JOIN_PX, measure_defects
+from magspect.inspect.defect_measure import CHIP_JOIN_PX, CRACK_JOIN_PX, measure_defects
 from magspect.inspect.gate import assess_dimension, combine, fail_closed, judge
 from magspect.inspect.geometry_defects import (
     below_threshold_to_good,
@@ -128,18 +128,21 @@ class Inspector:
         subtypes: str | Path | SubtypeClassifier | Literal[False] | None = None,
         chip_join_px: int = CHIP_JOIN_PX,
         off_part_run_px: float = OFF_PART_RUN_PX,
+        crack_join_px: int = CRACK_JOIN_PX,
     ) -> None:
         """``tta``: the model's logits averaged over mirrored copies of each view ("hflip": one
         more model run per view, "flips": three; see :data:`~magspect.inspect.backend.TTA_FLIPS`);
         for a ``segmenter`` passed in, set it there. ``chip_join_px``: chip pieces this close are
-        measured as one chip (:func:`~magspect.inspect.defect_measure.measure_defects`).
+        measured as one chip, ``crack_join_px`` crack pieces as one crack
+        (:func:`~magspect.inspect.defect_measure.measure_defects`).
         ``off_part_run_px``: a crack candidate whose line runs on this far past the part's outline
         is dismissed as a fibre lying over the edge (:mod:`magspect.inspect.offpart`); 0: never."""
         if segmenter is not None and tta != "none":
             raise ValueError("tta is a Segmenter setting: pass it to the Segmenter you give the Inspector")
-        if chip_join_px < 0:  # refused before any model is loaded
-            raise ValueError(f"chip_join_px must be >= 0, got {chip_join_px}")
-        self.chip_join_px = int(chip_join_px)
+        for name, px in (("chip_join_px", chip_join_px), ("crack_join_px", crack_join_px)):
+            if px < 0:  # refused before any model is loaded
+                raise ValueError(f"{name} must be >= 0, got {px}")
+        self.chip_join_px, self.crack_join_px = int(chip_join_px), int(crack_join_px)
         if not off_part_run_px >= 0:
             raise ValueError(f"off_part_run_px must be >= 0, got {off_part_run_px}")
         self.off_part_run_px = float(off_part_run_px)
@@ -378,7 +381,8 @@ class Inspector:
         # on a defect's own pixels its class won the argmax, so the winning-class confidence map
         # is that class's probability there: broadcast it as the (H, W, C) probabilities
         probs = np.broadcast_to(s.confidence[..., None], (*s.confidence.shape, n_classes))
-        found = measure_defects(s.class_mask, metro, spec, probs=probs, chip_join_px=self.chip_join_px)
+        found = measure_defects(s.class_mask, metro, spec, probs=probs, chip_join_px=self.chip_join_px,
+                                crack_join_px=self.crack_join_px)
         dismissed: list[Defect] = []
         tv = time.perf_counter()
         if self.verifier is not None and found:

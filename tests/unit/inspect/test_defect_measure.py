@@ -47,6 +47,26 @@ def test_crack_length_along_skeleton_and_face_zone(chipped):
     assert 3 * UM / 1000 <= d.width_mm <= 6 * UM / 1000  # OpenCV's thickness-3 stroke is 3-5 px wide
 
 
+def test_a_crack_in_pieces_is_one_crack_when_joined(chipped):
+    """A crack the model lost for a few pixels where it shows faintly: not joined (the default), two
+    cracks; with ``crack_join_px`` one, as long as its pieces together (the gap not counted). Pieces
+    farther apart stay two cracks."""
+    r, res = chipped
+    cm = r.class_mask.copy()
+    cm[(cm == 3)] = 1
+    cv2.line(cm, (400, 500), (500, 500), 2, thickness=2)
+    cv2.line(cm, (505, 500), (600, 500), 2, thickness=2)  # a 4 px gap
+    cv2.line(cm, (630, 500), (700, 500), 2, thickness=2)  # 29 px on
+    apart = [d for d in measure_defects(cm, res, SPEC) if d.class_name == "crack"]
+    joined = [d for d in measure_defects(cm, res, SPEC, crack_join_px=4) if d.class_name == "crack"]
+    assert len(apart) == 3 and len(joined) == 2
+    whole = max(joined, key=lambda d: d.length_mm)
+    two = sorted(apart, key=lambda d: d.bbox_xyxy_px[0])[:2]
+    assert whole.length_mm == pytest.approx(sum(d.length_mm for d in two), abs=2 * UM / 1000)
+    assert whole.bbox_xyxy_px[0] == two[0].bbox_xyxy_px[0] and whole.bbox_xyxy_px[2] == two[1].bbox_xyxy_px[2]
+    assert whole.area_mm2 == pytest.approx(sum(d.area_mm2 for d in two))
+
+
 def test_coating_flaw_zone_and_confidence(chipped):
     r, res = chipped
     cm = r.class_mask.copy()
