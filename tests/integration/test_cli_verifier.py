@@ -329,13 +329,14 @@ def test_train_subtypes_mines_coating_flaws_trains_exports_and_evaluate_uses_it(
     # a verifier run into the same folder would mix its candidates with these: refused
     r = runner.invoke(app, ["train-verifier", "--out", str(out), "--parts", "30", "--val-parts", "10"])
     assert r.exit_code == 2 and "force_defect='coating_flaw'" in r.output
-    # candidates mined on magsynth-v2's parts (face cracks started at the outline) are not mixed in either
+    # candidates of another suite's parts (magsynth-v3: face cracks on the face) are not mixed in either
     meta = json.loads((out / "mined" / "mined.json").read_text())
-    assert meta["suite"] == "magsynth-v3"
-    (out / "mined" / "mined.json").write_text(json.dumps({**meta, "suite": "magsynth-v2"}))
-    r = runner.invoke(app, ["train-verifier", "--out", str(out), "--parts", "30", "--val-parts", "10"])
-    assert r.exit_code == 2 and "holds candidates of magsynth-v2 parts" in " ".join(r.output.split())
-    (out / "mined" / "mined.json").write_text(json.dumps(meta))
+    assert meta["suite"] == "magsynth-v2"  # the default: what the bundled files were mined on
+    r = runner.invoke(app, ["train-subtypes", "--out", str(out), "--suite", "magsynth-v3", "--parts", "30",
+                            "--val-parts", "10"])
+    assert r.exit_code == 2 and "holds candidates of magsynth-v2 parts, not magsynth-v3's" in " ".join(r.output.split())
+    r = runner.invoke(app, ["train-subtypes", "--out", str(out), "--suite", "magsynth-v9"])
+    assert r.exit_code == 2 and "--suite 'magsynth-v9': unknown" in r.output
 
     ev = runner.invoke(app, ["evaluate", "--suite", "magsynth-v2", "--n", "2", "--subtypes", str(out / "subtypes.onnx"),
                              "--json", str(tmp_path / "ev.json")])

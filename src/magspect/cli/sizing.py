@@ -31,7 +31,8 @@ def register(app: typer.Typer) -> None:
 def calibrate_sizing_cmd(
     model: Annotated[Path, typer.Argument(help="The model (ONNX export) to calibrate.")],
     out: Annotated[Path, typer.Option("--out", help="Where to write the calibrated copy (not MODEL itself).")],
-    suite: Annotated[str, typer.Option(help="Synthetic suite with known truth.")] = "magsynth-v3",
+    suite: Annotated[str, typer.Option(help="Synthetic suite with known truth (the bundled bands: magsynth-v2; "
+                                       "magsynth-v3 draws face cracks on the face).")] = "magsynth-v2",
     split: Annotated[str, typer.Option(help="Split to measure on: val (never test, which reports it).")] = "val",
     n: Annotated[int, typer.Option("--n", min=20, help="Parts of the split.")] = 500,
     verifier: Annotated[Path | None, typer.Option(help="A verifier trained for MODEL: relinked to OUT.")] = None,

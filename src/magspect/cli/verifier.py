@@ -83,15 +83,22 @@ PatchChannelsOpt = Annotated[
 
 def _mine_for(model: Path | None, also_for: list[Path] | None, out_dir: Path, seeds: range, workers: int,
               no_progress: bool, force_defect: str | None = None,
-              light: str | None = None, channels: int = 4) -> tuple[Path, str, tuple[str, ...], Path]:
-    """Mine (or resume mining) ``model``'s candidates on the parts ``seeds`` (every view under front
-    light ``light``, or the suite's draw; ``channels``-channel patches) into ``out_dir/mined``: (model
-    path, its sha256, the sha256s of ``also_for``, the mined folder)."""
+              light: str | None = None, channels: int = 4,
+              suite: str | None = None) -> tuple[Path, str, tuple[str, ...], Path]:
+    """Mine (or resume mining) ``model``'s candidates on the parts ``seeds`` of ``suite``'s train recipe
+    (default :data:`~magspect.training.verifier_data.MINE_SUITE`; every view under front light
+    ``light``, or the suite's draw; ``channels``-channel patches) into ``out_dir/mined``: (model path,
+    its sha256, the sha256s of ``also_for``, the mined folder)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
 
+    from magspect.datasets import SUITES
     from magspect.inspect.backend import ModelError, Segmenter, bundled_model_path
     from magspect.inspect.verifier import check_patch_channels
     from magspect.training.verifier_data import MINE_SUITE, mine, mined_channels
+
+    suite = suite or MINE_SUITE
+    if suite not in SUITES:
+        fail(f"--suite {suite!r}: unknown; known: {', '.join(SUITES)}")
 
     try:
         check_patch_channels(channels)
@@ -109,9 +116,8 @@ def _mine_for(model: Path | None, also_for: list[Path] | None, out_dir: Path, se
         before = json.loads((mined / "mined.json").read_text())
         if Path(before["model"]).name != model_path.name:
             fail(f"{mined} holds candidates of {before['model']}; use another --out for {model_path}")
-        if (had_suite := before.get("suite", "magsynth-v2")) != MINE_SUITE:
-            fail(f"{mined} holds candidates of {had_suite} parts, not {MINE_SUITE}'s (whose face cracks start on "
-                 "the face): use another --out")
+        if (had_suite := before.get("suite", "magsynth-v2")) != suite:
+            fail(f"{mined} holds candidates of {had_suite} parts, not {suite}'s: use another --out")
         if before.get("force_defect") != force_defect:
             fail(f"{mined} holds candidates mined with force_defect={before.get('force_defect')!r}, not "
                  f"{force_defect!r}: use another --out")
@@ -129,7 +135,7 @@ def _mine_for(model: Path | None, also_for: list[Path] | None, out_dir: Path, se
             bar.update(task, completed=done, description=f"mining: {n_candidates} candidates so far")
 
         try:
-            mine(model_path, mined, seeds, workers=workers, force_defect=force_defect, light=light,
+            mine(model_path, mined, seeds, suite=suite, workers=workers, force_defect=force_defect, light=light,
                  channels=channels, progress=progress)
         except ValueError as exc:  # an unknown light (the layout is checked above)
             fail(f"--lighting: {exc}")
@@ -297,7 +303,10 @@ def train_verifier_cmd(
     out_dir: Annotated[Path, typer.Option("--out", help="Run folder: mined candidates, report, verifier.onnx.")],
     model: Annotated[Path | None, typer.Option(help="The segmentation model it verifies (default: bundled).")] = None,
     parts: Annotated[int, typer.Option(min=20, help="Synthetic parts to mine candidates from.")] = 5000,
-    seed_start: Annotated[int, typer.Option(help="First part seed (magsynth-v3's train recipe).")] = 300_000,
+    seed_start: Annotated[int, typer.Option(help="First part seed (the --suite's train recipe).")] = 300_000,
+    suite: Annotated[str, typer.Option(help="Whose train recipe draws the parts: magsynth-v2 (what the bundled "
+                                       "verifiers were mined on) or magsynth-v3 (face cracks on the face).")]
+    = "magsynth-v2",
     val_parts: Annotated[int, typer.Option(min=10, help="The last N parts: held out, choose the threshold.")] = 500,
     epochs: Annotated[int, typer.Option(min=1, help="The bundled verifier's: 36 (33 minutes on 2 CPU cores).")] = 36,
     workers: WorkersOpt = 2,
@@ -372,7 +381,7 @@ def train_verifier_cmd(
                  f"(--patch-channels {had} to train on that layout)")
     seeds = range(seed_start, seed_start + parts)
     model_path, sha, also, mined = _mine_for(model, also_for, out_dir, seeds, workers, no_progress, light=lighting,
-                                             channels=patch_channels)
+                                             channels=patch_channels, suite=suite)
     held_out = (seeds.stop - val_parts, seeds.stop)
     data = _of_seeds(load_mined(mined), seeds)
     n_own = len(data["label"])
@@ -400,7 +409,7 @@ def train_verifier_cmd(
     training = {
         "command": (f"magspect train-verifier --out {out_dir} --model {model_path.name} --parts {parts} "
                     f"--seed-start {seed_start} --val-parts {val_parts} --epochs {epochs}"),
-        "suite_recipe": "magsynth-v3/train", "seeds": [seed_start, seed_start + parts],
+        "suite_recipe": f"{suite}/train", "seeds": [seed_start, seed_start + parts],
         "val_seeds": [seed_start + parts - val_parts, seed_start + parts],
         "n_candidates": int(len(data["label"])), "n_real": n_real,
     }
@@ -437,7 +446,7 @@ def train_verifier_cmd(
     for cause, (gone, n) in sorted(report.dismissed_false_by_cause.items(), key=lambda kv: -kv[1][1]):
         console.print(f"  {cause:12s} {gone:5d} of {n:5d} dismissed")
     console.print(f"verifier: {path} (curves: {out_dir / 'curves.png'}); use it: magspect evaluate --suite "
-                  f"magsynth-v3 --n 150 --verifier {path}")
+                  f"{suite} --n 150 --verifier {path}")
 
 
 def train_subtypes_cmd(
@@ -445,7 +454,10 @@ def train_subtypes_cmd(
     model: Annotated[Path | None, typer.Option(help="The segmentation model whose candidates it classifies "
                                                "(default: bundled).")] = None,
     parts: Annotated[int, typer.Option(min=20, help="Synthetic parts to mine, each with a coating flaw.")] = 4000,
-    seed_start: Annotated[int, typer.Option(help="First part seed (magsynth-v3's train recipe).")] = 310_000,
+    seed_start: Annotated[int, typer.Option(help="First part seed (the --suite's train recipe).")] = 310_000,
+    suite: Annotated[str, typer.Option(help="Whose train recipe draws the parts: magsynth-v2 (what the bundled "
+                                       "classifier was mined on) or magsynth-v3 (face cracks on the face).")]
+    = "magsynth-v2",
     val_parts: Annotated[int, typer.Option(min=10, help="The last N parts: held out, choose the operating "
                                            "point.")] = 400,
     epochs: Annotated[int, typer.Option(min=1, help="The bundled classifier's: 100 (21 minutes on 2 CPU "
@@ -481,7 +493,7 @@ def train_subtypes_cmd(
         fail(f"--parts {parts} must be more than --val-parts {val_parts}")
     seeds = range(seed_start, seed_start + parts)
     model_path, sha, also, mined = _mine_for(model, also_for, out_dir, seeds, workers, no_progress,
-                                             force_defect="coating_flaw", channels=patch_channels)
+                                             force_defect="coating_flaw", channels=patch_channels, suite=suite)
     data = _of_seeds(load_mined(mined), seeds)
     try:
         rows, y = subtype_samples(data)
@@ -500,7 +512,7 @@ def train_subtypes_cmd(
     training = {
         "command": (f"magspect train-subtypes --out {out_dir} --model {model_path.name} --parts {parts} "
                     f"--seed-start {seed_start} --val-parts {val_parts} --epochs {epochs}"),
-        "suite_recipe": "magsynth-v3/train, a coating flaw forced on every part", "seeds": [seeds.start, seeds.stop],
+        "suite_recipe": f"{suite}/train, a coating flaw forced on every part", "seeds": [seeds.start, seeds.stop],
         "val_seeds": [seeds.stop - val_parts, seeds.stop], "n_flaws": int(len(rows)), "counts": counts,
         "patch_channels": patch_channels,
     }
@@ -523,7 +535,7 @@ def train_subtypes_cmd(
         console.print(f"  {lab:8s} n {r['n']:5d}  argmax right {r['accuracy']:.1%}  truth plausible "
                       f"{r['truth_plausible']:.1%}  relieved {r['relieved']:.1%}  set size {r['mean_set_size']:.2f}")
     console.print(f"subtype classifier: {path} (curves: {out_dir / 'curves.png'}); use it: magspect evaluate "
-                  f"--suite magsynth-v3 --n 150 --subtypes {path}")
+                  f"--suite {suite} --n 150 --subtypes {path}")
 
 
 def tune_subtypes_cmd(

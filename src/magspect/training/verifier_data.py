@@ -28,8 +28,10 @@ from magspect.datasets import generate_part, get_suite
 from magspect.datasets._writer import spec_for_seed
 from magspect.inspect.verifier import N_INPUT_CHANNELS, check_patch_channels
 
-#: the recipe candidates are mined on (its train split's seeds): face cracks start on the face
-MINE_SUITE = "magsynth-v3"
+#: the recipe candidates are mined on by default (its train split's seeds): the bundled verifiers and
+#: subtype classifier were mined on magsynth-v2's parts; ``suite="magsynth-v3"`` mines parts whose face
+#: cracks start on the face
+MINE_SUITE = "magsynth-v2"
 
 _STATE: dict[str, Any] = {}
 
