@@ -386,17 +386,12 @@ class Inspector:
         dismissed: list[Defect] = []
         tv = time.perf_counter()
         if self.verifier is not None and found:
-            found, dismissed = self.verifier.split(p.images[v], s.class_mask, found, self.review_below, spec.id)
-            if chips is not None:
-                # material missing from the back-lit silhouette is no look-alike: a chip it shows stays,
-                # judged as measured whatever the verifier scored it (neither dismissed nor sent to review)
-                def shown(d: Defect) -> bool:
-                    return d.class_name == "chip" and _box_holds(chips, d.bbox_xyxy_px)
-
-                found = [d.model_copy(update={"review_reason": None}) if d.review_reason and shown(d) else d
-                         for d in found]
-                found += [d.model_copy(update={"dismissed_because": None}) for d in dismissed if shown(d)]
-                dismissed = [d for d in dismissed if not shown(d)]
+            # material missing from the back-lit silhouette is no look-alike: a chip it shows is judged as
+            # measured whatever the verifier scores it (neither dismissed nor sent to review)
+            shown = None if chips is None else [d.class_name == "chip" and _box_holds(chips, d.bbox_xyxy_px)
+                                                for d in found]
+            found, dismissed = self.verifier.split(p.images[v], s.class_mask, found, self.review_below, spec.id,
+                                                   vouched=shown)
         if self.off_part_run_px > 0 and found:  # a crack ends where the part ends; a fibre runs on
             found, off_part = split_lines_off_part(p.images[v], metro.part_mask, s.class_mask, found,
                                                    metro.mm_per_px, self.off_part_run_px)

@@ -327,22 +327,24 @@ class Verifier:
 
     def split(
         self, image: np.ndarray, class_mask: np.ndarray, defects: Sequence[Defect],
-        review_below: float | None = None, spec_id: str | None = None,
+        review_below: float | None = None, spec_id: str | None = None, vouched: Sequence[bool] | None = None,
     ) -> tuple[list[Defect], list[Defect]]:
         """(kept, dismissed): the candidates scored at/above the manifest's threshold (for
         ``spec_id``), and the rest, each with its ``verifier_score``. Kept ones scored under
         ``review_below`` (default: the manifest's) get a ``review_reason``: the gate lets them send
-        the part to REVIEW, not REJECT."""
+        the part to REVIEW, not REJECT. ``vouched``: per candidate, whether something other than its
+        look (e.g. the back-lit silhouette) shows it is real: scored, but kept and judged as measured."""
         keep_at = self.operating_point(spec_id).keep_threshold
         band = self.review_band(review_below, spec_id)
         kept: list[Defect] = []
         dismissed: list[Defect] = []
-        for d, s in zip(defects, self.score_defects(image, class_mask, defects).tolist(), strict=True):
+        scores = self.score_defects(image, class_mask, defects).tolist()
+        for d, s, sure in zip(defects, scores, vouched or [False] * len(defects), strict=True):
             update: dict[str, object] = {"verifier_score": s}
-            keep = s >= keep_at
+            keep = sure or s >= keep_at
             if not keep:
                 update["dismissed_because"] = f"look-alike verifier score {s:.3f} < {keep_at:.3f}"
-            elif band is not None and s < band:
+            elif not sure and band is not None and s < band:
                 update["review_reason"] = f"look-alike verifier unsure, score {s:.3f} < {band:.3f}"
             (kept if keep else dismissed).append(d.model_copy(update=update))
         return kept, dismissed
