@@ -332,6 +332,11 @@ def test_train_subtypes_mines_coating_flaws_trains_exports_and_evaluate_uses_it(
     # candidates of another suite's parts (magsynth-v3: face cracks on the face) are not mixed in either
     meta = json.loads((out / "mined" / "mined.json").read_text())
     assert meta["suite"] == "magsynth-v2"  # the default: what the bundled files were mined on
+    from magspect.cli.verifier import MINE_SUITE_DEFAULT
+    from magspect.training.verifier_data import MINE_SUITE
+
+    assert MINE_SUITE_DEFAULT == MINE_SUITE  # the command's default is the library's
+    assert "--suite magsynth-v2" in SubtypeClassifier(out / "subtypes.onnx").manifest.training["command"]
     r = runner.invoke(app, ["train-subtypes", "--out", str(out), "--suite", "magsynth-v3", "--parts", "30",
                             "--val-parts", "10"])
     assert r.exit_code == 2 and "holds candidates of magsynth-v2 parts, not magsynth-v3's" in " ".join(r.output.split())

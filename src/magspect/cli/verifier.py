@@ -79,24 +79,28 @@ PatchChannelsOpt = Annotated[
     int, typer.Option(min=4, max=6, help="Candidate patch channels: 4, the bundled verifiers' layout; 6 adds where "
                       "the part is (a line running on past the outline lies on top of the part: lint, not a "
                       "crack; not yet better for parts, BENCHMARKS.md).")]
+#: whose train recipe draws the mined parts; the default is what the bundled verifiers and subtype classifier
+#: were mined on (magspect.training.verifier_data.MINE_SUITE, imported there only when mining)
+MINE_SUITE_DEFAULT = "magsynth-v2"
+SuiteOpt = Annotated[str, typer.Option(help="Whose train recipe draws the parts: magsynth-v2 (what the bundled "
+                                       "verifiers and subtype classifier were mined on) or magsynth-v3 (face "
+                                       "cracks on the face).")]
 
 
 def _mine_for(model: Path | None, also_for: list[Path] | None, out_dir: Path, seeds: range, workers: int,
               no_progress: bool, force_defect: str | None = None,
               light: str | None = None, channels: int = 4,
-              suite: str | None = None) -> tuple[Path, str, tuple[str, ...], Path]:
+              suite: str = MINE_SUITE_DEFAULT) -> tuple[Path, str, tuple[str, ...], Path]:
     """Mine (or resume mining) ``model``'s candidates on the parts ``seeds`` of ``suite``'s train recipe
-    (default :data:`~magspect.training.verifier_data.MINE_SUITE`; every view under front light
-    ``light``, or the suite's draw; ``channels``-channel patches) into ``out_dir/mined``: (model path,
-    its sha256, the sha256s of ``also_for``, the mined folder)."""
+    (every view under front light ``light``, or the suite's draw; ``channels``-channel patches) into
+    ``out_dir/mined``: (model path, its sha256, the sha256s of ``also_for``, the mined folder)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
 
     from magspect.datasets import SUITES
     from magspect.inspect.backend import ModelError, Segmenter, bundled_model_path
     from magspect.inspect.verifier import check_patch_channels
-    from magspect.training.verifier_data import MINE_SUITE, mine, mined_channels
+    from magspect.training.verifier_data import mine, mined_channels
 
-    suite = suite or MINE_SUITE
     if suite not in SUITES:
         fail(f"--suite {suite!r}: unknown; known: {', '.join(SUITES)}")
 
@@ -304,9 +308,7 @@ def train_verifier_cmd(
     model: Annotated[Path | None, typer.Option(help="The segmentation model it verifies (default: bundled).")] = None,
     parts: Annotated[int, typer.Option(min=20, help="Synthetic parts to mine candidates from.")] = 5000,
     seed_start: Annotated[int, typer.Option(help="First part seed (the --suite's train recipe).")] = 300_000,
-    suite: Annotated[str, typer.Option(help="Whose train recipe draws the parts: magsynth-v2 (what the bundled "
-                                       "verifiers were mined on) or magsynth-v3 (face cracks on the face).")]
-    = "magsynth-v2",
+    suite: SuiteOpt = MINE_SUITE_DEFAULT,
     val_parts: Annotated[int, typer.Option(min=10, help="The last N parts: held out, choose the threshold.")] = 500,
     epochs: Annotated[int, typer.Option(min=1, help="The bundled verifier's: 36 (33 minutes on 2 CPU cores).")] = 36,
     workers: WorkersOpt = 2,
@@ -408,7 +410,7 @@ def train_verifier_cmd(
     _, va = split_by_seed(data, val_parts, held_out)
     training = {
         "command": (f"magspect train-verifier --out {out_dir} --model {model_path.name} --parts {parts} "
-                    f"--seed-start {seed_start} --val-parts {val_parts} --epochs {epochs}"),
+                    f"--seed-start {seed_start} --suite {suite} --val-parts {val_parts} --epochs {epochs}"),
         "suite_recipe": f"{suite}/train", "seeds": [seed_start, seed_start + parts],
         "val_seeds": [seed_start + parts - val_parts, seed_start + parts],
         "n_candidates": int(len(data["label"])), "n_real": n_real,
@@ -455,9 +457,7 @@ def train_subtypes_cmd(
                                                "(default: bundled).")] = None,
     parts: Annotated[int, typer.Option(min=20, help="Synthetic parts to mine, each with a coating flaw.")] = 4000,
     seed_start: Annotated[int, typer.Option(help="First part seed (the --suite's train recipe).")] = 310_000,
-    suite: Annotated[str, typer.Option(help="Whose train recipe draws the parts: magsynth-v2 (what the bundled "
-                                       "classifier was mined on) or magsynth-v3 (face cracks on the face).")]
-    = "magsynth-v2",
+    suite: SuiteOpt = MINE_SUITE_DEFAULT,
     val_parts: Annotated[int, typer.Option(min=10, help="The last N parts: held out, choose the operating "
                                            "point.")] = 400,
     epochs: Annotated[int, typer.Option(min=1, help="The bundled classifier's: 100 (21 minutes on 2 CPU "
@@ -511,7 +511,7 @@ def train_subtypes_cmd(
                  [{"step": e["epoch"], "val_nll": -e["val_score"]} for e in report.epochs], ["val_nll"])
     training = {
         "command": (f"magspect train-subtypes --out {out_dir} --model {model_path.name} --parts {parts} "
-                    f"--seed-start {seed_start} --val-parts {val_parts} --epochs {epochs}"),
+                    f"--seed-start {seed_start} --suite {suite} --val-parts {val_parts} --epochs {epochs}"),
         "suite_recipe": f"{suite}/train, a coating flaw forced on every part", "seeds": [seeds.start, seeds.stop],
         "val_seeds": [seeds.stop - val_parts, seeds.stop], "n_flaws": int(len(rows)), "counts": counts,
         "patch_channels": patch_channels,

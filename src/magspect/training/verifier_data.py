@@ -30,7 +30,7 @@ from magspect.inspect.verifier import N_INPUT_CHANNELS, check_patch_channels
 
 #: the recipe candidates are mined on by default (its train split's seeds): the bundled verifiers and
 #: subtype classifier were mined on magsynth-v2's parts; ``suite="magsynth-v3"`` mines parts whose face
-#: cracks start on the face
+#: cracks start on the face (the CLI's default, ``MINE_SUITE_DEFAULT``, must match: a test checks)
 MINE_SUITE = "magsynth-v2"
 
 _STATE: dict[str, Any] = {}
