@@ -13,7 +13,7 @@ import contextlib
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
@@ -156,8 +156,7 @@ def _count_weights(k: int) -> np.ndarray:
     return w / w.sum()
 
 
-@dataclass
-class _Draw:
+class _Draw(NamedTuple):
     """What a part's seed draws before anything is rendered."""
 
     dims: dict[str, float]
@@ -190,8 +189,7 @@ def generate_part(spec: str | Spec, seed: int, config: SynthConfig | None = None
     config = config or SynthConfig()
     spec = get_spec(spec) if isinstance(spec, str) else spec
     seed = int(seed)
-    drawn = _draw(spec, seed, config)
-    dims, surface, geoms, scales, defects = drawn.dims, drawn.surface, drawn.geoms, drawn.scales, drawn.defects
+    dims, surface, geoms, scales, defects = _draw(spec, seed, config)
     part_id = f"{spec.id}-s{seed}"
     views: dict[str, RenderedView] = {}
     all_defects: list[dict[str, Any]] = []
