@@ -66,19 +66,14 @@ def main() -> None:
                 print(f"    {reason.verdict.value}: {reason.message}")
         return
 
-    from magspect.inspect.defect_measure import measure_defects
-    from magspect.inspect.metrology import measure_view
+    from _truth_mask import on_truth_mask
 
     cfg = suite.config(args.split, light=args.lighting, backlight=True, force_defect="chip")
     err: dict[str, list[float]] = {"edge_chip": [], "corner_chip": []}
     for spec_id, seed in suite.parts(args.split, args.n):
         p = generate_part(spec_id, seed, cfg)
         for v, rv in p.views.items():
-            chips = [d for d in rv.truth["defects"] if d["class_name"] == "chip"]
-            if not chips:
-                continue
-            met = measure_view(rv.backlight, spec_id, v, float(rv.truth["um_per_px"]))
-            got = [d for d in measure_defects(rv.class_mask, met, spec_id) if d.class_name == "chip"]
+            chips, got = on_truth_mask(rv, spec_id, v, "chip")
             for c in chips:
                 b = c["bbox_xyxy_px"]
                 near = [g for g in got if not (g.bbox_xyxy_px[2] + 3 < b[0] or b[2] + 3 < g.bbox_xyxy_px[0]

@@ -89,10 +89,9 @@ def pieces(suite, split: str, n: int) -> None:  # noqa: ANN001 - a SynthSuite
 
     import numpy as np
 
+    from _truth_mask import on_truth_mask
     from magspect.datasets import generate_part, plan_defects
-    from magspect.inspect.defect_measure import measure_defects
     from magspect.inspect.inspector import Inspector
-    from magspect.inspect.metrology import measure_view
 
     cfg = suite.config(split, backlight=True)
     insp = Inspector()
@@ -105,11 +104,7 @@ def pieces(suite, split: str, n: int) -> None:  # noqa: ANN001 - a SynthSuite
                          um_per_px={v: float(rv.truth["um_per_px"]) for v, rv in p.views.items()},
                          backlights={v: rv.backlight for v, rv in p.views.items()})
         for v, rv in p.views.items():
-            truth = [d for d in rv.truth["defects"] if d["class_name"] == "crack"]
-            if not truth:
-                continue
-            met = measure_view(rv.backlight, spec_id, v, float(rv.truth["um_per_px"]))
-            on_mask = [d for d in measure_defects(rv.class_mask, met, spec_id) if d.class_name == "crack"]
+            truth, on_mask = on_truth_mask(rv, spec_id, v, "crack")
             for t in truth:
                 own = rv.instance_mask == t["instance_id"]
 
